@@ -1,0 +1,324 @@
+"""The interpreter's vocabulary: case state, the events that move it, the commands it emits.
+
+``step(compiled, state, event, now, ctx) -> (new_state, commands)`` (engine.interpreter.step)
+is pure. Everything here is frozen data that round-trips through JSON
+(``to_json`` / ``from_json`` in engine.interpreter.codec), so the store can persist it and a
+replay of the event log reproduces the state exactly.
+
+Identifiers the interpreter makes (task, timer, action, message ids) are derived from the
+case id and the case's sequence number, never from randomness or the wall clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from engine.sop.model import frozen_map
+
+__all__ = [
+    "ActionCompleted",
+    "ActionFailedEvent",
+    "Audit",
+    "CancelTask",
+    "CancelTimer",
+    "CaseEnded",
+    "CaseStarted",
+    "CaseState",
+    "CaseStatus",
+    "ClockRef",
+    "Command",
+    "CreateTask",
+    "Event",
+    "OpenTask",
+    "RaiseIncident",
+    "RunAction",
+    "ScheduleTimer",
+    "SendMessage",
+    "Signal",
+    "StartSubCase",
+    "SubCaseEnded",
+    "TaskCompleted",
+    "TaskEscalated",
+    "TimerFired",
+    "Token",
+    "TokenState",
+]
+
+SCHEMA_VERSION = 1
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"  # has tokens that can move or wait
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+    @property
+    def ended(self) -> bool:
+        return self is not CaseStatus.OPEN
+
+
+class TokenState(StrEnum):
+    READY = "ready"  # can advance now
+    WAITING = "waiting"  # at a wait state (task, wait, call, join, action awaiting result/retry)
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One position of the case in its flowchart (several during parallel branches).
+
+    ``forks`` is the stack of (parallel node id, fork instance id) the token was born in, so
+    a join synchronises exactly the branches its own parallel activated.
+    """
+
+    id: str
+    node: str
+    state: TokenState = TokenState.READY
+    forks: tuple[tuple[str, str], ...] = ()
+    attempt: int = 0  # action attempts made at this node
+    entered_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenTask:
+    """A human task the case is waiting on."""
+
+    task_id: str
+    node: str
+    token: str
+    level: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClockRef:
+    """An SLA clock of the case; ``state`` is engine.sla's clock value as JSON-able data."""
+
+    name: str
+    state: Mapping[str, Any] = field(default_factory=frozen_map)
+
+
+@dataclass(frozen=True, slots=True)
+class CaseState:
+    """Everything the interpreter needs to know about one case."""
+
+    case_id: str
+    sop_id: str
+    sop_version: str
+    sop_hash: str
+    status: CaseStatus = CaseStatus.OPEN
+    data: Mapping[str, Any] = field(default_factory=frozen_map)
+    level: str | None = None  # competence level that holds the case
+    priority: str = "normal"
+    tier: str = "standard"
+    channel: str | None = None
+    customer_id: str | None = None
+    tokens: tuple[Token, ...] = ()
+    joins: Mapping[str, tuple[str, ...]] = field(default_factory=frozen_map)  # fork id -> arrived token ids
+    forks: Mapping[str, int] = field(default_factory=frozen_map)  # fork id -> branches activated
+    counters: Mapping[str, int] = field(default_factory=frozen_map)  # loop counters
+    tasks: Mapping[str, OpenTask] = field(default_factory=frozen_map)
+    timers: Mapping[str, str] = field(default_factory=frozen_map)  # timer id -> token id ("" = case)
+    clocks: Mapping[str, ClockRef] = field(default_factory=frozen_map)
+    seq: int = 0  # events applied; strictly increasing
+    outcome: str | None = None
+    escalations: int = 0
+    hand_backs: int = 0
+    parent: tuple[str, str] | None = None  # (parent case id, call id) for sub-cases
+    schema_version: int = SCHEMA_VERSION
+
+
+# ---- events: what happened (inputs to step) ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CaseStarted:
+    data: Mapping[str, Any] = field(default_factory=frozen_map)
+    priority: str | None = None
+    tier: str | None = None
+    channel: str | None = None
+    customer_id: str | None = None
+    actor: str = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCompleted:
+    task_id: str
+    outcome: str
+    fields: Mapping[str, Any] = field(default_factory=frozen_map)
+    actor: str = "agent"
+    knowledge: Mapping[str, Any] | None = None  # {kind: linked|drafted|none, article?, reason?}
+
+
+@dataclass(frozen=True, slots=True)
+class TaskEscalated:
+    """An agent escalates a task by hand (``careflow task escalate``)."""
+
+    task_id: str
+    reason: str
+    actor: str = "agent"
+    to_level: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """A named event from outside: a channel event (customer reply), or a case event
+    (withdrawn, priority_changed, merged). ``payload`` is what CEL sees as ``event``."""
+
+    name: str
+    payload: Mapping[str, Any] = field(default_factory=frozen_map)
+    event_id: str | None = None
+    actor: str = "customer"
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    timer_id: str
+    due_at: datetime
+    fired_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ActionCompleted:
+    action_id: str
+    result: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionFailedEvent:
+    action_id: str
+    error: str
+    retryable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SubCaseEnded:
+    call_id: str
+    outcome: str
+    status: str
+    data: Mapping[str, Any] = field(default_factory=frozen_map)
+
+
+Event = (
+    CaseStarted
+    | TaskCompleted
+    | TaskEscalated
+    | Signal
+    | TimerFired
+    | ActionCompleted
+    | ActionFailedEvent
+    | SubCaseEnded
+)
+
+
+# ---- commands: what must happen (outputs of step) ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CreateTask:
+    task_id: str
+    node: str
+    level: str
+    title: str
+    role: str | None = None
+    skills: tuple[str, ...] = ()
+    outcomes: tuple[str, ...] = ()
+    due_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTask:
+    task_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleTimer:
+    """A durable timer row. ``kind``: timeout | retry | wait_timeout | sla_warning |
+    sla_breach | sla_escalation. The runtime feeds ``TimerFired(timer_id)`` back."""
+
+    timer_id: str
+    kind: str
+    due_at: datetime
+    node: str | None = None
+    payload: Mapping[str, Any] = field(default_factory=frozen_map)
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    timer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunAction:
+    """Run a registered action; the runtime answers with ActionCompleted / ActionFailedEvent."""
+
+    action_id: str
+    node: str
+    action: str
+    inputs: Mapping[str, Any]
+    attempt: int
+    idempotency_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendMessage:
+    """An outbound message through the outbox (at least once, deduped by the key)."""
+
+    message_id: str
+    channel: str | None  # None: the customer's channel
+    template: str | None
+    body: str
+    subject: str = ""
+    to: str | None = None
+    automatic: bool = True  # automatic mail carries Auto-Submitted: auto-replied
+    idempotency_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StartSubCase:
+    call_id: str
+    sop: str
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RaiseIncident:
+    node: str
+    error: str
+    attempt: int
+    action_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseEnded:
+    outcome: str
+    status: str
+    level: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """One entry of the append-only audit trail: who, which node, what rule matched."""
+
+    kind: str  # entered | left | decision | task_created | task_completed | escalated | ...
+    node: str | None
+    actor: str = "system"
+    detail: Mapping[str, Any] = field(default_factory=frozen_map)
+
+
+Command = (
+    CreateTask
+    | CancelTask
+    | ScheduleTimer
+    | CancelTimer
+    | RunAction
+    | SendMessage
+    | StartSubCase
+    | RaiseIncident
+    | CaseEnded
+    | Audit
+)
