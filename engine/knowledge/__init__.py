@@ -1,0 +1,1 @@
+"""The knowledge base: articles, their lifecycle, search, e-level self-service and the learning loop."""
