@@ -1,0 +1,187 @@
+"""Starting cases and queueing their inputs: SOP versions, new cases, pending events.
+
+Everything that should move a case is inserted here as a *pending* ``case_events`` row and
+the case is flagged ``runnable``; a worker applies it later, exactly once (see
+engine.store.models). Callers (CLI, connectors, the timer sweep) open the session.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from engine.errors import RunError, StoreError
+from engine.store.models import CaseEventRow, CaseRow, EventStatus, SopVersionRow
+
+__all__ = [
+    "NewCase",
+    "case_rows",
+    "load_case",
+    "new_case_id",
+    "post_event",
+    "post_events",
+    "register_sop_version",
+    "start_case",
+    "start_cases",
+]
+
+CASES = CaseRow.__table__
+EVENTS = CaseEventRow.__table__
+
+
+def new_case_id() -> str:
+    """A fresh case id (random; the interpreter derives every other id from it)."""
+    return "C" + uuid.uuid4().hex[:15].upper()
+
+
+def register_sop_version(session: Session, compiled: Any, *, now: datetime) -> SopVersionRow:
+    """Record ``compiled`` (``.id``, ``.version``, ``.hash``, ``.spec``) if not yet known.
+
+    Versions are immutable: the same hash is stored once; a different text under an
+    existing hash cannot happen (the hash is of the content).
+    """
+    row = session.get(SopVersionRow, compiled.hash)
+    if row is not None:
+        return row
+    spec = getattr(compiled, "spec", None)
+    path = getattr(spec, "source", "") or None
+    source = getattr(compiled, "source_text", None)
+    if source is None and path:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                source = fh.read()
+        except OSError:
+            source = None
+    row = SopVersionRow(hash=compiled.hash, sop_id=compiled.id, version=str(compiled.version),
+                        source=source or "", source_path=path, created_at=now)
+    session.add(row)
+    session.flush()
+    return row
+
+
+@dataclass(frozen=True, slots=True)
+class NewCase:
+    """What a new case starts with (becomes the case row and its pending CaseStarted)."""
+
+    sop_id: str
+    sop_hash: str
+    sop_version: str
+    event_json: Any  # codec JSON of the CaseStarted event
+    case_id: str | None = None
+    priority: str | None = None
+    tier: str | None = None
+    channel: str | None = None
+    customer_id: str | None = None
+    actor: str = "system"
+    parent_case_id: str | None = None
+    parent_call_id: str | None = None
+
+
+def case_rows(cases: Sequence[NewCase], now: datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The (case rows, pending event rows) that start ``cases``; ids filled in."""
+    rows, events = [], []
+    for c in cases:
+        cid = c.case_id or new_case_id()
+        rows.append({
+            "id": cid, "sop_id": c.sop_id, "sop_hash": c.sop_hash, "sop_version": c.sop_version,
+            "status": "open", "level": None, "priority": c.priority or "normal",
+            "tier": c.tier or "standard", "channel": c.channel, "customer_id": c.customer_id,
+            "state": None, "seq": 0, "version": 1, "runnable": True, "next_run_at": now,
+            "parent_case_id": c.parent_case_id, "parent_call_id": c.parent_call_id,
+            "audit_seq": 0, "audit_hash": "", "created_at": now, "updated_at": now,
+        })
+        events.append({"case_id": cid, "seq": None, "kind": "CaseStarted", "event": c.event_json,
+                       "status": EventStatus.PENDING, "actor": c.actor, "recorded_at": now})
+    return rows, events
+
+
+def start_cases(session: Session, cases: Sequence[NewCase], *, now: datetime) -> list[str]:
+    """Insert many new cases (bulk) with their pending CaseStarted; returns their ids."""
+    rows, events = case_rows(cases, now)
+    if rows:
+        conn = session.connection()
+        conn.execute(CASES.insert(), rows)
+        conn.execute(EVENTS.insert(), events)
+    return [r["id"] for r in rows]
+
+
+def start_case(session: Session, case: NewCase, *, now: datetime) -> str:
+    """Insert one new case; the worker runs it from its start node."""
+    if case.case_id is not None and session.get(CaseRow, case.case_id) is not None:
+        raise StoreError(f"case {case.case_id} already exists")
+    return start_cases(session, [case], now=now)[0]
+
+
+def load_case(session: Session, case_id: str) -> CaseRow:
+    """The case row ``case_id``.
+
+    Raises:
+        RunError: no such case.
+    """
+    row = session.get(CaseRow, case_id)
+    if row is None:
+        raise RunError("no such case", case_id=case_id)
+    return row
+
+
+def post_events(
+    session: Session, items: Iterable[tuple[str, str, Any, str | None]], *, now: datetime
+) -> int:
+    """Queue many ``(case_id, kind, event_json, actor)`` inputs and mark their cases runnable.
+
+    The runnable flag is not case state, so this update deliberately leaves
+    ``cases.version`` alone: a worker busy with the case still commits, and its commit
+    re-derives ``runnable`` from the pending rows, so nothing queued here is missed.
+    """
+    events = [{"case_id": cid, "seq": None, "kind": kind, "event": ev,
+               "status": EventStatus.PENDING, "actor": actor, "recorded_at": now}
+              for cid, kind, ev, actor in items]
+    if not events:
+        return 0
+    conn = session.connection()
+    conn.execute(EVENTS.insert(), events)
+    ids = sorted({e["case_id"] for e in events})
+    for start in range(0, len(ids), 500):
+        conn.execute(update(CASES).where(CASES.c.id.in_(ids[start:start + 500]))
+                     .values(runnable=True, next_run_at=now))
+    return len(events)
+
+
+def post_event(
+    session: Session, case_id: str, kind: str, event_json: Any, *, now: datetime,
+    actor: str | None = None,
+) -> int:
+    """Queue one input for ``case_id``; returns the pending row id.
+
+    Raises:
+        RunError: no such case.
+    """
+    if session.execute(select(CASES.c.id).where(CASES.c.id == case_id)).first() is None:
+        raise RunError("no such case", case_id=case_id)
+    conn = session.connection()
+    result = conn.execute(EVENTS.insert().values(
+        case_id=case_id, seq=None, kind=kind, event=event_json, status=EventStatus.PENDING,
+        actor=actor, recorded_at=now))
+    conn.execute(update(CASES).where(CASES.c.id == case_id).values(runnable=True, next_run_at=now))
+    return int(result.inserted_primary_key[0])
+
+
+def pending_events(session: Session, case_ids: Sequence[str]) -> Mapping[str, list[Any]]:
+    """The pending input rows of ``case_ids``, in arrival order, grouped by case."""
+    out: dict[str, list[Any]] = {cid: [] for cid in case_ids}
+    for start in range(0, len(case_ids), 500):
+        chunk = case_ids[start:start + 500]
+        rows = session.execute(
+            select(EVENTS.c.id, EVENTS.c.case_id, EVENTS.c.kind, EVENTS.c.event, EVENTS.c.actor)
+            .where(EVENTS.c.case_id.in_(chunk), EVENTS.c.status == EventStatus.PENDING)
+            .order_by(EVENTS.c.id)
+        ).all()
+        for row in rows:
+            out[row.case_id].append(row)
+    return out

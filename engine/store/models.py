@@ -1,0 +1,315 @@
+"""The case engine's tables: SOP versions, cases, their event log, tasks, timers, outbox,
+inbox, dead letters, incidents and the hash-chained audit log.
+
+Rows, not domain values: engine.store.repo converts between these rows and the
+interpreter's frozen types (engine.interpreter.types) via the codec.
+
+Pending inputs (the "pending events" design): everything that should move a case -- a
+case start, a task completion, a channel signal, a timer firing, an incident retry -- is a
+``case_events`` row with ``status='pending'`` and no ``seq`` yet, plus ``cases.runnable``
+set. A worker that holds the case's lease applies the pending rows in ``id`` order and, in
+the same transaction as the new state, gives each its ``seq`` (UNIQUE per case) and
+``status='applied'`` (or ``'rejected'`` with the reason). So an input is applied exactly
+once and never lost, and the event log doubles as the replay log.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from engine.store.base import Base
+
+__all__ = [
+    "AuditRow",
+    "CaseEventRow",
+    "CaseRow",
+    "DeadLetterRow",
+    "EventStatus",
+    "HumanTaskRow",
+    "InboxRow",
+    "IncidentRow",
+    "OutboxRow",
+    "OutboxStatus",
+    "SopVersionRow",
+    "TaskStatus",
+    "TimerRow",
+    "TimerStatus",
+    "UtcDateTime",
+]
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite stores naive UTC text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+ID = String(200)
+
+
+class EventStatus(StrEnum):
+    PENDING = "pending"
+    APPLIED = "applied"
+    REJECTED = "rejected"
+
+
+class TaskStatus(StrEnum):
+    OPEN = "open"
+    CLAIMED = "claimed"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class TimerStatus(StrEnum):
+    PENDING = "pending"
+    FIRED = "fired"
+    CANCELLED = "cancelled"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class SopVersionRow(Base):
+    """An immutable, content-hashed SOP version; cases are pinned to its hash."""
+
+    __tablename__ = "sop_versions"
+
+    hash: Mapped[str] = mapped_column(String(80), primary_key=True)
+    sop_id: Mapped[str] = mapped_column(String(120), index=True)
+    version: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(Text)  # the YAML text (or JSON of the spec)
+    source_path: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CaseRow(Base):
+    """One case: its pinned SOP, the interpreter state (codec JSON) and claim bookkeeping."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_claim", "runnable", "next_run_at"),
+        Index("ix_cases_sop_status", "sop_id", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    sop_id: Mapped[str] = mapped_column(String(120))
+    sop_hash: Mapped[str] = mapped_column(ForeignKey("sop_versions.hash"))
+    sop_version: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    level: Mapped[str | None] = mapped_column(String(40), index=True)
+    priority: Mapped[str] = mapped_column(String(16), default="normal")
+    tier: Mapped[str] = mapped_column(String(40), default="standard")
+    channel: Mapped[str | None] = mapped_column(String(40))
+    customer_id: Mapped[str | None] = mapped_column(String(120), index=True)
+    outcome: Mapped[str | None] = mapped_column(String(120))
+    state: Mapped[Any | None] = mapped_column(JSON)  # None until CaseStarted is applied
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    runnable: Mapped[bool] = mapped_column(Boolean, default=False)
+    next_run_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(120))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    parent_case_id: Mapped[str | None] = mapped_column(ID, index=True)
+    parent_call_id: Mapped[str | None] = mapped_column(ID)
+    audit_seq: Mapped[int] = mapped_column(Integer, default=0)
+    audit_hash: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class CaseEventRow(Base):
+    """An input of a case: pending until a worker applies it, then part of the replay log."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (
+        UniqueConstraint("case_id", "seq"),
+        Index("ix_case_events_pending", "case_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
+    seq: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(40))
+    event: Mapped[Any] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default=EventStatus.PENDING)
+    error: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str | None] = mapped_column(String(120))
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    applied_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class HumanTaskRow(Base):
+    """Work for a person at a competence level; completed by exactly one agent."""
+
+    __tablename__ = "human_tasks"
+    __table_args__ = (Index("ix_human_tasks_queue", "level", "status", "due_at"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    node: Mapped[str] = mapped_column(String(120))
+    level: Mapped[str] = mapped_column(String(40))
+    title: Mapped[str] = mapped_column(String(300), default="")
+    role: Mapped[str | None] = mapped_column(String(120))
+    skills: Mapped[Any] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default=TaskStatus.OPEN)
+    assignee: Mapped[str | None] = mapped_column(String(120))
+    outcomes: Mapped[Any] = mapped_column(JSON, default=list)
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(120))
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    completed_by: Mapped[str | None] = mapped_column(String(120))
+    outcome: Mapped[str | None] = mapped_column(String(120))
+    fields: Mapped[Any | None] = mapped_column(JSON)
+    knowledge: Mapped[Any | None] = mapped_column(JSON)
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class TimerRow(Base):
+    """A durable timer; swept through the (status, due_at) index so a sweep costs O(due)."""
+
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_status_due", "status", "due_at"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    node: Mapped[str | None] = mapped_column(String(120))
+    payload: Mapped[Any] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default=TimerStatus.PENDING)
+    lease_owner: Mapped[str | None] = mapped_column(String(120))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    fired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    lateness_s: Mapped[float | None] = mapped_column(Float)
+
+
+class OutboxRow(Base):
+    """An outbound message, written with the state that caused it; sent at least once."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    case_id: Mapped[str | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    idempotency_key: Mapped[str] = mapped_column(ID, unique=True)
+    channel: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[Any] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    delivery: Mapped[Any | None] = mapped_column(JSON)
+
+
+class InboxRow(Base):
+    """An inbound channel item, deduplicated by (channel, external id)."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(40))
+    external_id: Mapped[str] = mapped_column(String(500))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    case_id: Mapped[str | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    payload: Mapped[Any] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="received")
+
+
+class DeadLetterRow(Base):
+    """Input that could not be processed, kept with its reason (never dropped)."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(80))
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[Any] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    retried_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class IncidentRow(Base):
+    """An automated step that failed for good; an operator retries or resolves it."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_status", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    ref: Mapped[str | None] = mapped_column(ID, index=True)  # the interpreter's incident id
+    node: Mapped[str] = mapped_column(String(120))
+    action_id: Mapped[str | None] = mapped_column(ID)
+    error: Mapped[str] = mapped_column(Text)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    resolved_by: Mapped[str | None] = mapped_column(String(120))
+
+
+class AuditRow(Base):
+    """Append-only audit trail, hash-chained per case (hash = sha256(prev_hash + entry))."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (UniqueConstraint("case_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    event_seq: Mapped[int | None] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(40))
+    node: Mapped[str | None] = mapped_column(String(120))
+    sop_version: Mapped[str] = mapped_column(String(40))
+    sop_hash: Mapped[str] = mapped_column(String(80))
+    detail: Mapped[Any] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
