@@ -1,0 +1,367 @@
+"""Compile an SopSpec into a CompiledSop: a networkx graph, checked CEL programs, a content hash.
+
+The graph (``networkx.DiGraph``) has one node per SOP node, with attributes ``type``,
+``level``, ``title``, ``span`` and ``spec`` (the NodeSpec), and one edge per way a node can
+continue, with ``label``, ``kind`` and ``condition`` (CEL source or None). Edge kinds:
+
+``next``, ``branch``, ``otherwise``, ``outcome``, ``event`` (a wait's ``on``), ``timeout``,
+``error`` (``on_error``), ``loop_body``, ``loop_exit``, ``sla_ok``, ``sla_warning``,
+``sla_breached`` and ``handler``.
+
+Case-wide ``on_event`` handlers can fire wherever the case stands, so their targets are
+reached from a virtual node ``HANDLERS_NODE`` (``"__handlers__"``, attribute
+``virtual=True``) by ``handler`` edges; it exists only when some handler has a ``next``.
+Graph checks should treat it as reachable whenever the start is.
+
+When two ways lead from the same node to the same target (a DiGraph keeps one edge), the
+edge keeps the first kind/label/condition and lists all of them in ``kinds``/``labels``.
+
+Every expression is compiled against the SOP's ``data`` declaration
+(``engine.sop.expressions.ExpressionEnv``); conditions must be bool. Errors point at the
+expression's own line and column in the YAML.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any
+
+import networkx as nx
+
+from engine.errors import ExpressionError, SopError, SopErrors, SourceSpan
+from engine.sop.expressions import ExpressionEnv, Program
+from engine.sop.model import Duration, Expr, NodeSpec, NodeType, SopSpec
+
+__all__ = [
+    "HANDLERS_NODE",
+    "CompiledSop",
+    "canonical_json",
+    "compile_spec",
+    "content_hash",
+    "iter_compile_errors",
+    "iter_edges",
+]
+
+HANDLERS_NODE = "__handlers__"
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledSop:
+    """An SOP ready to run: its spec, its graph, its compiled expressions and its hash."""
+
+    spec: SopSpec
+    graph: nx.DiGraph
+    hash: str
+    env: ExpressionEnv
+    programs: Mapping[Expr, Program] = field(repr=False)
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def version(self) -> str:
+        return self.spec.version
+
+    def node(self, node_id: str) -> NodeSpec:
+        """The NodeSpec with id ``node_id`` (KeyError when there is none)."""
+        return self.spec.nodes[node_id]
+
+    def program(self, expr: Expr) -> Program:
+        """The compiled program of an expression of this SOP.
+
+        Raises:
+            KeyError: ``expr`` does not belong to this SOP.
+        """
+        return self.programs[expr]
+
+    def to_node_link(self) -> dict[str, Any]:
+        """networkx node-link data, JSON-serialisable, plus id, version and hash."""
+        graph = nx.DiGraph()
+        for node_id, attrs in self.graph.nodes(data=True):
+            graph.add_node(node_id, **_plain_attrs(attrs))
+        for u, v, attrs in self.graph.edges(data=True):
+            graph.add_edge(u, v, **_plain_attrs(attrs))
+        data = nx.node_link_data(graph, edges="edges")
+        data["graph"] = {"id": self.id, "version": self.version, "hash": self.hash,
+                         "title": self.spec.title}
+        return data
+
+    def to_graphml(self) -> str:
+        """The graph as GraphML text (scalar attributes only)."""
+        graph = nx.DiGraph(id=self.id, version=self.version, hash=self.hash)
+        for node_id, attrs in self.graph.nodes(data=True):
+            graph.add_node(node_id, **{k: v for k, v in _plain_attrs(attrs).items()
+                                       if isinstance(v, (str, int, float, bool))})
+        for u, v, attrs in self.graph.edges(data=True):
+            graph.add_edge(u, v, **{k: v for k, v in _plain_attrs(attrs).items()
+                                    if isinstance(v, (str, int, float, bool))})
+        return "\n".join(nx.generate_graphml(graph))
+
+
+def _plain_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in attrs.items():
+        if key == "spec":
+            continue
+        if isinstance(value, SourceSpan):
+            out[key] = str(value)
+        elif isinstance(value, (list, tuple)):
+            out[key] = " | ".join(str(v) for v in value) if key in ("kinds", "labels") else list(value)
+        elif value is None:
+            continue
+        else:
+            out[key] = value
+    return out
+
+
+# ---- edges --------------------------------------------------------------------------------
+
+
+def iter_edges(node: NodeSpec) -> Iterator[tuple[str, str, str, Expr | None]]:
+    """Every (target, kind, label, condition) of ``node``, in declared order.
+
+    Consistent with ``NodeSpec.successors()``, with an edge kind added.
+    """
+    t = node.type
+    if node.next is not None and t is not NodeType.END:
+        yield node.next, "next", "", None
+    if t in (NodeType.DECISION, NodeType.PARALLEL):
+        for b in node.branches:
+            yield b.next, "branch", b.label or (b.when.source if b.when else ""), b.when
+        if t is NodeType.DECISION and node.otherwise is not None:
+            yield node.otherwise, "otherwise", "otherwise", None
+    elif t is NodeType.HUMAN_TASK:
+        for o in node.outcomes:
+            yield o.next, "outcome", o.label or o.name, None
+    elif t is NodeType.WAIT:
+        for w in node.on:
+            yield w.next, "event", w.event, w.when
+    elif t is NodeType.LOOP:
+        if node.body:
+            yield node.body, "loop_body", "repeat", None
+        if node.exit:
+            yield node.exit, "loop_exit", "done", None
+    elif t is NodeType.SLA_CHECK:
+        for target, state in ((node.ok, "ok"), (node.warning, "warning"),
+                              (node.breached, "breached")):
+            if target:
+                yield target, f"sla_{state}", state, None
+    if node.on_error is not None:
+        yield node.on_error, "error", "error", None
+    if node.timeout is not None:
+        yield node.timeout.next, "timeout", f"timeout {node.timeout.after.text}", None
+
+
+def _did_you_mean(name: str, choices: Any) -> str | None:
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+def _build_graph(spec: SopSpec, errors: list[SopError]) -> nx.DiGraph:
+    graph = nx.DiGraph(id=spec.id, version=spec.version)
+    for node_id, node in spec.nodes.items():
+        graph.add_node(node_id, type=node.type.value, level=node.level,
+                       title=node.title or node_id, span=node.span, spec=node)
+    for node_id, node in spec.nodes.items():
+        for target, kind, label, cond in iter_edges(node):
+            if target not in spec.nodes:
+                errors.append(SopError(
+                    "E-REF-UNKNOWN", f"node {node_id!r} leads to unknown node {target!r}",
+                    span=node.span, json_path=f"$.nodes.{node_id}",
+                    hint=_did_you_mean(target, spec.nodes) or "declare the node under 'nodes'"))
+                continue
+            _add_edge(graph, node_id, target, kind, label, cond)
+    handlers = [h for h in spec.on_event if h.next is not None]
+    if handlers:
+        graph.add_node(HANDLERS_NODE, type="handlers", level=None, title="event handlers",
+                       span=handlers[0].span, virtual=True, spec=None)
+        for i, h in enumerate(handlers):
+            assert h.next is not None
+            if h.next not in spec.nodes:
+                errors.append(SopError(
+                    "E-REF-UNKNOWN", f"event handler for {h.event!r} leads to unknown node {h.next!r}",
+                    span=h.span, json_path=f"$.on_event[{i}].next",
+                    hint=_did_you_mean(h.next, spec.nodes) or "declare the node under 'nodes'"))
+                continue
+            _add_edge(graph, HANDLERS_NODE, h.next, "handler", h.event, h.when)
+    return graph
+
+
+def _add_edge(graph: nx.DiGraph, u: str, v: str, kind: str, label: str, cond: Expr | None) -> None:
+    if graph.has_edge(u, v):
+        attrs = graph.edges[u, v]
+        attrs["kinds"].append(kind)
+        attrs["labels"].append(label)
+        return
+    graph.add_edge(u, v, kind=kind, label=label, condition=cond.source if cond else None,
+                   kinds=[kind], labels=[label])
+
+
+def _check_starts(spec: SopSpec, errors: list[SopError]) -> None:
+    starts = [n for n in spec.nodes.values() if n.type is NodeType.START]
+    if not starts:
+        errors.append(SopError("E-START-MISSING", "the SOP has no start node", span=spec.span,
+                               json_path="$.nodes", hint="add a node with 'type: start'"))
+    for extra in starts[1:]:
+        errors.append(SopError(
+            "E-START-DUPLICATE",
+            f"second start node {extra.id!r} (the first is {starts[0].id!r})",
+            span=extra.span, json_path=f"$.nodes.{extra.id}",
+            hint="an SOP has exactly one start; use a decision to choose between paths"))
+
+
+# ---- expressions --------------------------------------------------------------------------
+
+
+def _iter_exprs(spec: SopSpec) -> Iterator[tuple[Expr, bool, str]]:
+    """Every expression of the SOP: (expr, must be bool, JSON path)."""
+    for node_id, node in spec.nodes.items():
+        base = f"$.nodes.{node_id}"
+        for i, b in enumerate(node.branches):
+            if b.when is not None:
+                yield b.when, True, f"{base}.branches[{i}].when"
+        for key, e in node.set.items():
+            yield e, False, f"{base}.set.{key}"
+        for key, value in node.inputs.items():
+            if isinstance(value, Expr):
+                yield value, False, f"{base}.inputs.{key}"
+        for i, w in enumerate(node.on):
+            if w.when is not None:
+                yield w.when, True, f"{base}.on[{i}].when"
+            for key, e in w.set.items():
+                yield e, False, f"{base}.on[{i}].set.{key}"
+    for i, h in enumerate(spec.on_event):
+        if h.when is not None:
+            yield h.when, True, f"$.on_event[{i}].when"
+        for key, e in h.set.items():
+            yield e, False, f"$.on_event[{i}].set.{key}"
+
+
+def expression_env(spec: SopSpec) -> ExpressionEnv:
+    """The typing environment of ``spec``: its declared case-data fields."""
+    return ExpressionEnv((f.name, f.type, f.items) for f in spec.data.values())
+
+
+def compile_expr(env: ExpressionEnv, expr: Expr, *, expect_bool: bool, json_path: str,
+                 cache: dict[tuple[str, bool], Program] | None = None) -> Program:
+    """Compile one expression, turning a CEL error into a SopError at its YAML position.
+
+    Raises:
+        SopError: ``E-CEL-SYNTAX`` or ``E-CEL-TYPE``.
+    """
+    key = (expr.source, expect_bool)
+    if cache is not None and key in cache:
+        return cache[key]
+    try:
+        program = env.compile(expr.source, expect_bool=expect_bool)
+    except ExpressionError as exc:
+        detail = exc.detail
+        lowered = detail.lower()
+        syntax = "syntax" in lowered or "mismatched input" in lowered or "extraneous" in lowered \
+            or "empty" in lowered or "longer than" in lowered
+        code = "E-CEL-SYNTAX" if syntax else "E-CEL-TYPE"
+        span = expr.span
+        if exc.column is not None:
+            span = SourceSpan(span.file, span.line, span.column + exc.column - 1)
+        hint = None
+        if "undeclared reference" in lowered:
+            hint = "declare the field under 'data' or use case/event/result/now"
+        elif "must be bool" in lowered:
+            hint = "compare with ==, <, in ... to get true/false"
+        raise SopError(code, f"{detail} in {expr.source!r}", span=span, json_path=json_path,
+                       hint=hint) from exc
+    if cache is not None:
+        cache[key] = program
+    return program
+
+
+def _compile_programs(spec: SopSpec, env: ExpressionEnv,
+                      errors: list[SopError]) -> dict[Expr, Program]:
+    programs: dict[Expr, Program] = {}
+    cache: dict[tuple[str, bool], Program] = {}
+    for expr, expect_bool, path in _iter_exprs(spec):
+        try:
+            programs[expr] = compile_expr(env, expr, expect_bool=expect_bool, json_path=path,
+                                          cache=cache)
+        except SopError as err:
+            errors.append(err)
+    return programs
+
+
+# ---- hashing ------------------------------------------------------------------------------
+
+_UNORDERED = frozenset({"outcomes", "form"})  # tuples built from YAML mappings: order is cosmetic
+_SKIP = frozenset({"span", "source"})
+
+
+def _canonical(value: Any, name: str = "") -> Any:
+    if isinstance(value, Duration):
+        return {"seconds": value.seconds}
+    if isinstance(value, Expr):
+        return {"cel": value.source}
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _canonical(getattr(value, f.name), f.name)
+                for f in fields(value) if f.name not in _SKIP}
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        items = [_canonical(v) for v in value]
+        if name in _UNORDERED:
+            items.sort(key=lambda item: json.dumps(item, sort_keys=True, default=str))
+        return items
+    if hasattr(value, "value") and isinstance(getattr(value, "value"), str):  # enums
+        return value.value
+    return value
+
+
+def canonical_json(spec: SopSpec) -> str:
+    """A canonical JSON text of ``spec``: no spans, sorted keys, durations in seconds."""
+    return json.dumps(_canonical(spec), sort_keys=True, separators=(",", ":"), default=str)
+
+
+def content_hash(spec: SopSpec) -> str:
+    """sha256 hex of ``canonical_json(spec)``: same meaning, same hash."""
+    return hashlib.sha256(canonical_json(spec).encode("utf-8")).hexdigest()
+
+
+# ---- entry points -------------------------------------------------------------------------
+
+
+def _compile(spec: SopSpec) -> tuple[CompiledSop, list[SopError]]:
+    errors: list[SopError] = []
+    _check_starts(spec, errors)
+    graph = _build_graph(spec, errors)
+    env = expression_env(spec)
+    programs = _compile_programs(spec, env, errors)
+    compiled = CompiledSop(spec=spec, graph=graph, hash=content_hash(spec), env=env,
+                           programs=programs)
+    return compiled, errors
+
+
+def iter_compile_errors(spec: SopSpec) -> Iterator[SopError]:
+    """Every compile error of ``spec`` (references, start node, expressions)."""
+    _, errors = _compile(spec)
+    yield from errors
+
+
+def compile_spec(spec: SopSpec, *, errors: list[SopError] | None = None) -> CompiledSop:
+    """Compile ``spec``.
+
+    Args:
+        errors: when given, problems are appended here and a (partial) CompiledSop is
+            returned anyway; otherwise they are raised.
+
+    Raises:
+        SopErrors: every compile error, when ``errors`` is None.
+    """
+    compiled, found = _compile(spec)
+    if errors is not None:
+        errors.extend(found)
+        return compiled
+    SopErrors.raise_if_any(found)
+    return compiled
