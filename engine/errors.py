@@ -15,6 +15,7 @@ The tree::
     │   ├── TaskConflict         another agent already completed / claimed the task
     │   └── ActionFailed         an automated action raised (retryable or not)
     ├── StoreError               the case database refused or is unreachable
+    ├── KnowledgeError           a knowledge-base operation was refused (unknown article, bad transition, bad query)
     └── ConnectorError           a channel connector failed (retryable or not)
 
 Context lives in attributes, not only in the message; boundaries use ``raise ... from exc``.
@@ -32,6 +33,7 @@ __all__ = [
     "CompileError",
     "ConnectorError",
     "ExpressionError",
+    "KnowledgeError",
     "LoadError",
     "RunError",
     "SchemaError",
@@ -214,6 +216,23 @@ class ActionFailed(RunError):
 
 class StoreError(CareflowError):
     """The case database refused an operation or cannot be reached."""
+
+
+class KnowledgeError(CareflowError):
+    """A knowledge-base operation was refused.
+
+    Attributes:
+        article_id: the article concerned, when there is one.
+        hint: how to fix it, when known.
+    """
+
+    def __init__(self, message: str, *, article_id: str | None = None,
+                 hint: str | None = None) -> None:
+        self.article_id = article_id
+        self.hint = hint
+        self.message = message
+        text = f"{article_id}: {message}" if article_id else message
+        super().__init__(f"{text} ({hint})" if hint else text)
 
 
 class ConnectorError(CareflowError):
