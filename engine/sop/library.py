@@ -29,6 +29,7 @@ from engine.sop.expressions import ExpressionEnv
 from engine.sop.model import (
     CalendarSpec,
     Document,
+    Expr,
     LevelsDoc,
     NodeType,
     RoutingDoc,
@@ -64,6 +65,10 @@ class Library:
     routing: RoutingDoc | None = None
     #: every version of every SOP, by (id, version)
     versions: Mapping[tuple[str, str], CompiledSop] = field(default_factory=frozen_map)
+    #: loaded from folders (a whole library); False when only files were given, and then
+    #: references to documents that are not there (no calendar at all, another SOP) are
+    #: not checked
+    complete: bool = True
 
     def sop(self, sop_id: str, version: str | None = None) -> CompiledSop:
         """An SOP by id (latest version, or the given one). Raises KeyError."""
@@ -142,7 +147,7 @@ def _ref_error(kind: str, name: str, span: SourceSpan, path: str, choices: Itera
                                                       if choices else f"no {kind} is defined"))
 
 
-def _build(root: Path, docs: list[Document], errors: list[SopError]) -> Library:
+def _build(root: Path, docs: list[Document], errors: list[SopError], complete: bool) -> Library:
     from engine.sop.pipeline import iter_semantic_errors
 
     levels = [d for d in docs if isinstance(d, LevelsDoc)]
@@ -183,7 +188,8 @@ def _build(root: Path, docs: list[Document], errors: list[SopError]) -> Library:
         root=root, sops=frozen_map(dict(sorted(latest.items()))),
         levels=levels[0] if levels else None, calendars=frozen_map(calendars),
         policies=tuple(sorted(policies.values(), key=lambda p: (p.order, p.id))),
-        routing=routings[0] if routings else None, versions=frozen_map(versions))
+        routing=routings[0] if routings else None, versions=frozen_map(versions),
+        complete=complete)
     errors.extend(_iter_reference_errors(library))
     for compiled in clean:
         errors.extend(iter_semantic_errors(compiled, library))
@@ -198,66 +204,95 @@ def _unique(into: dict[str, object], key: str, doc: object, what: str, errors: l
         into[key] = doc
 
 
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """The ids references may point at; None = not checked (that kind is not loaded)."""
+
+    levels: frozenset[str] | None
+    calendars: frozenset[str] | None
+    policies: frozenset[str] | None
+    sops: frozenset[str] | None
+    actions: frozenset[str] | None
+
+    @classmethod
+    def of(cls, lib: Library) -> _Known:
+        def ids(values: Iterable[str], *, partial_skip: bool = False) -> frozenset[str] | None:
+            found = frozenset(values)
+            if lib.complete:
+                return found
+            return None if partial_skip or not found else found
+
+        return cls(
+            levels=frozenset(lv.id for lv in lib.levels.levels) if lib.levels else None,
+            calendars=ids(lib.calendars),
+            policies=ids(p.id for p in lib.policies),
+            sops=ids(lib.sops, partial_skip=True),
+            actions=_known_actions(),
+        )
+
+
+def _missing(known: frozenset[str] | None, name: str | None) -> bool:
+    return known is not None and name is not None and name not in known
+
+
 def _iter_reference_errors(lib: Library) -> Iterator[SopError]:
-    level_ids = {lv.id for lv in lib.levels.levels} if lib.levels else None
-    policy_ids = {p.id for p in lib.policies}
-    actions = _known_actions()
+    known = _Known.of(lib)
     for compiled in lib.versions.values():
-        yield from _iter_sop_refs(compiled.spec, lib, level_ids, policy_ids, actions)
+        yield from _iter_sop_refs(compiled.spec, known)
     if lib.levels:
         for i, lv in enumerate(lib.levels.levels):
-            if lv.ola is not None and lv.ola not in policy_ids:
-                yield _ref_error("SLA policy", lv.ola, lv.span, f"$.levels[{i}].ola", policy_ids)
+            if _missing(known.policies, lv.ola):
+                yield _ref_error("SLA policy", str(lv.ola), lv.span, f"$.levels[{i}].ola",
+                                 known.policies or ())
     for policy in lib.policies:
-        if policy.calendar not in lib.calendars:
-            yield _ref_error("calendar", policy.calendar, policy.span, "$.calendar", lib.calendars)
+        if _missing(known.calendars, policy.calendar):
+            yield _ref_error("calendar", policy.calendar, policy.span, "$.calendar",
+                             known.calendars or ())
         if policy.when is not None:
             yield from _check_expr(ExpressionEnv((n, "string", None) for n in POLICY_FIELDS),
                                    policy.when, "$.when")
         for name, metric in policy.metrics.items():
             for j, step in enumerate(metric.escalation):
-                if level_ids is not None and step.to_level and step.to_level not in level_ids:
-                    yield _ref_error("level", step.to_level, step.span,
-                                     f"$.metrics.{name}.escalation[{j}].to_level", level_ids)
+                if _missing(known.levels, step.to_level):
+                    yield _ref_error("level", str(step.to_level), step.span,
+                                     f"$.metrics.{name}.escalation[{j}].to_level", known.levels or ())
     if lib.routing:
         env = ExpressionEnv((n, "string", None) for n in ROUTING_FIELDS)
         for i, rule in enumerate(lib.routing.rules):
-            if rule.sop not in lib.sops:
-                yield _ref_error("SOP", rule.sop, rule.span, f"$.rules[{i}].sop", lib.sops)
+            if _missing(known.sops, rule.sop):
+                yield _ref_error("SOP", rule.sop, rule.span, f"$.rules[{i}].sop", known.sops or ())
             if rule.when is not None:
                 yield from _check_expr(env, rule.when, f"$.rules[{i}].when")
-        fallback = lib.routing.fallback
-        if fallback is not None and fallback not in lib.sops:
-            yield _ref_error("SOP", fallback, lib.routing.span, "$.fallback", lib.sops)
+        if _missing(known.sops, lib.routing.fallback):
+            yield _ref_error("SOP", str(lib.routing.fallback), lib.routing.span, "$.fallback",
+                             known.sops or ())
 
 
-def _check_expr(env: ExpressionEnv, expr: object, path: str) -> Iterator[SopError]:
+def _check_expr(env: ExpressionEnv, expr: Expr, path: str) -> Iterator[SopError]:
     try:
-        compile_expr(env, expr, expect_bool=True, json_path=path)  # type: ignore[arg-type]
+        compile_expr(env, expr, expect_bool=True, json_path=path)
     except SopError as err:
         yield err
 
 
-def _iter_sop_refs(spec: SopSpec, lib: Library, level_ids: set[str] | None,
-                   policy_ids: set[str], actions: frozenset[str] | None) -> Iterator[SopError]:
+def _iter_sop_refs(spec: SopSpec, known: _Known) -> Iterator[SopError]:
     for node_id, node in spec.nodes.items():
         base = f"$.nodes.{node_id}"
-        if level_ids is not None:
-            if node.level is not None and node.level not in level_ids:
-                yield _ref_error("level", node.level, node.span, f"{base}.level", level_ids)
-            if node.type in (NodeType.ESCALATE, NodeType.HAND_BACK) and node.to \
-                    and node.to not in level_ids:
-                yield _ref_error("level", node.to, node.span, f"{base}.to", level_ids)
-        if node.timeout is not None and node.timeout.calendar is not None \
-                and node.timeout.calendar not in lib.calendars:
-            yield _ref_error("calendar", node.timeout.calendar, node.timeout.span,
-                             f"{base}.timeout.calendar", lib.calendars)
-        if node.policy is not None and node.policy not in policy_ids:
-            yield _ref_error("SLA policy", node.policy, node.span, f"{base}.policy", policy_ids)
-        if node.type is NodeType.CALL and node.sop and node.sop not in lib.sops:
-            yield _ref_error("SOP", node.sop, node.span, f"{base}.sop", lib.sops)
-        if actions is not None and node.action is not None and node.action not in actions:
-            yield _ref_error("action", node.action, node.span, f"{base}.action", actions)
+        if _missing(known.levels, node.level):
+            yield _ref_error("level", str(node.level), node.span, f"{base}.level", known.levels or ())
+        if node.type in (NodeType.ESCALATE, NodeType.HAND_BACK) and _missing(known.levels, node.to):
+            yield _ref_error("level", str(node.to), node.span, f"{base}.to", known.levels or ())
+        if node.timeout is not None and _missing(known.calendars, node.timeout.calendar):
+            yield _ref_error("calendar", str(node.timeout.calendar), node.timeout.span,
+                             f"{base}.timeout.calendar", known.calendars or ())
+        if _missing(known.policies, node.policy):
+            yield _ref_error("SLA policy", str(node.policy), node.span, f"{base}.policy",
+                             known.policies or ())
+        if node.type is NodeType.CALL and _missing(known.sops, node.sop):
+            yield _ref_error("SOP", str(node.sop), node.span, f"{base}.sop", known.sops or ())
+        if _missing(known.actions, node.action):
+            yield _ref_error("action", str(node.action), node.span, f"{base}.action",
+                             known.actions or ())
 
 
 def iter_library_errors(paths: str | Path | Iterable[str | Path]) -> Iterator[SopError]:
@@ -279,7 +314,8 @@ def _load(paths: str | Path | Iterable[str | Path]) -> tuple[Library, list[SopEr
     root = Path(items[0]) if items else Path(".")
     if root.is_file():
         root = root.parent
-    library = _build(root, collector.docs, collector.errors)
+    complete = all(Path(item).is_dir() for item in items)
+    library = _build(root, collector.docs, collector.errors, complete)
     return library, collector.errors
 
 
