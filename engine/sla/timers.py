@@ -1,0 +1,171 @@
+"""SLA timers: plan a clock's warning / breach / escalation timers, and apply one that fired.
+
+``due_timers`` lists the timers a *running* clock needs now; the interpreter schedules
+them as ``ScheduleTimer(kind=..., timer_id=<key>)`` and, after every clock transition
+(pause, resume, reprioritize, rearm, stop), cancels the clock's pending timers and
+schedules ``due_timers`` again (keys stay stable for the same arming and rung).
+
+``on_timer`` applies a fired timer exactly once per arming:
+
+- a second delivery of the same key is a no-op;
+- a key of an older arming, or of a completed / cancelled clock, is ignored;
+- while the clock is paused nothing fires (the timer is planned again on resume);
+- a timer delivered before its *current* due instant (the due instant moved, e.g. after a
+  pause) is ignored; the re-planned timer will come;
+- a timer delivered late (catch-up after downtime) fires once, and its effect records
+  ``lateness_seconds`` (``now - planned due``). Misfire policy: SLA warning, breach and
+  escalation timers always fire once on catch-up, never skipped, never repeated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from engine.sla.clock import SlaClock, elapsed, measure
+from engine.sla.zone import epoch_seconds
+
+if TYPE_CHECKING:
+    from engine.sla.calendar import BusinessCalendar
+    from engine.sop.model import MetricSpec
+
+__all__ = ["PlannedTimer", "SlaEffect", "due_timers", "on_timer", "timer_key"]
+
+TimerKind = Literal["sla_warning", "sla_breach", "sla_escalation"]
+EffectKind = Literal["warning", "breach", "escalate", "notify"]
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedTimer:
+    """A timer a running clock needs: ``key`` is unique per clock + arming + rung."""
+
+    kind: TimerKind
+    due_at: datetime
+    key: str
+    detail: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SlaEffect:
+    """What the interpreter must do because a timer fired.
+
+    ``warning``: record / notify the assignee; ``breach``: record the breach (audit,
+    reporting); ``escalate``: move the case to ``detail["to_level"]``; ``notify``: notify
+    ``detail["notify"]`` (e.g. ``supervisor``).
+    """
+
+    kind: EffectKind
+    detail: Mapping[str, Any]
+
+
+def timer_key(clock: SlaClock, rung: str) -> str:
+    """``<clock name>:<arming>:<rung>``, rung = ``warning:<i>`` | ``breach`` | ``escalation:<j>``."""
+    return f"{clock.name}:{clock.arming}:{rung}"
+
+
+def _base(clock: SlaClock) -> dict[str, Any]:
+    return {
+        "clock": clock.name,
+        "metric": clock.metric,
+        "policy_id": clock.policy_id,
+        "arming": clock.arming,
+    }
+
+
+def _plan(clock: SlaClock, cal: BusinessCalendar) -> list[PlannedTimer]:
+    """Every timer of the current arming of a running clock, fired or not."""
+    if clock.state != "running" or clock.due_at is None:
+        return []
+    axis = measure(clock.unit, cal)
+    out = []
+    for i, at in enumerate(clock.warn_at):
+        due = axis.add(clock.started_at, at + clock.paused_total)
+        detail = {**_base(clock), "threshold_seconds": at, "remaining_seconds": clock.budget - at}
+        out.append(PlannedTimer("sla_warning", due, timer_key(clock, f"warning:{i}"), detail))
+    out.append(
+        PlannedTimer("sla_breach", clock.due_at, timer_key(clock, "breach"), _base(clock))
+    )
+    for j, rung in enumerate(clock.ladder):
+        due = clock.due_at if rung.after == 0 else axis.add(clock.due_at, rung.after)
+        detail = {
+            **_base(clock),
+            "rung": j,
+            "after_seconds": rung.after,
+            "to_level": rung.to_level,
+            "notify": rung.notify,
+        }
+        out.append(PlannedTimer("sla_escalation", due, timer_key(clock, f"escalation:{j}"), detail))
+    return out
+
+
+def _fired(clock: SlaClock, timer: PlannedTimer) -> bool:
+    if timer.kind == "sla_breach":
+        return clock.breached_now
+    if timer.kind == "sla_warning":
+        return timer.key in clock.warnings_fired
+    return timer.key in clock.escalations_fired
+
+
+def due_timers(
+    clock: SlaClock, metric_spec: MetricSpec | None, cal: BusinessCalendar
+) -> tuple[PlannedTimer, ...]:
+    """The timers a clock needs now, not yet fired, in due order (none unless running).
+
+    Warnings come from the clock's snapshot of the metric's thresholds (percent of the
+    target, or minutes before due, in the clock's unit); the breach is at ``due_at``;
+    escalation rungs are at their offsets after due, in business time of the clock's
+    calendar (wall time for the unit ``wall``). ``metric_spec`` is accepted for symmetry
+    with ``start_clock``; the clock's own snapshot is authoritative.
+    """
+    del metric_spec
+    pending = [t for t in _plan(clock, cal) if not _fired(clock, t)]
+    return tuple(sorted(pending, key=lambda t: (t.due_at, t.key)))
+
+
+def on_timer(
+    clock: SlaClock, kind: str, key: str, cal: BusinessCalendar, now: datetime
+) -> tuple[SlaClock, tuple[SlaEffect, ...]]:
+    """Apply the timer ``key`` that fired at ``now``; see the module docstring for the rules."""
+    timer = next((t for t in _plan(clock, cal) if t.key == key and t.kind == kind), None)
+    if timer is None or _fired(clock, timer) or now < timer.due_at:
+        return clock, ()
+    lateness = epoch_seconds(now) - epoch_seconds(timer.due_at)
+    stamp = {
+        "key": key,
+        "due_at": timer.due_at.isoformat(),
+        "fired_at": now.isoformat(),
+        "lateness_seconds": lateness,
+    }
+    if timer.kind == "sla_warning":
+        fired = replace(clock, warnings_fired=(*clock.warnings_fired, key))
+        return fired, (SlaEffect("warning", {**timer.detail, **stamp}),)
+    effects: list[SlaEffect] = []
+    if not clock.breached_now:
+        clock = _breach(clock, cal, now)
+        breach_stamp = {
+            **stamp,
+            "key": timer_key(clock, "breach"),
+            "due_at": clock.due_at.isoformat() if clock.due_at else None,
+            "lateness_seconds": epoch_seconds(now) - epoch_seconds(clock.due_at or now),
+        }
+        effects.append(SlaEffect("breach", {**_base(clock), **breach_stamp}))
+    if timer.kind == "sla_escalation":
+        clock = replace(clock, escalations_fired=(*clock.escalations_fired, key))
+        if timer.detail.get("to_level"):
+            effects.append(SlaEffect("escalate", {**timer.detail, **stamp}))
+        if timer.detail.get("notify"):
+            effects.append(SlaEffect("notify", {**timer.detail, **stamp}))
+    return clock, tuple(effects)
+
+
+def _breach(clock: SlaClock, cal: BusinessCalendar, now: datetime) -> SlaClock:
+    return replace(
+        clock,
+        breached=True,
+        breached_at=clock.due_at,
+        breached_arming=clock.arming,
+        breaches=clock.breaches + 1,
+        business_elapsed=elapsed(clock, cal, now),
+    )
