@@ -33,6 +33,7 @@ __all__ = [
     "Command",
     "CreateTask",
     "Event",
+    "IncidentRetried",
     "OpenTask",
     "RaiseIncident",
     "RunAction",
@@ -81,6 +82,14 @@ class Token:
     forks: tuple[tuple[str, str], ...] = ()
     attempt: int = 0  # action attempts made at this node
     entered_at: datetime | None = None
+    #: what the token waits for: "" (ready) | action | retry | incident | task | event | call | join
+    wait: str = ""
+    #: id of what it waits for: action id, task id, call id, incident id, fork id (join)
+    ref: str | None = None
+    #: id of the timer armed for this token (retry, timeout, wait_timeout), if any
+    timer: str | None = None
+    #: seq of the step in which the token entered ``node`` (distinguishes loop visits)
+    entered_seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +108,8 @@ class ClockRef:
 
     name: str
     state: Mapping[str, Any] = field(default_factory=frozen_map)
+    #: pending SLA timers of this clock: timer id -> (kind, planned-timer key)
+    timers: Mapping[str, tuple[str, str]] = field(default_factory=frozen_map)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +139,8 @@ class CaseState:
     escalations: int = 0
     hand_backs: int = 0
     parent: tuple[str, str] | None = None  # (parent case id, call id) for sub-cases
+    #: the last knowledge outcome recorded on a task completion ({kind, article?, reason?})
+    knowledge: Mapping[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
 
 
@@ -202,6 +215,14 @@ class SubCaseEnded:
     data: Mapping[str, Any] = field(default_factory=frozen_map)
 
 
+@dataclass(frozen=True, slots=True)
+class IncidentRetried:
+    """An operator retries an incident (``RaiseIncident.incident_id``): the node runs again."""
+
+    incident_id: str
+    actor: str = "operator"
+
+
 Event = (
     CaseStarted
     | TaskCompleted
@@ -211,6 +232,7 @@ Event = (
     | ActionCompleted
     | ActionFailedEvent
     | SubCaseEnded
+    | IncidentRetried
 )
 
 
@@ -291,6 +313,8 @@ class RaiseIncident:
     error: str
     attempt: int
     action_id: str | None = None
+    #: what an operator passes back in IncidentRetried to run the node again
+    incident_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,168 @@
+"""Action registry: names -> callables, loaded from the ``careflow.actions`` entry points.
+
+An action is ``fn(inputs: Mapping[str, Any], ctx: ActionContext) -> Any``. It should be
+pure or talk only to the ports passed in ``ctx.ports`` (knowledge base, CRM, ...), and be
+safe to run more than once with the same ``ctx.idempotency_key`` (delivery is at least
+once). Raise ``engine.errors.ActionFailed(retryable=...)`` to say whether a retry may help;
+any other exception counts as retryable.
+
+Each entry point of the group names a ``Mapping[str, callable]`` (several actions) or a
+single callable (registered under the entry point's name). Names are checked when they are
+registered; errors name the plugin (PluginValidationError).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from importlib.metadata import entry_points
+from typing import Any
+
+from engine.errors import ActionFailed, CareflowError
+from engine.interpreter.types import ActionCompleted, ActionFailedEvent, RunAction
+from engine.sop.model import frozen_map
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "ActionContext",
+    "ActionFn",
+    "ActionRegistry",
+    "PluginValidationError",
+    "known_actions",
+    "load_actions",
+]
+
+ENTRY_POINT_GROUP = "careflow.actions"
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class ActionContext:
+    """What an action knows about its call: which case, node, attempt, and its ports."""
+
+    case_id: str
+    node: str
+    attempt: int
+    idempotency_key: str
+    now: datetime
+    ports: Mapping[str, Any] = field(default_factory=frozen_map)
+
+
+ActionFn = Callable[[Mapping[str, Any], ActionContext], Any]
+
+
+class PluginValidationError(CareflowError):
+    """An action plugin is malformed (bad name, not callable, duplicate name).
+
+    Attributes:
+        plugin: the plugin (entry point) name.
+    """
+
+    def __init__(self, plugin: str, message: str) -> None:
+        self.plugin = plugin
+        super().__init__(f"action plugin {plugin!r}: {message}")
+
+
+class ActionRegistry:
+    """Action names mapped to callables; which plugin registered each."""
+
+    def __init__(self) -> None:
+        self._actions: dict[str, ActionFn] = {}
+        self._plugins: dict[str, str] = {}
+
+    def register(self, name: str, fn: ActionFn, *, plugin: str = "<direct>") -> None:
+        """Add one action.
+
+        Raises:
+            PluginValidationError: the name is not ``[a-z][a-z0-9_]*`` (at most 64), ``fn``
+                is not callable, or another plugin registered the name already.
+        """
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise PluginValidationError(plugin, f"action name {name!r} must match {_NAME.pattern}")
+        if not callable(fn):
+            raise PluginValidationError(plugin, f"action {name!r} is not callable")
+        if name in self._actions and self._actions[name] is not fn:
+            raise PluginValidationError(
+                plugin, f"action {name!r} is already registered by plugin {self._plugins[name]!r}"
+            )
+        self._actions[name] = fn
+        self._plugins[name] = plugin
+
+    def register_all(self, actions: Mapping[str, ActionFn], *, plugin: str) -> None:
+        if not isinstance(actions, Mapping):
+            raise PluginValidationError(plugin, "must be a mapping of name -> callable")
+        for name, fn in actions.items():
+            self.register(name, fn, plugin=plugin)
+
+    def names(self) -> frozenset[str]:
+        return frozenset(self._actions)
+
+    def plugin_of(self, name: str) -> str | None:
+        return self._plugins.get(name)
+
+    def get(self, name: str) -> ActionFn:
+        """The action ``name``.
+
+        Raises:
+            ActionFailed: no such action (not retryable).
+        """
+        try:
+            return self._actions[name]
+        except KeyError:
+            raise ActionFailed(f"unknown action {name!r}", retryable=False) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._actions
+
+    def execute(
+        self, command: RunAction, *, case_id: str, now: datetime,
+        ports: Mapping[str, Any] | None = None,
+    ) -> ActionCompleted | ActionFailedEvent:
+        """Run the action a RunAction asks for and answer with the event to feed back."""
+        ctx = ActionContext(case_id, command.node, command.attempt, command.idempotency_key,
+                            now, frozen_map(ports or {}))
+        try:
+            fn = self.get(command.action)
+            result = fn(command.inputs, ctx)
+        except ActionFailed as exc:
+            return ActionFailedEvent(command.action_id, exc.message, exc.retryable)
+        except Exception as exc:  # noqa: BLE001 - any action error becomes a (retryable) failure
+            return ActionFailedEvent(command.action_id, f"{type(exc).__name__}: {exc}", True)
+        return ActionCompleted(command.action_id, result)
+
+
+def _entry_point_actions() -> Iterable[tuple[str, Any]]:
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = ep.load()
+        except Exception as exc:  # noqa: BLE001 - report which plugin failed to import
+            raise PluginValidationError(ep.name, f"cannot be loaded: {exc}") from exc
+        yield ep.name, loaded
+
+
+def load_actions(*, include_entry_points: bool = True) -> ActionRegistry:
+    """A registry with the built-in actions and every ``careflow.actions`` plugin.
+
+    Raises:
+        PluginValidationError: a plugin cannot be imported or registers a bad action.
+    """
+    from engine.actions.builtin import ACTIONS
+
+    registry = ActionRegistry()
+    registry.register_all(ACTIONS, plugin="builtin")
+    if include_entry_points:
+        for name, loaded in _entry_point_actions():
+            if isinstance(loaded, Mapping):
+                registry.register_all(loaded, plugin=name)
+            else:
+                registry.register(name, loaded, plugin=name)
+    return registry
+
+
+@lru_cache(maxsize=1)
+def known_actions() -> frozenset[str]:
+    """Every action name an SOP may use (built-ins + plugins); cached for the process."""
+    return load_actions().names()

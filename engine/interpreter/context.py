@@ -1,0 +1,82 @@
+"""What a step may know besides the case: calendars, SLA policies, levels (pure values only).
+
+The runtime builds one ``StepContext`` from the organisation documents it loaded and passes
+it to every ``step`` call. Nothing here does I/O; calendars are engine.sla business
+calendars (pure arithmetic on the instants passed in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from engine.sop.model import LevelsDoc, LevelSpec, SlaPolicyDoc, frozen_map
+
+__all__ = ["CalendarLike", "StepContext"]
+
+
+class CalendarLike(Protocol):
+    """The part of ``engine.sla.calendar.BusinessCalendar`` the interpreter uses."""
+
+    def add(self, start: datetime, seconds: float) -> datetime: ...
+
+    def between(self, a: datetime, b: datetime) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StepContext:
+    """The organisation around a case.
+
+    Attributes:
+        calendars: business calendars by id (``timeout.calendar``, SLA policy calendars).
+        policies: SLA policies, tried in their ``order`` by ``select_policy``.
+        levels: the competence levels (rank order); None = levels are not checked.
+        default_calendar: calendar used when a policy names none that is known.
+        internal_channel: channel of SLA notifications (``SendMessage.channel``).
+    """
+
+    calendars: Mapping[str, CalendarLike] = field(default_factory=frozen_map)
+    policies: tuple[SlaPolicyDoc, ...] = ()
+    levels: LevelsDoc | None = None
+    default_calendar: str | None = None
+    internal_channel: str = "internal"
+
+    def level(self, level_id: str) -> LevelSpec | None:
+        """The level named ``level_id``; None when unknown or levels are not configured."""
+        if self.levels is None:
+            return None
+        return next((lv for lv in self.levels.levels if lv.id == level_id), None)
+
+    def knows_level(self, level_id: str) -> bool:
+        """True when ``level_id`` is a configured level, or no levels are configured."""
+        return self.levels is None or self.level(level_id) is not None
+
+    def deeper(self, level_id: str | None) -> str | None:
+        """The next deeper level (next higher rank) after ``level_id``; None if none."""
+        return self._neighbour(level_id, +1)
+
+    def shallower(self, level_id: str | None) -> str | None:
+        """The next shallower level (next lower rank) before ``level_id``; None if none."""
+        return self._neighbour(level_id, -1)
+
+    def _neighbour(self, level_id: str | None, direction: int) -> str | None:
+        if self.levels is None:
+            return None
+        ranked = sorted(self.levels.levels, key=lambda lv: lv.rank)
+        ids = [lv.id for lv in ranked]
+        if level_id not in ids:
+            return ids[0] if direction > 0 and ids else None
+        i = ids.index(level_id) + direction
+        return ids[i] if 0 <= i < len(ids) else None
+
+    def rank(self, level_id: str | None) -> int | None:
+        """The rank of ``level_id``, or None."""
+        spec = self.level(level_id) if level_id else None
+        return spec.rank if spec else None
+
+    def calendar(self, calendar_id: str | None) -> CalendarLike | None:
+        """The calendar ``calendar_id`` (or the default one when None); None if unknown."""
+        key = calendar_id or self.default_calendar
+        return self.calendars.get(key) if key else None

@@ -1,0 +1,370 @@
+"""How each event moves a case: one function per event type, used by ``step``.
+
+An event either applies (it changes the working copy, possibly readying tokens that the
+step loop then runs) or is *stale*: a timer, action result or sub-case result the case no
+longer waits for (a duplicate delivery, or it arrived after the case moved on). Stale
+events return False and ``step`` leaves the state untouched. Events that do not fit the
+case at all raise TransitionNotAllowed (or a subclass from engine.interpreter.rejections).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from engine.errors import ExpressionError, TaskConflict, TransitionNotAllowed
+from engine.interpreter import nodes, sla_ops
+from engine.interpreter.rejections import UnmatchedSignal
+from engine.interpreter.types import (
+    ActionCompleted,
+    ActionFailedEvent,
+    CancelTask,
+    IncidentRetried,
+    ScheduleTimer,
+    Signal,
+    SubCaseEnded,
+    TaskCompleted,
+    TaskEscalated,
+    TimerFired,
+    Token,
+)
+from engine.interpreter.work import Work
+from engine.sop.model import FormFieldSpec, NodeSpec, NodeType, OutcomeSpec
+
+__all__ = ["apply_event"]
+
+_KNOWLEDGE_KINDS = frozenset({"linked", "drafted", "none"})
+
+
+def _result_map(result: Any) -> Mapping[str, Any]:
+    """What CEL sees as ``result``: a mapping as is, anything else as ``{"value": x}``."""
+    return result if isinstance(result, Mapping) else {"value": result}
+
+
+# ---- actions ------------------------------------------------------------------------------
+
+
+def action_completed(work: Work, event: ActionCompleted) -> bool:
+    token = work.find("action", event.action_id)
+    if token is None:
+        return False
+    node = work.compiled.node(token.node)
+    try:
+        work.assign(work.compute(node.set, result=_result_map(event.result)))
+    except ExpressionError as exc:
+        work.incident(token, node, str(exc))
+        return True
+    work.audit("action_completed", node.id, action=node.action, attempt=token.attempt)
+    nodes._next(work, token, node)
+    return True
+
+
+def retry_delay(node: NodeSpec, attempt: int) -> float:
+    """Seconds before attempt ``attempt + 1``: delay * backoff^(attempt-1), capped."""
+    retry = node.retry
+    if retry.delay is None:
+        return 0.0
+    delay = retry.delay.seconds * retry.backoff ** (attempt - 1)
+    if retry.max_delay is not None:
+        delay = min(delay, retry.max_delay.seconds)
+    return float(delay)
+
+
+def action_failed(work: Work, event: ActionFailedEvent) -> bool:
+    token = work.find("action", event.action_id)
+    if token is None:
+        return False
+    node = work.compiled.node(token.node)
+    attempt = token.attempt
+    if event.retryable and attempt < node.retry.max_attempts:
+        due = work.now + timedelta(seconds=retry_delay(node, attempt))
+        timer_id = work.new_id()
+        work.emit(ScheduleTimer(timer_id, "retry", due, node.id, {"attempt": attempt + 1}))
+        work.timers[timer_id] = token.id
+        work.audit("action_retry", node.id, attempt=attempt, error=event.error,
+                   next_attempt=attempt + 1, due_at=due.isoformat())
+        work.park(token, "retry", timer_id, timer=timer_id)
+        return True
+    work.audit("action_failed", node.id, attempt=attempt, error=event.error,
+               retryable=event.retryable, route=node.on_error)
+    if node.on_error is not None:
+        work.move(token, node.on_error)
+    else:
+        work.incident(token, node, event.error, action_id=event.action_id)
+    return True
+
+
+def incident_retried(work: Work, event: IncidentRetried) -> bool:
+    token = work.find("incident", event.incident_id)
+    if token is None:
+        raise TransitionNotAllowed(
+            f"no open incident {event.incident_id!r}", case_id=work.case_id
+        )
+    node = work.compiled.node(token.node)
+    work.audit("incident_retried", node.id, event.actor, incident=event.incident_id)
+    if node.type is NodeType.ACTION and node.action != nodes.SEND_MESSAGE:
+        nodes.run_action(work, token, node, attempt=token.attempt + 1)
+    else:
+        work.move(token, node.id)
+    return True
+
+
+# ---- human tasks --------------------------------------------------------------------------
+
+
+def _task(work: Work, task_id: str) -> tuple[Token, NodeSpec]:
+    task = work.tasks.get(task_id)
+    token = work.tokens.get(task.token) if task else None
+    if task is None or token is None:
+        raise TaskConflict(
+            f"task {task_id!r} is not open (already completed, cancelled or unknown)",
+            case_id=work.case_id,
+        )
+    return token, work.compiled.node(task.node)
+
+
+def _check_type(f: FormFieldSpec, value: Any) -> bool:
+    t = f.type
+    if value is None:
+        return not f.required
+    if t in ("string", "timestamp", "duration"):
+        return isinstance(value, str) or (t == "timestamp" and isinstance(value, datetime))
+    if t == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if t == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if t == "boolean":
+        return isinstance(value, bool)
+    if t == "object":
+        return isinstance(value, Mapping)
+    if t == "array":
+        return isinstance(value, (list, tuple))
+    return True
+
+
+def check_form(work: Work, node: NodeSpec, fields: Mapping[str, Any]) -> None:
+    """Required, enum and type checks of a task's form; the error names the field."""
+    declared = {f.name: f for f in node.form}
+    for name in fields:
+        if name not in declared:
+            raise TransitionNotAllowed(
+                f"task {node.id!r} has no form field {name!r} (fields: {', '.join(declared) or 'none'})",
+                case_id=work.case_id, node_id=node.id)
+    for f in node.form:
+        value = fields.get(f.name)
+        if f.required and value is None:
+            raise TransitionNotAllowed(f"form field {f.name!r} is required", case_id=work.case_id,
+                                       node_id=node.id)
+        if value is None:
+            continue
+        if not _check_type(f, value):
+            raise TransitionNotAllowed(
+                f"form field {f.name!r} must be of type {f.type}, got {type(value).__name__}",
+                case_id=work.case_id, node_id=node.id)
+        if f.enum and value not in f.enum:
+            raise TransitionNotAllowed(
+                f"form field {f.name!r} must be one of {list(f.enum)}, got {value!r}",
+                case_id=work.case_id, node_id=node.id)
+
+
+def check_knowledge(work: Work, node: NodeSpec, outcome: OutcomeSpec,
+                    knowledge: Mapping[str, Any] | None) -> None:
+    """A knowledge outcome {kind: linked|drafted|none, article?, reason?}: present when the
+    outcome requires it; linked/drafted name an article; none gives a reason."""
+    if knowledge is None:
+        if outcome.knowledge == "required":
+            raise TransitionNotAllowed(
+                f"outcome {outcome.name!r} requires a knowledge outcome "
+                "({kind: linked|drafted|none, article?, reason?})",
+                case_id=work.case_id, node_id=node.id)
+        return
+    kind = knowledge.get("kind")
+    if kind not in _KNOWLEDGE_KINDS:
+        raise TransitionNotAllowed(
+            f"knowledge kind must be linked, drafted or none, got {kind!r}",
+            case_id=work.case_id, node_id=node.id)
+    if kind in ("linked", "drafted") and not knowledge.get("article"):
+        raise TransitionNotAllowed(f"knowledge kind {kind!r} needs an 'article'",
+                                   case_id=work.case_id, node_id=node.id)
+    if kind == "none" and not knowledge.get("reason"):
+        raise TransitionNotAllowed("knowledge kind 'none' needs a 'reason'",
+                                   case_id=work.case_id, node_id=node.id)
+
+
+def task_completed(work: Work, event: TaskCompleted) -> bool:
+    token, node = _task(work, event.task_id)
+    outcome = next((o for o in node.outcomes if o.name == event.outcome), None)
+    if outcome is None:
+        allowed = ", ".join(o.name for o in node.outcomes)
+        raise TransitionNotAllowed(
+            f"outcome {event.outcome!r} is not allowed on task {node.id!r} (allowed: {allowed})",
+            case_id=work.case_id, node_id=node.id)
+    check_form(work, node, event.fields)
+    check_knowledge(work, node, outcome, event.knowledge)
+    work.assign(event.fields)
+    if event.knowledge is not None:
+        work.knowledge = dict(event.knowledge)
+    del work.tasks[event.task_id]
+    work.release_timer(token)
+    work.audit("task_completed", node.id, event.actor, task=event.task_id, outcome=outcome.name,
+               sop_version=work.spec.version,
+               knowledge=dict(event.knowledge) if event.knowledge is not None else None)
+    work.move(token, outcome.next)
+    return True
+
+
+def task_escalated(work: Work, event: TaskEscalated) -> bool:
+    """Manual escalation: cancel the task, move one level deeper (or to ``to_level``), and
+    route like the task's timeout, else like its ``escalate`` outcome."""
+    token, node = _task(work, event.task_id)
+    escalate = next((o for o in node.outcomes if o.name == "escalate"), None)
+    target = node.timeout.next if node.timeout else (escalate.next if escalate else None)
+    if target is None:
+        raise TransitionNotAllowed(
+            f"task {node.id!r} cannot be escalated by hand: it has no timeout and no "
+            "'escalate' outcome", case_id=work.case_id, node_id=node.id)
+    to = event.to_level or work.ctx.deeper(work.level)
+    if to is None or not work.ctx.knows_level(to):
+        raise TransitionNotAllowed(f"cannot escalate from {work.level!r} to {to!r}",
+                                   case_id=work.case_id, node_id=node.id)
+    del work.tasks[event.task_id]
+    work.emit(CancelTask(event.task_id, f"escalated: {event.reason}"))
+    work.release_timer(token)
+    nodes.escalate_level(work, to, node.id, event.actor, event.reason)
+    work.move(token, target)
+    return True
+
+
+# ---- timers -------------------------------------------------------------------------------
+
+
+def timer_fired(work: Work, event: TimerFired) -> bool:
+    owner = work.timers.get(event.timer_id)
+    if owner is None:
+        return False
+    if owner == "":
+        return sla_ops.on_timer(work, event.timer_id)
+    token = work.tokens.get(owner)
+    if token is None or token.timer != event.timer_id:
+        del work.timers[event.timer_id]
+        return True
+    del work.timers[event.timer_id]
+    node = work.compiled.node(token.node)
+    if token.wait == "retry":
+        nodes.run_action(work, token, node, attempt=token.attempt + 1)
+        return True
+    if token.wait == "task" and token.ref in work.tasks:
+        del work.tasks[token.ref]
+        work.emit(CancelTask(token.ref, "timeout"))
+    assert node.timeout is not None
+    work.audit("timeout", node.id, timer=event.timer_id, result=node.timeout.next,
+               waited_for=token.wait)
+    work.move(token, node.timeout.next)
+    return True
+
+
+# ---- signals ------------------------------------------------------------------------------
+
+
+def _wait_match(work: Work, event: Signal) -> bool:
+    variables: dict[str, Any] | None = None
+    for token in list(work.tokens.values()):
+        if token.wait != "event":
+            continue
+        node = work.compiled.node(token.node)
+        for i, entry in enumerate(node.on):
+            if entry.event != event.name:
+                continue
+            if variables is None:
+                variables = work.variables(event=dict(event.payload))
+            try:
+                if not work.test(entry.when, variables):
+                    continue
+                values = work.compute(entry.set, event=dict(event.payload))
+            except ExpressionError as exc:
+                work.audit("condition_error", node.id, signal=event.name, entry=i,
+                           error=str(exc))
+                continue
+            work.assign(values)
+            work.release_timer(token)
+            work.audit("signal", node.id, event.actor, signal=event.name, entry=i,
+                       result=entry.next, event_id=event.event_id)
+            work.move(token, entry.next)
+            return True
+    return False
+
+
+def signal(work: Work, event: Signal) -> bool:
+    """A wait entry of a waiting token wins (more specific); else the first matching
+    ``on_event`` handler; else UnmatchedSignal."""
+    if _wait_match(work, event):
+        return True
+    variables = work.variables(event=dict(event.payload))
+    for i, handler in enumerate(work.spec.on_event):
+        if handler.event != event.name or not work.test(handler.when, variables):
+            continue
+        work.assign(work.compute(handler.set, event=dict(event.payload)))
+        if not handler.interrupt:
+            work.audit("handler", None, event.actor, signal=event.name, handler=i,
+                       interrupt=False)
+            return True
+        scope = frozenset(handler.scope)
+        victims = [t for t in work.tokens.values() if not scope or t.node in scope]
+        work.audit("handler", None, event.actor, signal=event.name, handler=i, interrupt=True,
+                   cancelled=[t.node for t in victims], result=handler.next)
+        for token in victims:
+            work.drop(token, f"interrupted by {event.name}")
+        for token in victims:
+            work.lose(token.forks)
+        if handler.next is not None:
+            work.add_token(handler.next)
+        elif not work.tokens:
+            nodes.end_case(work, nodes.CaseStatus.CANCELLED, event.name, None)
+        return True
+    raise UnmatchedSignal(
+        f"nothing waits for signal {event.name!r}", signal=event.name, case_id=work.case_id
+    )
+
+
+# ---- sub-cases ----------------------------------------------------------------------------
+
+
+def subcase_ended(work: Work, event: SubCaseEnded) -> bool:
+    token = work.find("call", event.call_id)
+    if token is None:
+        return False
+    node = work.compiled.node(token.node)
+    result = {**event.data, "outcome": event.outcome, "status": event.status}
+    try:
+        work.assign(work.compute(node.set, result=result))
+    except ExpressionError as exc:
+        work.release_timer(token)
+        work.incident(token, node, str(exc))
+        return True
+    work.release_timer(token)
+    work.audit("subcase_ended", node.id, call=event.call_id, outcome=event.outcome,
+               status=event.status)
+    nodes._next(work, token, node)
+    return True
+
+
+_BY_TYPE: dict[type, Any] = {
+    ActionCompleted: action_completed,
+    ActionFailedEvent: action_failed,
+    IncidentRetried: incident_retried,
+    TaskCompleted: task_completed,
+    TaskEscalated: task_escalated,
+    TimerFired: timer_fired,
+    Signal: signal,
+    SubCaseEnded: subcase_ended,
+}
+
+
+def apply_event(work: Work, event: Any) -> bool:
+    """Apply ``event`` to ``work``; False when it is stale (nothing to do)."""
+    handler = _BY_TYPE.get(type(event))
+    if handler is None:
+        raise TransitionNotAllowed(f"unknown event type {type(event).__name__}",
+                                   case_id=work.case_id)
+    return bool(handler(work, event))

@@ -1,0 +1,210 @@
+"""The interpreter's one door to engine.sla: SLA clock nodes, SLA timers, SLA effects.
+
+A clock lives in ``CaseState.clocks[name]`` as engine.sla's JSON form plus the timers
+currently armed for it (timer id -> (kind, planned key)). After every clock operation the
+armed timers are *reconciled* with ``due_timers`` of the new clock value: planned timers
+not yet armed are scheduled (ScheduleTimer), armed timers no longer planned are cancelled
+(CancelTimer). So pause/stop cancel everything, resume re-plans, and escalation rungs
+appear as the clock moves.
+
+Policy choice: ``policy:`` on the node forces one; else ``select_policy`` over the
+policies in the context with facts {priority, tier, channel, category, sop}. No policy
+for the metric means no clock (audited ``sla_not_applicable``), the path goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import RunError
+from engine.interpreter.types import CancelTimer, ClockRef, ScheduleTimer, SendMessage
+from engine.sop.model import NodeSpec, SlaPolicyDoc, frozen_map
+
+if TYPE_CHECKING:
+    from engine.interpreter.work import Work
+
+__all__ = ["check", "finish_all", "on_timer", "pause", "resume", "start", "stop"]
+
+
+
+def _sla() -> Any:
+    """The engine.sla package (imported on first SLA use, keeps plain steps light)."""
+    import engine.sla
+
+    return engine.sla
+
+
+def _policy_of(work: Work, ref: ClockRef) -> SlaPolicyDoc | None:
+    pid = ref.state.get("policy_id")
+    return next((p for p in work.ctx.policies if p.id == pid), None)
+
+
+def _calendar(work: Work, calendar_id: str | None) -> Any:
+    """The named calendar, else the context's default, else 24x7 (audited)."""
+    cal = work.ctx.calendar(calendar_id) or work.ctx.calendar(None)
+    if cal is None:
+        work.audit("calendar_missing", None, calendar=calendar_id, detail="24x7 used")
+        cal = _sla().BusinessCalendar.always()
+    return cal
+
+
+def _facts(work: Work) -> dict[str, Any]:
+    return {"priority": work.priority, "tier": work.tier, "channel": work.channel,
+            "category": work.spec.category, "sop": work.spec.id}
+
+
+def _reconcile(work: Work, name: str, clock: Any, policy: SlaPolicyDoc | None, cal: Any) -> None:
+    sla = _sla()
+    old = work.clocks.get(name)
+    armed: dict[str, tuple[str, str]] = dict(old.timers) if old else {}
+    metric = policy.metrics.get(clock.metric) if policy else None
+    planned = {t.key: t for t in sla.due_timers(clock, metric, cal)} if metric else {}
+    by_key = {key: tid for tid, (_, key) in armed.items()}
+    for key, tid in by_key.items():
+        if key not in planned:
+            del armed[tid]
+            work.timers.pop(tid, None)
+            work.emit(CancelTimer(tid))
+    for key, planned_timer in planned.items():
+        if key in by_key:
+            continue
+        tid = f"{work.case_id}:{work.seq}:sla:{name}:{key}"
+        kind = planned_timer.kind
+        work.emit(ScheduleTimer(tid, kind, planned_timer.due_at, None,
+                                frozen_map({"clock": name, "key": key,
+                                            **dict(planned_timer.detail or {})})))
+        armed[tid] = (planned_timer.kind, key)
+        work.timers[tid] = ""
+    work.clocks[name] = ClockRef(name, frozen_map(sla.to_json(clock)), frozen_map(armed))
+
+
+def _load(work: Work, name: str) -> tuple[Any, SlaPolicyDoc | None, Any] | None:
+    ref = work.clocks.get(name)
+    if ref is None:
+        return None
+    policy = _policy_of(work, ref)
+    clock = _sla().from_json(dict(ref.state))
+    return clock, policy, _calendar(work, clock.calendar_id)
+
+
+def start(work: Work, node: NodeSpec) -> None:
+    """``sla_start``: choose the policy, start the clock, arm its timers."""
+    name = node.clock or node.metric or node.id
+    metric = node.metric or name
+    if node.policy is not None:
+        policy = next((p for p in work.ctx.policies if p.id == node.policy), None)
+        if policy is None:
+            raise RunError(f"SLA policy {node.policy!r} is not loaded", case_id=work.case_id,
+                           node_id=node.id)
+    elif not work.ctx.policies:
+        policy = None
+    else:
+        from engine.sla.policy import select_policy
+
+        policy = select_policy(work.ctx.policies, metric, _facts(work))
+    if policy is None or metric not in policy.metrics:
+        work.audit("sla_not_applicable", node.id, clock=name, metric=metric)
+        return
+    if name in work.clocks:
+        finish(work, name, cancelled=True, reason="restarted")
+    cal = _calendar(work, policy.calendar)
+    clock = _sla().start_clock(name, metric, policy, policy.metrics[metric], cal, work.now,
+                            work.priority, work.tier)
+    _reconcile(work, name, clock, policy, cal)
+    work.audit("sla_started", node.id, clock=name, metric=metric, policy=policy.id)
+
+
+def _op(work: Work, node: NodeSpec, op: str) -> None:
+    name = node.clock or node.metric or node.id
+    loaded = _load(work, name)
+    if loaded is None:
+        work.audit(f"sla_{op}", node.id, clock=name, applied=False)
+        return
+    clock, policy, cal = loaded
+    clock = getattr(_sla(), op)(clock, cal, work.now)
+    _reconcile(work, name, clock, policy, cal)
+    work.audit(f"sla_{op}", node.id, clock=name, applied=True)
+
+
+def pause(work: Work, node: NodeSpec) -> None:
+    _op(work, node, "pause")
+
+
+def resume(work: Work, node: NodeSpec) -> None:
+    _op(work, node, "resume")
+
+
+def stop(work: Work, node: NodeSpec) -> None:
+    _op(work, node, "stop")
+
+
+def check(work: Work, node: NodeSpec) -> str:
+    """``sla_check``: ok | warning | breached (ok when the clock never started)."""
+    loaded = _load(work, node.clock or node.metric or node.id)
+    if loaded is None:
+        return "ok"
+    clock, _, cal = loaded
+    return str(_sla().status(clock, cal, work.now))
+
+
+def finish(work: Work, name: str, *, cancelled: bool, reason: str = "case ended") -> None:
+    loaded = _load(work, name)
+    if loaded is None:
+        return
+    clock, policy, cal = loaded
+    sla = _sla()
+    clock = sla.cancel(clock, work.now, reason) if cancelled else sla.stop(clock, cal, work.now)
+    for tid in work.clocks[name].timers:
+        work.timers.pop(tid, None)
+        work.emit(CancelTimer(tid))
+    work.clocks[name] = ClockRef(name, frozen_map(sla.to_json(clock)))
+
+
+def finish_all(work: Work, *, cancelled: bool) -> None:
+    """At the end of the case: stop every clock (cancel them when the case is cancelled)."""
+    for name in list(work.clocks):
+        finish(work, name, cancelled=cancelled)
+
+
+def on_timer(work: Work, timer_id: str) -> bool:
+    """An SLA timer fired: let the clock react and carry out its effects."""
+    name = next((n for n, ref in work.clocks.items() if timer_id in ref.timers), None)
+    del work.timers[timer_id]
+    if name is None:
+        return True
+    ref = work.clocks[name]
+    kind, key = ref.timers[timer_id]
+    armed = {t: v for t, v in ref.timers.items() if t != timer_id}
+    work.clocks[name] = ClockRef(name, ref.state, frozen_map(armed))
+    loaded = _load(work, name)
+    assert loaded is not None
+    clock, policy, cal = loaded
+    clock, effects = _sla().on_timer(clock, kind, key, cal, work.now)
+    _reconcile(work, name, clock, policy, cal)
+    for effect in effects:
+        _effect(work, name, effect.kind, effect.detail or {})
+    return True
+
+
+def _effect(work: Work, clock: str, kind: str, detail: Mapping[str, Any]) -> None:
+    plain = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in detail.items()}
+    if kind == "escalate":
+        to = detail.get("to_level")
+        if isinstance(to, str) and work.ctx.knows_level(to) and to != work.level:
+            from engine.interpreter.nodes import escalate_level
+
+            escalate_level(work, to, None, "sla", f"SLA {clock} escalation")
+        else:
+            work.audit("sla_escalate", None, "sla", clock=clock, applied=False, **plain)
+    elif kind == "notify":
+        role = detail.get("notify") or detail.get("to") or detail.get("role")
+        message_id = work.new_id()
+        work.emit(SendMessage(
+            message_id=message_id, channel=work.ctx.internal_channel, template="sla_notify",
+            body=f"SLA {clock} of case {work.case_id}: {detail.get('reason', 'escalation')}",
+            subject=f"SLA {clock}: case {work.case_id}", to=str(role) if role else None,
+            automatic=True, idempotency_key=message_id))
+        work.audit("sla_notify", None, "sla", clock=clock, to=role)
+    else:
+        work.audit(f"sla_{kind}", None, "sla", clock=clock, **plain)

@@ -1,0 +1,148 @@
+"""The pure step function: (compiled SOP, case state, event, now, context) -> (state, commands).
+
+No I/O, no wall clock, no randomness: the same inputs always give the same outputs, so a
+case is its event log (replay = fold ``step`` over the events from ``initial_state``).
+
+- ``initial_state(compiled, case_id)`` is the empty case (seq 0, no tokens).
+- ``CaseStarted`` is the first event of that empty state; ``new_case`` does both at once.
+- Every applied event increments ``seq`` by exactly 1. A *stale* event (a timer the case
+  no longer has, a result of an action or sub-case it no longer waits for) is a no-op:
+  the very same state object and no commands are returned, ``seq`` unchanged.
+- An event that does not fit raises TransitionNotAllowed (UnmatchedSignal for a signal
+  nobody waits for, CaseAlreadyEnded after the end, TaskConflict for a task that is not
+  open); the state is untouched.
+
+See docs/engine.md for the semantics of every node type.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import CalendarError, ExpressionError, RunError, TransitionNotAllowed
+from engine.interpreter import nodes
+from engine.interpreter.context import StepContext
+from engine.interpreter.events import apply_event
+from engine.interpreter.rejections import CaseAlreadyEnded
+from engine.interpreter.types import (
+    ActionCompleted,
+    ActionFailedEvent,
+    CaseStarted,
+    CaseState,
+    Command,
+    Event,
+    SubCaseEnded,
+    TimerFired,
+)
+from engine.interpreter.work import MAX_MOVES, Work, plain
+
+if TYPE_CHECKING:
+    from engine.sop import CompiledSop
+
+__all__ = ["initial_state", "new_case", "step"]
+
+#: events an ended case ignores (late or duplicate deliveries) instead of rejecting
+_STALE_AFTER_END = (TimerFired, ActionCompleted, ActionFailedEvent, SubCaseEnded)
+
+
+def initial_state(compiled: CompiledSop, case_id: str) -> CaseState:
+    """The empty case of ``compiled`` (seq 0): apply ``CaseStarted`` to start it."""
+    return CaseState(
+        case_id=case_id, sop_id=compiled.id, sop_version=compiled.version, sop_hash=compiled.hash
+    )
+
+
+def new_case(
+    compiled: CompiledSop, case_id: str, started: CaseStarted, now: datetime, ctx: StepContext
+) -> tuple[CaseState, tuple[Command, ...]]:
+    """Create and start a case: ``step(compiled, initial_state(...), started, now, ctx)``."""
+    return step(compiled, initial_state(compiled, case_id), started, now, ctx)
+
+
+def _start(work: Work, event: CaseStarted) -> None:
+    if work.state.seq != 0 or work.state.tokens:
+        raise TransitionNotAllowed("the case has already started", case_id=work.case_id)
+    spec = work.spec
+    data: dict[str, Any] = {
+        name: plain(f.default) for name, f in spec.data.items() if f.default is not None
+    }
+    data.update(plain(dict(event.data)))
+    work.data = {}
+    work.assign(data)
+    if event.priority is not None:
+        work.priority = event.priority
+    if event.tier is not None:
+        work.tier = event.tier
+    work.channel = event.channel
+    work.customer_id = event.customer_id
+    start = spec.start
+    work.level = start.level
+    work.audit("case_started", start.id, event.actor, sop=spec.id, version=spec.version,
+               hash=work.compiled.hash)
+    work.add_token(start.id)
+
+
+def _run(work: Work) -> None:
+    """Advance every ready token until all wait or the case ends."""
+    while work.ready and not work.ended:
+        token = work.tokens.get(work.ready.popleft())
+        if token is None or token.wait:
+            continue
+        work.moves += 1
+        if work.moves > MAX_MOVES:
+            raise RunError(
+                f"more than {MAX_MOVES} node entries in one step: a loop without a wait state",
+                case_id=work.case_id, node_id=token.node,
+            )
+        node = work.compiled.node(token.node)
+        try:
+            nodes.enter(work, token, node)
+        except (ExpressionError, CalendarError, RunError) as exc:
+            # an SOP or configuration problem at this node: an operator must look at it
+            work.incident(token, node, getattr(exc, "message", None) or str(exc))
+
+
+def step(
+    compiled: CompiledSop, state: CaseState, event: Event, now: datetime, ctx: StepContext
+) -> tuple[CaseState, tuple[Command, ...]]:
+    """Apply one event to one case.
+
+    Args:
+        compiled: the SOP version the case runs on (its hash must match the state's).
+        state: the case before the event.
+        event: what happened.
+        now: the instant of the step (injected; used for timers, ``now`` in CEL, audit).
+        ctx: calendars, SLA policies and levels.
+
+    Returns:
+        The new state (``seq`` + 1) and the commands to carry out, in order; or the same
+        state and no commands when the event is stale.
+
+    Raises:
+        TransitionNotAllowed: the event does not fit the case (see the module docstring).
+        RunError: the SOP version does not match, or a step would never stop.
+    """
+    if state.sop_hash != compiled.hash:
+        raise RunError(
+            f"case runs on SOP {state.sop_id} {state.sop_version} ({state.sop_hash[:12]}), "
+            f"not {compiled.id} {compiled.version} ({compiled.hash[:12]})",
+            case_id=state.case_id,
+        )
+    if state.status.ended:
+        if isinstance(event, _STALE_AFTER_END):
+            return state, ()
+        raise CaseAlreadyEnded(
+            f"case has ended ({state.status.value}, outcome {state.outcome!r}); "
+            f"{type(event).__name__} not applied",
+            case_id=state.case_id,
+        )
+    work = Work(compiled, state, now, ctx)
+    if isinstance(event, CaseStarted):
+        _start(work, event)
+    elif state.seq == 0:
+        raise TransitionNotAllowed("the case has not started yet", case_id=state.case_id)
+    elif not apply_event(work, event):
+        return state, ()
+    _run(work)
+    return work.freeze(), tuple(work.commands)

@@ -1,0 +1,287 @@
+"""The working copy of one case during one step: token moves, ids, data writes, commands.
+
+``step`` creates one ``Work`` per event, lets the event handler and the node handlers
+change it, then freezes it back into a ``CaseState``. Small maps are copied once per step;
+case data is copied only when something writes to it. Nothing here reads the wall clock:
+``now`` is the instant the step was given.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import RunError
+from engine.interpreter.context import StepContext
+from engine.interpreter.types import (
+    Audit,
+    CancelTask,
+    CancelTimer,
+    CaseState,
+    CaseStatus,
+    ClockRef,
+    Command,
+    OpenTask,
+    RaiseIncident,
+    Token,
+    TokenState,
+)
+from engine.sop.model import Expr, NodeSpec, frozen_map
+
+if TYPE_CHECKING:
+    from engine.sop import CompiledSop
+
+__all__ = ["MAX_MOVES", "Work", "plain"]
+
+#: node entries allowed in one step; more means a loop without a wait state
+MAX_MOVES = 10_000
+
+
+def plain(value: Any) -> Any:
+    """``value`` as JSON-shaped data (dict, list, scalars, datetime) for case data."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+class Work:
+    """Mutable state of one case while one event is applied (never outlives the step)."""
+
+    def __init__(
+        self, compiled: CompiledSop, state: CaseState, now: datetime, ctx: StepContext
+    ) -> None:
+        self.compiled = compiled
+        self.spec = compiled.spec
+        self.state = state
+        self.now = now
+        self.ctx = ctx
+        self.seq = state.seq + 1
+        self.case_id = state.case_id
+        self._n = 0
+        self.data: Mapping[str, Any] = state.data
+        self._data_owned = False
+        self.tokens: dict[str, Token] = {t.id: t for t in state.tokens}
+        self.tasks: dict[str, OpenTask] = dict(state.tasks)
+        self.timers: dict[str, str] = dict(state.timers)
+        self.forks: dict[str, int] = dict(state.forks)
+        self.joins: dict[str, tuple[str, ...]] = dict(state.joins)
+        self.counters: dict[str, int] = dict(state.counters)
+        self.clocks: dict[str, ClockRef] = dict(state.clocks)
+        self.level = state.level
+        self.priority = state.priority
+        self.tier = state.tier
+        self.channel = state.channel
+        self.customer_id = state.customer_id
+        self.status = state.status
+        self.outcome = state.outcome
+        self.escalations = state.escalations
+        self.hand_backs = state.hand_backs
+        self.knowledge = state.knowledge
+        self.commands: list[Command] = []
+        self.ready: deque[str] = deque()
+        self.moves = 0
+
+    # ---- identity and output -------------------------------------------------------
+
+    def new_id(self) -> str:
+        """A fresh id ``case_id:seq:n``: deterministic, unique within the case."""
+        self._n += 1
+        return f"{self.case_id}:{self.seq}:{self._n}"
+
+    def emit(self, command: Command) -> None:
+        self.commands.append(command)
+
+    def audit(self, kind: str, node: str | None, actor: str = "system", **detail: Any) -> None:
+        self.commands.append(Audit(kind, node, actor, frozen_map(detail)))
+
+    @property
+    def ended(self) -> bool:
+        return self.status is not CaseStatus.OPEN
+
+    # ---- expressions and data ------------------------------------------------------
+
+    def variables(self, **extra: Any) -> dict[str, Any]:
+        """What CEL sees: case fields, ``case``, ``now`` and the extras (event, result)."""
+        out = dict(self.data)
+        out["case"] = {
+            "id": self.case_id,
+            "level": self.level,
+            "priority": self.priority,
+            "tier": self.tier,
+            "channel": self.channel,
+            "sop": self.spec.id,
+        }
+        out["now"] = self.now
+        out.update(extra)
+        return out
+
+    def evaluate(self, expr: Expr, variables: Mapping[str, Any]) -> Any:
+        return self.compiled.program(expr).evaluate(variables)
+
+    def test(self, expr: Expr | None, variables: Mapping[str, Any]) -> bool:
+        return expr is None or self.compiled.program(expr).test(variables)
+
+    def value(self, spec: Any, variables: Mapping[str, Any]) -> Any:
+        """An ``inputs`` value: Expr evaluated, mappings and lists walked, literals as is."""
+        if isinstance(spec, Expr):
+            return self.evaluate(spec, variables)
+        if isinstance(spec, Mapping):
+            return {k: self.value(v, variables) for k, v in spec.items()}
+        if isinstance(spec, (list, tuple)):
+            return [self.value(v, variables) for v in spec]
+        return spec
+
+    def compute(self, exprs: Mapping[str, Expr], **extra: Any) -> dict[str, Any]:
+        """Evaluate a ``set`` block against one snapshot (assignments are simultaneous)."""
+        if not exprs:
+            return {}
+        variables = self.variables(**extra)
+        return {name: self.evaluate(e, variables) for name, e in exprs.items()}
+
+    def assign(self, values: Mapping[str, Any]) -> None:
+        """Write fields into case data; ``priority`` and ``tier``/``customer_tier`` also
+        update the case's own priority and tier (SLA policy facts)."""
+        if not values:
+            return
+        if not self._data_owned:
+            self.data = dict(self.data)
+            self._data_owned = True
+        data: dict[str, Any] = self.data  # type: ignore[assignment]
+        for key, v in values.items():
+            data[key] = plain(v)
+        p = values.get("priority")
+        if isinstance(p, str):
+            self.priority = p
+        t = values.get("tier", values.get("customer_tier"))
+        if isinstance(t, str):
+            self.tier = t
+
+    # ---- tokens ------------------------------------------------------------------
+
+    def add_token(self, node: str, forks: tuple[tuple[str, str], ...] = ()) -> Token:
+        token = Token(
+            id=self.new_id(), node=node, forks=forks, entered_at=self.now, entered_seq=self.seq
+        )
+        self.tokens[token.id] = token
+        self.ready.append(token.id)
+        return token
+
+    def move(self, token: Token, target: str, **changes: Any) -> Token:
+        """Send ``token`` on to ``target``; it runs in this step."""
+        moved = replace(
+            token,
+            node=target,
+            state=TokenState.READY,
+            wait="",
+            ref=None,
+            timer=None,
+            attempt=0,
+            entered_at=self.now,
+            entered_seq=self.seq,
+            **changes,
+        )
+        self.tokens[moved.id] = moved
+        self.ready.append(moved.id)
+        return moved
+
+    def park(self, token: Token, wait: str, ref: str | None, **changes: Any) -> Token:
+        """Make ``token`` wait for ``wait`` (``ref`` names what it waits for)."""
+        parked = replace(token, state=TokenState.WAITING, wait=wait, ref=ref, **changes)
+        self.tokens[parked.id] = parked
+        return parked
+
+    def find(self, wait: str, ref: str) -> Token | None:
+        return next((t for t in self.tokens.values() if t.wait == wait and t.ref == ref), None)
+
+    def release_timer(self, token: Token) -> None:
+        """Cancel the token's armed timer, if any."""
+        if token.timer is not None:
+            self.timers.pop(token.timer, None)
+            self.emit(CancelTimer(token.timer))
+
+    def drop(self, token: Token, reason: str) -> None:
+        """Remove a token and everything it holds (task, timer, join arrival)."""
+        self.tokens.pop(token.id, None)
+        self.release_timer(token)
+        if token.wait == "task" and token.ref in self.tasks:
+            del self.tasks[token.ref]
+            self.emit(CancelTask(token.ref, reason))
+        if token.wait == "join" and token.ref in self.joins:
+            arrived = tuple(t for t in self.joins[token.ref] if t != token.id)
+            self.joins[token.ref] = arrived
+
+    def lose(self, forks: tuple[tuple[str, str], ...]) -> None:
+        """A token of ``forks`` will never reach its join: shrink what the join waits for.
+
+        When a fork loses its last expected token the whole fork vanishes and its parent
+        fork loses one in turn; when the remaining tokens have all arrived, the join fires.
+        """
+        stack = forks
+        while stack:
+            fork_id = stack[-1][1]
+            remaining = self.forks.get(fork_id, 0) - 1
+            if remaining > 0:
+                self.forks[fork_id] = remaining
+                if len(self.joins.get(fork_id, ())) >= remaining:
+                    self.fire_join(fork_id)
+                return
+            self.forks.pop(fork_id, None)
+            self.joins.pop(fork_id, None)
+            stack = stack[:-1]
+
+    def fire_join(self, fork_id: str) -> None:
+        """All expected tokens are at the join: the last one goes on, the others merge."""
+        arrived = self.joins.pop(fork_id, ())
+        self.forks.pop(fork_id, None)
+        survivors = [self.tokens[t] for t in arrived if t in self.tokens]
+        if not survivors:
+            return
+        for token in survivors[:-1]:
+            del self.tokens[token.id]
+        last = survivors[-1]
+        node = self.compiled.node(last.node)
+        self.audit("joined", node.id, fork=fork_id, branches=len(survivors))
+        if node.next is None:
+            raise RunError("join without next", case_id=self.case_id, node_id=node.id)
+        self.move(last, node.next, forks=last.forks[:-1])
+
+    # ---- incidents ---------------------------------------------------------------
+
+    def incident(self, token: Token, node: NodeSpec, error: str, action_id: str | None = None) -> None:
+        """Park ``token`` on an incident an operator must retry (IncidentRetried)."""
+        incident_id = action_id or self.new_id()
+        self.emit(RaiseIncident(node.id, error, token.attempt, action_id, incident_id))
+        self.audit("incident", node.id, error=error, incident=incident_id)
+        self.park(token, "incident", incident_id)
+
+    # ---- freeze ------------------------------------------------------------------
+
+    def freeze(self) -> CaseState:
+        """The new CaseState (seq + 1)."""
+        return replace(
+            self.state,
+            status=self.status,
+            data=frozen_map(self.data) if self._data_owned else self.state.data,
+            level=self.level,
+            priority=self.priority,
+            tier=self.tier,
+            channel=self.channel,
+            customer_id=self.customer_id,
+            tokens=tuple(self.tokens.values()),
+            joins=frozen_map(self.joins),
+            forks=frozen_map(self.forks),
+            counters=frozen_map(self.counters),
+            tasks=frozen_map(self.tasks),
+            timers=frozen_map(self.timers),
+            clocks=frozen_map(self.clocks),
+            seq=self.seq,
+            outcome=self.outcome,
+            escalations=self.escalations,
+            hand_backs=self.hand_backs,
+            knowledge=self.knowledge,
+        )

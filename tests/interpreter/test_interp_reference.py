@@ -1,0 +1,124 @@
+"""The reference scenario (password_reset.yaml), all three paths, driven through the registry."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO, Driver
+
+from engine.actions import load_actions
+from engine.interpreter import StepContext
+from engine.interpreter.types import (
+    Audit,
+    CancelTimer,
+    CaseEnded,
+    CreateTask,
+    RunAction,
+    ScheduleTimer,
+)
+from engine.sop import CompiledSop, compile_file
+
+sys.path.insert(0, str(Path("/work/shared/peers")))
+try:  # the peers' shared business logic, when the reference kit is present
+    import common  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover
+    common = None
+
+
+@pytest.fixture(scope="module")
+def password_reset() -> CompiledSop:
+    return compile_file(REPO / "sop_definitions" / "password_reset.yaml")
+
+
+def _case(i: int) -> dict[str, str]:
+    forgot = "I forgot my password, please send me a reset link"
+    locked = "I am locked out and no longer have access to my recovery e-mail"
+    path = ("self_service" if i % 10 < 6 else "resolved_l1" if i % 10 < 9 else "resolved_l2")
+    return {"request_text": forgot if path == "self_service" else locked,
+            "customer_tier": "gold" if i % 7 == 0 else "standard",
+            "email": f"user{i}@example.com", "path": path}
+
+
+def run_reference_case(compiled: CompiledSop, ctx: StepContext, i: int) -> Driver:
+    """Drive case i of the deterministic mix to its end, like the peers' bench does."""
+    case = _case(i)
+    path = case.pop("path")
+    d = Driver(compiled, ctx, case_id=f"C{i:07d}", registry=load_actions(), auto_actions=True)
+    d.start(**case)
+    if path == "self_service":
+        assert d.at() == ["await_confirmation"]
+        d.signal("customer_confirmed", confirmed=True, channel="email")
+    else:
+        assert d.at() == ["verify_identity"]
+        outcome = "escalate" if path == "resolved_l2" else "verified"
+        d.complete("verify_identity", outcome, verify_outcome=outcome)
+        if path == "resolved_l2":
+            assert d.at() == ["specialist_fix"]
+            d.complete("specialist_fix", "fixed", fix_outcome="fixed",
+                       fix_note="MFA device re-enrolled",
+                       knowledge={"kind": "linked", "article": "KB-42"})
+    assert d.state.status == "resolved"
+    assert d.state.outcome == path
+    return d
+
+
+@pytest.mark.parametrize("i", [0, 6, 9, 7, 14])
+def test_reference_paths_end_with_the_expected_outcome(password_reset: CompiledSop,
+                                                        org_ctx: StepContext, i: int) -> None:
+    d = run_reference_case(password_reset, org_ctx, i)
+    data = d.state.data
+    if common is not None:
+        expected = common.path_for(i)
+        assert common.outcome_from_data(dict(data)) == expected
+        intent, priority = common.classify(data["request_text"], data["customer_tier"])
+        assert (data["intent"], data["priority"]) == (intent, priority)
+    assert not d.state.tokens and not d.state.tasks and not d.state.timers
+
+
+def test_self_service_path_commands(password_reset: CompiledSop, org_ctx: StepContext) -> None:
+    d = run_reference_case(password_reset, org_ctx, 1)
+    runs = [c for c in d.commands if isinstance(c, RunAction)]
+    assert [r.action for r in runs] == ["classify_request", "send_reset_link"]
+    assert d.state.data["reset_link"] == {"sent": True, "link_id": "L-C0000001",
+                                          "to": "user1@example.com"}
+    assert d.state.data["confirmation"] == {"confirmed": True, "channel": "email"}
+    (wait_timer,) = [c for c in d.commands if isinstance(c, ScheduleTimer)]
+    assert wait_timer.kind == "wait_timeout"
+    assert CancelTimer(wait_timer.timer_id) in d.commands
+    assert d.state.level == "e"
+    assert [c for c in d.commands if isinstance(c, CaseEnded)] == [
+        CaseEnded("self_service", "resolved", "e")]
+
+
+def test_l1_path_runs_an_sla_clock_and_a_business_time_timeout(
+        password_reset: CompiledSop, org_ctx: StepContext) -> None:
+    d = run_reference_case(password_reset, org_ctx, 6)
+    (task,) = d.created()
+    assert (task.node, task.level, task.role) == ("verify_identity", "L1", "service_desk_agent")
+    assert task.outcomes == ("verified", "escalate")
+    # 4 business hours of office_nl from Monday 09:00 UTC (10:00 Amsterdam) -> 15:00 local
+    assert task.due_at is not None and task.due_at.isoformat() == "2026-03-02T14:00:00+00:00"
+    kinds = {c.kind for c in d.commands if isinstance(c, ScheduleTimer)}
+    assert {"timeout", "sla_warning", "sla_breach"} <= kinds
+    # every scheduled timer was cancelled again by the end
+    scheduled = {c.timer_id for c in d.commands if isinstance(c, ScheduleTimer)}
+    cancelled = {c.timer_id for c in d.commands if isinstance(c, CancelTimer)}
+    assert scheduled == cancelled
+    clock = d.state.clocks["first_response"]
+    assert clock.state["state"] == "completed" and not clock.timers
+    audits = [c.kind for c in d.commands if isinstance(c, Audit)]
+    assert "sla_started" in audits and "task_completed" in audits
+
+
+def test_l2_path_escalates_and_hands_knowledge_back(password_reset: CompiledSop,
+                                                    org_ctx: StepContext) -> None:
+    d = run_reference_case(password_reset, org_ctx, 9)
+    assert [t.node for t in d.created()] == ["verify_identity", "specialist_fix"]
+    assert d.state.escalations == 1 and d.state.hand_backs == 1
+    assert d.state.level == "L1"
+    assert d.state.knowledge == {"kind": "linked", "article": "KB-42"}
+    (hand_back,) = [c for c in d.commands if isinstance(c, Audit) and c.kind == "handed_back"]
+    assert hand_back.detail["knowledge_missing"] is False
+    assert [c for c in d.commands if isinstance(c, CreateTask)][1].level == "L2"
