@@ -56,7 +56,11 @@ def known_action_names() -> frozenset[str] | None:
     known = getattr(registry, "known_actions", None)
     if known is None:
         return None
-    return frozenset(known())
+    try:
+        return frozenset(known())
+    except Exception:  # noqa: BLE001 -- a broken plugin must not break validation; the
+        return None  # registry reports it itself when actions are loaded to run
+
 
 
 def exhaustive_field(spec: SopSpec, node: NodeSpec) -> str | None:
@@ -192,6 +196,8 @@ def iter_calls(ctx: CheckContext) -> Iterator[SopError]:
     if not calls:
         return
     known = library_ids(ctx.library, "sops")
+    if getattr(ctx.library, "complete", True) is False:
+        known = None  # only some files were loaded: other SOPs may exist elsewhere
     graph = _call_graph(ctx)
     for node in calls:
         target = node.sop or ""
