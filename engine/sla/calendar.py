@@ -242,11 +242,12 @@ class BusinessCalendar:
     def add_days(self, start: datetime, days: int, end_of_day: bool = False) -> datetime:
         """``days`` business days after ``start`` ("N business days", not N x 24 hours).
 
-        A business day is a local date with open time. Counting starts from the business
-        day that contains ``next_open(start)``; the result is the same local wall time on
-        the N-th following business day (the next open instant when that time is closed,
-        or the day's close when it is after closing), or with ``end_of_day`` the close of
-        that day's last interval.
+        A business day is a local date on which an open interval *starts* (an overnight
+        shift belongs to the date it starts on). Counting starts from the business day of
+        ``next_open(start)``; the result is the same local wall time on the N-th following
+        business day (the next open instant when that time is closed there, or the day's
+        close when it is after closing), or with ``end_of_day`` the end of that day's last
+        interval (GLPI "end of working day").
 
         Raises:
             CalendarError: negative ``days`` or no open time ahead.
@@ -255,17 +256,20 @@ class BusinessCalendar:
             raise CalendarError(f"business days must be a whole number >= 0, not {days!r}")
         t = self._next_open(epoch_seconds(start))
         zone, table = self._table.zone, self._table
-        ordinal = zone.local_ordinal(t)
+        today = zone.local_ordinal(t)
+        home = today - 1 if any(s <= t < e for s, e in table.shifts(today - 1)) else today
         local = zone.local_datetime(t)
-        wall = local.hour * 3600 + local.minute * 60 + local.second
-        streak = 0
+        wall = (today - home) * 86_400 + local.hour * 3600 + local.minute * 60 + local.second
+        ordinal, streak = home, 0
         for _ in range(days):
             ordinal += 1
-            while table.day(ordinal).total == 0:
+            while not table.shifts(ordinal):
                 ordinal, streak = ordinal + 1, self._guard(streak + 1, t)
             streak = 0
-        day = table.day(ordinal)
-        close = day.intervals[-1][1]
+        shifts = table.shifts(ordinal)
+        if not shifts:  # days == 0 and t opened in a shift of another date
+            shifts = table.shifts(zone.local_ordinal(t))
+        close = max(e for _, e in shifts) if shifts else t
         if end_of_day:
             return from_epoch(close)
         if days == 0:
@@ -292,6 +296,24 @@ class BusinessCalendar:
                     total += overlap
             ordinal += 1
         return total
+
+    def open_intervals(self, start: datetime, end: datetime) -> tuple[tuple[datetime, datetime], ...]:
+        """The open intervals within [start, end), clipped, as UTC datetimes (at most ~10 years)."""
+        a, b = epoch_seconds(start), epoch_seconds(end)
+        table, out = self._table, []
+        ordinal, last = table.zone.local_ordinal(a), table.zone.local_ordinal(b)
+        if last - ordinal > MAX_CLOSED_DAYS:
+            raise CalendarError(f"open_intervals: span longer than {MAX_CLOSED_DAYS} days")
+        for day in range(ordinal, last + 1):
+            for s, e in table.day(day).intervals:
+                s, e = max(s, a), min(e, b)
+                if e <= s:
+                    continue
+                if out and out[-1][1] == s:  # contiguous over midnight: one interval
+                    out[-1] = (out[-1][0], e)
+                else:
+                    out.append((s, e))
+        return tuple((from_epoch(s), from_epoch(e)) for s, e in out)
 
     # ---- epoch-second internals --------------------------------------------------------
 

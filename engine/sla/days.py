@@ -62,6 +62,9 @@ class DayTable:
             self._week_total
         )
         self._raw: Callable[[int], tuple[Interval, ...]] = lru_cache(maxsize=64)(self._raw_day)
+        self.shifts: Callable[[int], tuple[Interval, ...]] = lru_cache(maxsize=DAY_CACHE_SIZE)(
+            self._shifts
+        )
 
     def _midnight(self, ordinal: int) -> int:
         return self.zone.wall_to_epoch(ordinal, 0)
@@ -79,6 +82,14 @@ class DayTable:
             if finish > begin:
                 out.append((begin, finish))
         return tuple(out)
+
+    def _shifts(self, ordinal: int) -> tuple[Interval, ...]:
+        """Open intervals that START on local date ``ordinal`` (a business day's shifts),
+        after closed iCalendar intervals; an overnight shift is not cut at midnight."""
+        raw = list(self._raw(ordinal))
+        if self._closed and raw:
+            raw = self._subtract(raw, raw[0][0], max(e for _, e in raw))
+        return tuple(raw)
 
     def _day(self, ordinal: int) -> Day:
         lo, hi = self.midnight(ordinal), self.midnight(ordinal + 1)
