@@ -149,7 +149,10 @@ class _Rows:
 
 def _collect_events(rows: _Rows, adv: CaseAdvance) -> None:
     for ev in adv.events:
-        status = EventStatus.APPLIED if ev.seq is not None else EventStatus.REJECTED
+        if ev.seq is not None:
+            status = EventStatus.APPLIED
+        else:
+            status = EventStatus.REJECTED if ev.error else EventStatus.IGNORED
         if ev.pending_id is not None:
             rows.event_updates.append({"b_id": ev.pending_id, "b_seq": ev.seq, "b_status": status,
                                        "b_error": ev.error, "b_at": rows.now})

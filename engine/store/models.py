@@ -83,6 +83,7 @@ class EventStatus(StrEnum):
     PENDING = "pending"
     APPLIED = "applied"
     REJECTED = "rejected"
+    IGNORED = "ignored"  # stale: the case no longer waited for it (a late timer, a late result)
 
 
 class TaskStatus(StrEnum):

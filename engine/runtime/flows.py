@@ -1,0 +1,105 @@
+"""The Prefect flows: advance a batch, fire due timers, dispatch the outbox.
+
+DESIGN decision 1: the case database is the source of truth; Prefect runs the work and
+shows it. ``advance_batch`` claims a batch of runnable cases, advances them in-process,
+commits everything in one transaction and leaves a markdown artifact summarising the
+batch; ``fire_due_timers`` turns due timers into case inputs; ``dispatch_outbox`` sends
+due messages in ONE Prefect task with retries per batch. Flows take a runtime *key*
+(a string) rather than objects, so their parameters stay JSON; the objects live in this
+process's ``RUNTIMES`` table (engine.runtime.worker registers them).
+
+This module and engine.runtime.worker are the only ones that import Prefect.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from engine.runtime import outbox as ob
+from engine.runtime.advance import BatchReport
+from engine.runtime.registry import runtime_for
+from engine.runtime.timers import fire_due
+
+__all__ = ["advance_batch", "dispatch_outbox", "fire_due_timers"]
+
+
+def _artifact(report: BatchReport, key: str) -> None:
+    counts = report.counts
+    rows = "\n".join(f"| {k} | {v} |" for k, v in sorted(counts.items()))
+    create_markdown_artifact(
+        key=key,
+        markdown=(
+            f"### careflow batch\n\nclaimed **{report.claimed}**, committed "
+            f"**{report.committed}**, stale {report.stale}, inputs {report.events} "
+            f"(rejected {report.rejected}), actions run {report.actions}, "
+            f"{report.seconds * 1000:.0f} ms\n\n| rows written | count |\n|---|---|\n{rows}\n"
+        ),
+        description="cases advanced in this batch",
+    )
+
+
+@flow(name="careflow-advance-batch", persist_result=False, log_prints=False,
+      validate_parameters=False)
+def advance_batch(runtime_key: str, batch: int = 500) -> dict[str, Any]:
+    """Claim up to ``batch`` runnable cases, advance them in-process, commit once."""
+    rt = runtime_for(runtime_key)
+    report = rt.advancer.run_batch(batch)
+    if report.claimed and rt.artifacts:
+        _artifact(report, "careflow-batch")
+    return {"claimed": report.claimed, "committed": report.committed, "stale": report.stale,
+            "events": report.events, "rejected": report.rejected, "actions": report.actions,
+            **{f"rows_{k}": v for k, v in report.counts.items()}}
+
+
+@flow(name="careflow-fire-due-timers", persist_result=False, log_prints=False,
+      validate_parameters=False)
+def fire_due_timers(runtime_key: str, batch: int = 1000) -> dict[str, Any]:
+    """Turn every timer due now into a TimerFired input of its case (fire once, late)."""
+    rt = runtime_for(runtime_key)
+    report = fire_due(rt.engine, rt.clock, batch=batch, worker=rt.worker)
+    return {"fired": report.fired, "max_lateness_s": report.max_lateness_s,
+            "batches": report.batches}
+
+
+class OutboxBatch:
+    """The rows of one dispatch and their results so far (an opaque object to Prefect, so
+    the task works on this very instance across its retries)."""
+
+    def __init__(self, rows: list[Any]) -> None:
+        self.rows = rows
+        self.done: dict[str, ob.SendResult] = {}
+
+
+@task(name="careflow-send-outbox-batch", retries=2, retry_delay_seconds=0.5,
+      cache_policy=NO_CACHE, persist_result=False)
+def send_outbox_batch(batch: OutboxBatch) -> dict[str, int]:
+    """Send a batch; raises (so Prefect retries) while retryable failures remain.
+
+    A message already sent is never sent again by a retry.
+    """
+    ob.send_rows(batch.rows, batch.done)
+    retry = [r for r in batch.done.values() if r.status == "retry"]
+    if retry:
+        raise RuntimeError(f"{len(retry)} of {len(batch.rows)} messages deferred; "
+                           f"first: {retry[0].error}")
+    return {"sent": sum(1 for r in batch.done.values() if r.status == "sent")}
+
+
+@flow(name="careflow-dispatch-outbox", persist_result=False, log_prints=False,
+      validate_parameters=False)
+def dispatch_outbox(runtime_key: str, batch: int = 200) -> dict[str, int]:
+    """Send due outbox messages; record sent / failed / retry-later per message."""
+    rt = runtime_for(runtime_key)
+    rows = ob.claim(rt.engine, rt.clock, batch=batch)
+    if not rows:
+        return {"sent": 0, "failed": 0, "retry": 0}
+    batch_ = OutboxBatch(list(rows))
+    try:
+        send_outbox_batch(batch_)
+    except Exception:  # noqa: BLE001 -- retries exhausted: the rows are rescheduled below
+        pass
+    return ob.finish(rt.engine, rows, batch_.done, rt.clock.now())

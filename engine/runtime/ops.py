@@ -1,0 +1,173 @@
+"""What the CLI (and the API) do to cases and tasks, checked against the SOP, Prefect-free.
+
+Each operation validates its input against the case's own SOP version, then queues a
+pending input in one transaction (engine.store); running the engine is the caller's
+choice (``run_until_idle``). Invalid input raises ``RunError`` with a message that says
+what is wrong and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from engine.errors import RunError
+from engine.interpreter import codec
+from engine.interpreter import types as t
+from engine.runtime.registry import Runtime
+from engine.store import cases as case_store
+from engine.store import incidents as incident_store
+from engine.store import tasks as task_store
+from engine.store.models import HumanTaskRow
+
+__all__ = ["complete_task", "coerce_fields", "escalate_task", "retry_incident", "send_event",
+           "start_case", "validate_completion"]
+
+
+def start_case(rt: Runtime, sop_id: str, data: Mapping[str, Any], *, case_id: str | None = None,
+               priority: str | None = None, tier: str | None = None, channel: str | None = None,
+               customer_id: str | None = None, actor: str = "cli") -> str:
+    """Queue a new case of the latest version of ``sop_id``; returns the case id."""
+    compiled = rt.sops.by_id(sop_id)
+    unknown = sorted(set(data) - set(compiled.spec.data))
+    if unknown:
+        raise RunError(f"SOP {sop_id} declares no data field(s) {', '.join(unknown)}; "
+                       f"declared: {', '.join(sorted(compiled.spec.data))}")
+    rt.sops.register_all(rt.engine, rt.clock)
+    started = t.CaseStarted(data=dict(data), priority=priority, tier=tier, channel=channel,
+                            customer_id=customer_id, actor=actor)
+    new = case_store.NewCase(
+        sop_id=compiled.id, sop_hash=compiled.hash, sop_version=str(compiled.version),
+        event_json=codec.event_to_json(started), case_id=case_id, priority=priority, tier=tier,
+        channel=channel, customer_id=customer_id, actor=actor)
+    with Session(rt.engine) as session, session.begin():
+        return case_store.start_case(session, new, now=rt.clock.now())
+
+
+def send_event(rt: Runtime, case_id: str, name: str, payload: Mapping[str, Any], *,
+               actor: str = "customer", event_id: str | None = None) -> int:
+    """Queue a named event (a Signal: customer reply, withdrawn, ...) for ``case_id``."""
+    signal = t.Signal(name=name, payload=dict(payload), event_id=event_id, actor=actor)
+    with Session(rt.engine) as session, session.begin():
+        return case_store.post_event(session, case_id, "Signal", codec.event_to_json(signal),
+                                     now=rt.clock.now(), actor=actor)
+
+
+def _node_of(rt: Runtime, session: Session, task: HumanTaskRow) -> Any:
+    case = case_store.load_case(session, task.case_id)
+    compiled = rt.sops.by_hash(case.sop_hash, session)
+    return compiled.node(task.node)
+
+
+_TYPES = {"integer": int, "number": float}
+
+
+def _coerce(name: str, ftype: str, value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        if ftype in _TYPES:
+            return _TYPES[ftype](value)
+        if ftype == "boolean":
+            if value.lower() in ("true", "yes", "1"):
+                return True
+            if value.lower() in ("false", "no", "0"):
+                return False
+            raise ValueError("expected true or false")
+        if ftype in ("object", "array"):
+            return json.loads(value)
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise RunError(f"field {name!r}: {value!r} is not a valid {ftype} ({exc})") from None
+    return value
+
+
+def coerce_fields(node: Any, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``fields`` checked against the task's form: known names, types, enums, required."""
+    form = {f.name: f for f in node.form}
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        spec = form.get(name)
+        if spec is None:
+            close = difflib.get_close_matches(name, list(form), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise RunError(f"task form of node {node.id!r} has no field {name!r}{hint}; "
+                           f"fields: {', '.join(form) or 'none'}", node_id=node.id)
+        coerced = _coerce(name, spec.type, value)
+        if spec.enum and coerced not in spec.enum:
+            raise RunError(f"field {name!r}: {coerced!r} is not one of "
+                           f"{', '.join(map(str, spec.enum))}", node_id=node.id)
+        out[name] = coerced
+    missing = [f.name for f in node.form if f.required and f.name not in out]
+    if missing:
+        raise RunError(f"task of node {node.id!r} needs field(s) {', '.join(missing)} "
+                       f"(--field name=value)", node_id=node.id)
+    return out
+
+
+def validate_completion(node: Any, outcome: str, fields: Mapping[str, Any],
+                        knowledge: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Check an outcome, form fields and knowledge outcome; returns the coerced fields."""
+    outcomes = {o.name: o for o in node.outcomes}
+    spec = outcomes.get(outcome)
+    if spec is None:
+        close = difflib.get_close_matches(outcome, list(outcomes), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise RunError(f"outcome {outcome!r} is not allowed for node {node.id!r}{hint}; "
+                       f"allowed: {', '.join(outcomes)}", node_id=node.id)
+    coerced = coerce_fields(node, fields)
+    if "required" in (spec.knowledge, getattr(node, "knowledge", "none")) and not knowledge:
+        raise RunError(f"outcome {outcome!r} of node {node.id!r} requires a knowledge outcome: "
+                       "--knowledge-article ID or --knowledge-none REASON", node_id=node.id)
+    return coerced
+
+
+def complete_task(rt: Runtime, task_id: str, outcome: str, fields: Mapping[str, Any], *,
+                  agent: str, knowledge: Mapping[str, Any] | None = None) -> HumanTaskRow:
+    """Validate and complete ``task_id``; exactly one of concurrent completions wins.
+
+    Raises:
+        RunError: invalid outcome/fields/knowledge (nothing changed).
+        TaskConflict: another agent completed or claimed it first.
+    """
+    with Session(rt.engine, expire_on_commit=False) as session, session.begin():
+        task = task_store.get_task(session, task_id)
+        coerced = validate_completion(_node_of(rt, session, task), outcome, fields, knowledge)
+        event = t.TaskCompleted(task_id=task_id, outcome=outcome, fields=coerced, actor=agent,
+                                knowledge=dict(knowledge) if knowledge else None)
+        return task_store.complete_task(session, task_id, outcome=outcome, fields=coerced,
+                                        agent=agent, knowledge=knowledge,
+                                        event_json=codec.event_to_json(event), now=rt.clock.now())
+
+
+def claim_task(rt: Runtime, task_id: str, agent: str) -> HumanTaskRow:
+    with Session(rt.engine, expire_on_commit=False) as session, session.begin():
+        return task_store.claim_task(session, task_id, agent, now=rt.clock.now())
+
+
+def escalate_task(rt: Runtime, task_id: str, reason: str, *, agent: str,
+                  to_level: str | None = None) -> HumanTaskRow:
+    event = t.TaskEscalated(task_id=task_id, reason=reason, actor=agent, to_level=to_level)
+    with Session(rt.engine, expire_on_commit=False) as session, session.begin():
+        return task_store.mark_escalated(session, task_id, agent, codec.event_to_json(event),
+                                         now=rt.clock.now())
+
+
+def retry_incident(rt: Runtime, incident_id: int, *, actor: str = "operator") -> Any:
+    """Queue the retry of an open incident (the failed node runs again)."""
+    with Session(rt.engine, expire_on_commit=False) as session, session.begin():
+        from engine.store.models import IncidentRow
+
+        row = session.get(IncidentRow, incident_id)
+        if row is not None and row.ref is None:
+            raise RunError(f"incident {incident_id} is an engine failure ({row.error}); it has "
+                           "no step to retry: fix the cause, then send the case an event",
+                           case_id=row.case_id)
+        ref = row.ref if row is not None else ""
+        event = t.IncidentRetried(incident_id=ref or "", actor=actor)
+        return incident_store.retry_incident(session, incident_id, actor=actor,
+                                             event_json=codec.event_to_json(event),
+                                             now=rt.clock.now())

@@ -1,0 +1,151 @@
+"""The outbox dispatcher (pure Python, no Prefect): send due messages through connectors.
+
+``claim`` hides due rows for a lease while they are sent; ``send_rows`` calls each row's
+connector (``connectors.registry.connector_for_channel``; the built-in ``internal``/``log``
+channels fall back to ``LogConnector``); ``finish`` records sent / failed / retry-later.
+A channel no connector serves is never dropped silently: its row is marked ``failed`` with
+the registry's reason. Delivery is at least once; every message carries its idempotency key.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from engine.clock import Clock
+from engine.errors import ConnectorError
+from engine.store.claims import claim_outbox, finish_outbox
+
+__all__ = ["BUILTIN_CHANNELS", "LogConnector", "MAX_ATTEMPTS", "claim", "finish", "send_rows"]
+
+log = logging.getLogger("careflow.outbox")
+
+#: total delivery attempts before a message is marked failed
+MAX_ATTEMPTS = 5
+#: channels careflow delivers itself when no connector serves them
+BUILTIN_CHANNELS = ("internal", "log")
+
+
+class LogConnector:
+    """Delivers internal notifications by logging and remembering them (``sent``)."""
+
+    name = "log"
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+        self._lock = threading.Lock()
+
+    def send(self, msg: Any) -> Any:
+        from connectors.base import Delivery
+
+        with self._lock:
+            self.sent.append(msg)
+        log.info("internal message %s to %s: %s", msg.message_id, msg.to, msg.subject)
+        return Delivery(message_id=msg.message_id, external_id=None, status="sent",
+                        detail="logged")
+
+    def health(self) -> Any:
+        return None
+
+
+LOG_CONNECTOR = LogConnector()
+
+
+def _connector(channel: str) -> Any:
+    try:
+        from connectors.registry import connector_for_channel
+    except ModuleNotFoundError:
+        connector_for_channel = None
+    if connector_for_channel is not None:
+        try:
+            return connector_for_channel(channel)
+        except ConnectorError:
+            if channel not in BUILTIN_CHANNELS:
+                raise
+    if channel in BUILTIN_CHANNELS:
+        return LOG_CONNECTOR
+    raise ConnectorError(channel, f"no connector serves channel {channel!r}", retryable=False)
+
+
+def _message(row: Any) -> Any:
+    from connectors.base import OutboundMessage
+
+    p: Mapping[str, Any] = row.payload or {}
+    return OutboundMessage(
+        message_id=row.id, case_id=row.case_id, channel=row.channel, to=str(p.get("to") or ""),
+        subject=str(p.get("subject") or ""), body=str(p.get("body") or ""),
+        idempotency_key=row.idempotency_key, automatic=bool(p.get("automatic", True)))
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What happened to one row: ``status`` sent | failed | retry."""
+
+    id: str
+    status: str
+    error: str | None = None
+    delivery: Mapping[str, Any] | None = None
+
+
+def send_one(row: Any) -> SendResult:
+    try:
+        connector = _connector(row.channel)
+        delivery = connector.send(_message(row))
+    except ConnectorError as exc:
+        return SendResult(row.id, "retry" if exc.retryable else "failed", str(exc))
+    except Exception as exc:  # noqa: BLE001 -- a crashing connector is a retryable failure
+        return SendResult(row.id, "retry", f"{type(exc).__name__}: {exc}")
+    info = {"external_id": delivery.external_id, "detail": delivery.detail,
+            "connector": getattr(connector, "name", "?")}
+    if delivery.status == "sent":
+        return SendResult(row.id, "sent", None, info)
+    if delivery.status == "failed":
+        return SendResult(row.id, "failed", delivery.detail or "connector refused", info)
+    return SendResult(row.id, "retry", delivery.detail or "deferred", info)
+
+
+def send_rows(rows: Sequence[Any], done: dict[str, SendResult] | None = None) -> dict[str, SendResult]:
+    """Send every row not already sent in ``done`` (so a retried batch never resends)."""
+    results = done if done is not None else {}
+    for row in rows:
+        prior = results.get(row.id)
+        if prior is not None and prior.status != "retry":
+            continue
+        results[row.id] = send_one(row)
+    return results
+
+
+def claim(engine: Engine, clock: Clock, *, batch: int = 200, lease_s: float = 60.0) -> list[Any]:
+    with Session(engine) as session, session.begin():
+        return claim_outbox(session, clock.now(), batch, lease_s)
+
+
+def finish(engine: Engine, rows: Sequence[Any], results: Mapping[str, SendResult],
+           now: datetime) -> dict[str, int]:
+    """Record the results; a retryable failure waits 30 s x 2^attempt, failed after MAX_ATTEMPTS."""
+    out: list[dict[str, Any]] = []
+    counts = {"sent": 0, "failed": 0, "retry": 0}
+    for row in rows:
+        res = results.get(row.id) or SendResult(row.id, "retry", "not attempted")
+        attempts = int(row.attempts) + 1
+        status = res.status
+        if status == "retry" and attempts >= MAX_ATTEMPTS:
+            status = "failed"
+        counts[status] += 1
+        out.append({
+            "b_id": row.id, "b_status": "pending" if status == "retry" else status,
+            "b_error": None if status == "sent" else res.error,
+            "b_sent": now if status == "sent" else None,
+            "b_next": now + timedelta(seconds=30 * 2 ** attempts) if status == "retry" else now,
+            "b_delivery": dict(res.delivery) if res.delivery else None,
+        })
+    with Session(engine) as session, session.begin():
+        finish_outbox(session, out)
+    return counts

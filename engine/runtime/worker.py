@@ -1,0 +1,274 @@
+"""Running the engine: until idle (embedded), as a long-lived worker, or against a server.
+
+- ``run_until_idle`` loops the three flows -- fire due timers, advance batches, dispatch
+  the outbox -- until nothing is runnable, due or sendable (``careflow run``, the demo,
+  tests). With ``use_prefect=False`` it runs the same steps without Prefect (one-shot CLI
+  commands, where starting an ephemeral Prefect API would cost seconds).
+- ``worker_loop`` is one long-lived process calling the flows in a loop, in-process;
+  several can run against PostgreSQL (``careflow worker``).
+- ``serve`` points at the Prefect server ``PREFECT_API_URL`` names, or starts
+  ``prefect server start --host 127.0.0.1`` and uses it (``careflow serve``).
+
+Prefect is configured here for the life of the process: the flow heartbeat is OFF
+(``PREFECT_FLOWS_HEARTBEAT_FREQUENCY=None``: it costs about 1 s per flow run), logging is
+quiet (WARNING), and a server started by ``serve`` vacuums flow runs older than the
+retention period.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, and_, exists, or_, select
+from sqlalchemy.orm import Session
+
+from engine.clock import Clock, SystemClock
+from engine.runtime import outbox as ob
+from engine.runtime.advance import Advancer
+from engine.runtime.registry import Runtime, register_runtime, unregister_runtime
+from engine.runtime.sops import DEFAULT_SOP_DIR, SopProvider
+from engine.runtime.timers import fire_due
+from engine.store.db import make_engine
+from engine.store.models import CaseRow, OutboxRow, TimerRow
+
+__all__ = ["IdleReport", "make_runtime", "prefect_settings", "run_until_idle", "serve",
+           "worker_loop"]
+
+#: flow runs older than this are deleted by a server careflow starts (Prefect's DB vacuum)
+FLOW_RUN_RETENTION_S = 7 * 24 * 3600
+
+
+def _quiet_env() -> None:
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_SERVER_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+
+
+@contextlib.contextmanager
+def prefect_settings() -> Iterator[None]:
+    """Heartbeat off and quiet logging while the block runs (held by workers for life)."""
+    _quiet_env()
+    from prefect.settings import (
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_LOGGING_LEVEL,
+        temporary_settings,
+    )
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+                                     PREFECT_LOGGING_LEVEL: "WARNING"}):
+        yield
+
+
+def make_runtime(engine: Engine | str | None, clock: Clock | None = None, *,
+                 sops: SopProvider | str | Path | None = None, worker: str | None = None,
+                 lease_s: float = 60.0, artifacts: bool = True) -> Runtime:
+    """Build and register a runtime (engine + clock + SOPs + advancer) for this process."""
+    eng = engine if isinstance(engine, Engine) else make_engine(engine)
+    clk = clock or SystemClock()
+    provider = sops if isinstance(sops, SopProvider) else SopProvider(sops or DEFAULT_SOP_DIR)
+    name = worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    provider.register_all(eng, clk)
+    rt = Runtime(key=name, engine=eng, clock=clk, sops=provider,
+                 advancer=Advancer(eng, provider, clk, worker=name, lease_s=lease_s),
+                 worker=name, artifacts=artifacts)
+    return register_runtime(rt)
+
+
+# ---- what is there to do ----------------------------------------------------------------
+
+
+def _any(engine: Engine, stmt: Any) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(select(stmt)).scalar() is True
+
+
+def has_runnable(rt: Runtime) -> bool:
+    now = rt.clock.now()
+    c = CaseRow.__table__.c
+    return _any(rt.engine, exists().where(and_(c.runnable.is_(True), c.next_run_at <= now,
+                                               or_(c.lease_until.is_(None), c.lease_until < now))))
+
+
+def has_due_timers(rt: Runtime) -> bool:
+    c = TimerRow.__table__.c
+    return _any(rt.engine, exists().where(and_(c.status == "pending", c.due_at <= rt.clock.now())))
+
+
+def has_due_outbox(rt: Runtime) -> bool:
+    c = OutboxRow.__table__.c
+    return _any(rt.engine, exists().where(and_(c.status == "pending",
+                                               c.next_attempt_at <= rt.clock.now())))
+
+
+# ---- the loop ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class IdleReport:
+    """Totals of one run_until_idle / worker pass."""
+
+    batches: int = 0
+    cases: int = 0
+    events: int = 0
+    timers_fired: int = 0
+    sent: int = 0
+    failed: int = 0
+    flow_runs: int = 0
+    rounds: int = 0
+    per_batch: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _steps(rt: Runtime, use_prefect: bool, batch: int) -> tuple[Callable[[], dict[str, Any]], ...]:
+    if use_prefect:
+        from engine.runtime import flows
+
+        return (lambda: flows.fire_due_timers(rt.key),
+                lambda: flows.advance_batch(rt.key, batch),
+                lambda: flows.dispatch_outbox(rt.key))
+
+    def timers() -> dict[str, Any]:
+        r = fire_due(rt.engine, rt.clock, worker=rt.worker)
+        return {"fired": r.fired}
+
+    def advance() -> dict[str, Any]:
+        r = rt.advancer.run_batch(batch)
+        return {"claimed": r.claimed, "committed": r.committed, "events": r.events}
+
+    def outbox() -> dict[str, Any]:
+        rows = ob.claim(rt.engine, rt.clock)
+        return ob.finish(rt.engine, rows, ob.send_rows(rows), rt.clock.now()) if rows else {}
+
+    return timers, advance, outbox
+
+
+def run_pass(rt: Runtime, *, use_prefect: bool = True, batch: int = 500,
+             report: IdleReport | None = None) -> IdleReport:
+    """One pass: fire due timers, advance every runnable case, dispatch due messages."""
+    rep = report or IdleReport()
+    timers, advance, outbox = _steps(rt, use_prefect, batch)
+    rep.rounds += 1
+    if has_due_timers(rt):
+        rep.timers_fired += int(timers().get("fired", 0))
+        rep.flow_runs += 1
+    while has_runnable(rt):
+        out = advance()
+        rep.flow_runs += 1
+        if not out.get("claimed"):
+            break  # runnable cases are leased by another worker
+        rep.batches += 1
+        rep.cases += int(out.get("committed", 0))
+        rep.events += int(out.get("events", 0))
+        rep.per_batch.append(out)
+    if has_due_outbox(rt):
+        out = outbox()
+        rep.flow_runs += 1
+        rep.sent += int(out.get("sent", 0))
+        rep.failed += int(out.get("failed", 0))
+    return rep
+
+
+def run_until_idle(engine: Engine | str | None = None, clock: Clock | None = None, *,
+                   sops: SopProvider | str | Path | None = None, runtime: Runtime | None = None,
+                   use_prefect: bool = True, batch: int = 500, max_rounds: int = 1000) -> IdleReport:
+    """Loop the three flows until nothing is runnable, due or sendable at ``clock.now()``."""
+    rt = runtime or make_runtime(engine, clock, sops=sops)
+    rep = IdleReport()
+    ctx = prefect_settings() if use_prefect else contextlib.nullcontext()
+    try:
+        with ctx:
+            for _ in range(max_rounds):
+                before = (rep.batches, rep.timers_fired, rep.sent, rep.failed)
+                run_pass(rt, use_prefect=use_prefect, batch=batch, report=rep)
+                if (rep.batches, rep.timers_fired, rep.sent, rep.failed) == before:
+                    break
+    finally:
+        if runtime is None:
+            unregister_runtime(rt.key)
+    return rep
+
+
+def worker_loop(rt: Runtime, *, once: bool = False, batch: int = 500, poll_s: float = 1.0,
+                stop: threading.Event | None = None, use_prefect: bool = True,
+                on_pass: Callable[[IdleReport], None] | None = None) -> IdleReport:
+    """Call the flows in a loop in this process until ``stop`` is set (or one pass)."""
+    total = IdleReport()
+    stop = stop or threading.Event()
+    ctx = prefect_settings() if use_prefect else contextlib.nullcontext()
+    with ctx:
+        while not stop.is_set():
+            rep = run_pass(rt, use_prefect=use_prefect, batch=batch)
+            for name in ("batches", "cases", "events", "timers_fired", "sent", "failed",
+                         "flow_runs", "rounds"):
+                setattr(total, name, getattr(total, name) + getattr(rep, name))
+            if on_pass is not None:
+                on_pass(rep)
+            if once:
+                break
+            if not rep.batches and not rep.timers_fired and not rep.sent:
+                stop.wait(poll_s)
+    return total
+
+
+# ---- serve ------------------------------------------------------------------------------
+
+
+def _wait_http(url: str, timeout_s: float) -> bool:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return True
+        time.sleep(0.5)
+    return False
+
+
+def start_prefect_server(port: int = 4200, timeout_s: float = 60.0) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``prefect server start --host 127.0.0.1`` with flow-run retention; returns
+    (process, API URL)."""
+    env = dict(os.environ)
+    env.setdefault("PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED", "events,flow_runs")
+    env.setdefault("PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD", str(FLOW_RUN_RETENTION_S))
+    env.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+    proc = subprocess.Popen(["prefect", "server", "start", "--host", "127.0.0.1", "--port",
+                             str(port)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    api = f"http://127.0.0.1:{port}/api"
+    if not _wait_http(f"{api}/health", timeout_s):
+        proc.terminate()
+        raise RuntimeError(f"prefect server did not answer on {api} within {timeout_s:.0f} s")
+    return proc, api
+
+
+def serve(engine: Engine | str | None = None, *, sops: str | Path | None = None,
+          batch: int = 500, poll_s: float = 1.0, stop: threading.Event | None = None,
+          port: int = 4200) -> None:
+    """Run a worker loop against a persistent Prefect server (started here if none is set)."""
+    proc = None
+    if not os.environ.get("PREFECT_API_URL"):
+        proc, api = start_prefect_server(port)
+        os.environ["PREFECT_API_URL"] = api
+    try:
+        rt = make_runtime(engine, SystemClock(), sops=sops)
+        worker_loop(rt, batch=batch, poll_s=poll_s, stop=stop)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+
+
+def lease_expiry(rt: Runtime) -> timedelta:
+    return timedelta(seconds=rt.advancer.lease_s)

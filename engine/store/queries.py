@@ -1,0 +1,60 @@
+"""Read-only queries for the CLI and reports: case lists, timelines, event logs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.store.models import AuditRow, CaseEventRow, CaseRow, TimerRow
+
+__all__ = ["CaseCounts", "case_counts", "case_events", "case_timeline", "case_timers",
+           "list_cases"]
+
+
+def list_cases(session: Session, *, status: str | None = None, sop: str | None = None,
+               level: str | None = None, customer: str | None = None,
+               limit: int = 50) -> list[CaseRow]:
+    """Cases, most recently updated first, filtered by status, SOP, level and customer."""
+    stmt = select(CaseRow)
+    if status:
+        stmt = stmt.where(CaseRow.status == status)
+    if sop:
+        stmt = stmt.where(CaseRow.sop_id == sop)
+    if level:
+        stmt = stmt.where(CaseRow.level == level)
+    if customer:
+        stmt = stmt.where(CaseRow.customer_id == customer)
+    return list(session.scalars(stmt.order_by(CaseRow.updated_at.desc(), CaseRow.id).limit(limit)))
+
+
+def case_timeline(session: Session, case_id: str) -> list[AuditRow]:
+    """The case's audit trail in order (the timeline ``careflow case show`` prints)."""
+    return list(session.scalars(select(AuditRow).where(AuditRow.case_id == case_id)
+                                .order_by(AuditRow.seq)))
+
+
+def case_events(session: Session, case_id: str) -> list[CaseEventRow]:
+    """Every input of the case: applied (by seq), then rejected and pending (by arrival)."""
+    return list(session.scalars(select(CaseEventRow).where(CaseEventRow.case_id == case_id)
+                                .order_by(CaseEventRow.id)))
+
+
+def case_timers(session: Session, case_id: str) -> list[TimerRow]:
+    return list(session.scalars(select(TimerRow).where(TimerRow.case_id == case_id)
+                                .order_by(TimerRow.due_at)))
+
+
+@dataclass(frozen=True, slots=True)
+class CaseCounts:
+    by_status: dict[str, int]
+    runnable: int
+
+
+def case_counts(session: Session) -> CaseCounts:
+    rows: list[Any] = session.execute(
+        select(CaseRow.status, func.count()).group_by(CaseRow.status)).all()
+    runnable = session.scalar(select(func.count()).where(CaseRow.runnable.is_(True))) or 0
+    return CaseCounts({r[0]: int(r[1]) for r in rows}, int(runnable))
