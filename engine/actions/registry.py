@@ -8,7 +8,9 @@ any other exception counts as retryable.
 
 Each entry point of the group names a ``Mapping[str, callable]`` (several actions) or a
 single callable (registered under the entry point's name). Names are checked when they are
-registered; errors name the plugin (PluginValidationError).
+registered; errors name the plugin (PluginValidationError). A plugin may replace a
+built-in action of the same name (e.g. engine.knowledge's ``kb_lookup`` replaces the
+port-only fallback); two plugins registering one name is an error.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "careflow.actions"
+#: the plugin name of engine.actions.builtin; any other plugin may replace a built-in action
+BUILTIN = "builtin"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
@@ -85,9 +89,13 @@ class ActionRegistry:
         if not callable(fn):
             raise PluginValidationError(plugin, f"action {name!r} is not callable")
         if name in self._actions and self._actions[name] is not fn:
-            raise PluginValidationError(
-                plugin, f"action {name!r} is already registered by plugin {self._plugins[name]!r}"
-            )
+            holder = self._plugins[name]
+            if plugin == BUILTIN:
+                return  # a plugin already provides a richer version of this built-in
+            if holder != BUILTIN:
+                raise PluginValidationError(
+                    plugin, f"action {name!r} is already registered by plugin {holder!r}"
+                )
         self._actions[name] = fn
         self._plugins[name] = plugin
 
@@ -152,7 +160,7 @@ def load_actions(*, include_entry_points: bool = True) -> ActionRegistry:
     from engine.actions.builtin import ACTIONS
 
     registry = ActionRegistry()
-    registry.register_all(ACTIONS, plugin="builtin")
+    registry.register_all(ACTIONS, plugin=BUILTIN)
     if include_entry_points:
         for name, loaded in _entry_point_actions():
             if isinstance(loaded, Mapping):

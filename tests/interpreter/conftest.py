@@ -26,7 +26,7 @@ from engine.interpreter.types import (
     TaskCompleted,
     TimerFired,
 )
-from engine.sop import CompiledSop, compile_text
+from engine.sop import CompiledSop, compile_file, compile_text
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday, 09:00 UTC
 SOPS = Path(__file__).parent / "sops"
@@ -145,3 +145,40 @@ def load_org_context() -> StepContext:
 @pytest.fixture(scope="session")
 def org_ctx() -> StepContext:
     return load_org_context()
+
+
+@pytest.fixture(scope="session")
+def password_reset() -> CompiledSop:
+    return compile_file(REPO / "sop_definitions" / "password_reset.yaml")
+
+
+def _case(i: int) -> dict[str, str]:
+    forgot = "I forgot my password, please send me a reset link"
+    locked = "I am locked out and no longer have access to my recovery e-mail"
+    path = ("self_service" if i % 10 < 6 else "resolved_l1" if i % 10 < 9 else "resolved_l2")
+    return {"request_text": forgot if path == "self_service" else locked,
+            "customer_tier": "gold" if i % 7 == 0 else "standard",
+            "email": f"user{i}@example.com", "path": path}
+
+
+def run_reference_case(compiled: CompiledSop, ctx: StepContext, i: int) -> Driver:
+    """Drive case i of the deterministic mix to its end, like the peers' bench does."""
+    case = _case(i)
+    path = case.pop("path")
+    d = Driver(compiled, ctx, case_id=f"C{i:07d}", registry=load_actions(), auto_actions=True)
+    d.start(**case)
+    if path == "self_service":
+        assert d.at() == ["await_confirmation"]
+        d.signal("customer_confirmed", confirmed=True, channel="email")
+    else:
+        assert d.at() == ["verify_identity"]
+        outcome = "escalate" if path == "resolved_l2" else "verified"
+        d.complete("verify_identity", outcome, verify_outcome=outcome)
+        if path == "resolved_l2":
+            assert d.at() == ["specialist_fix"]
+            d.complete("specialist_fix", "fixed", fix_outcome="fixed",
+                       fix_note="MFA device re-enrolled",
+                       knowledge={"kind": "linked", "article": "KB-42"})
+    assert d.state.status == "resolved"
+    assert d.state.outcome == path
+    return d

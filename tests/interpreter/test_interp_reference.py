@@ -6,9 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Driver
+from conftest import Driver, run_reference_case
 
-from engine.actions import load_actions
 from engine.interpreter import StepContext
 from engine.interpreter.types import (
     Audit,
@@ -18,50 +17,13 @@ from engine.interpreter.types import (
     RunAction,
     ScheduleTimer,
 )
-from engine.sop import CompiledSop, compile_file
+from engine.sop import CompiledSop
 
 sys.path.insert(0, str(Path("/work/shared/peers")))
 try:  # the peers' shared business logic, when the reference kit is present
     import common  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover
     common = None
-
-
-@pytest.fixture(scope="module")
-def password_reset() -> CompiledSop:
-    return compile_file(REPO / "sop_definitions" / "password_reset.yaml")
-
-
-def _case(i: int) -> dict[str, str]:
-    forgot = "I forgot my password, please send me a reset link"
-    locked = "I am locked out and no longer have access to my recovery e-mail"
-    path = ("self_service" if i % 10 < 6 else "resolved_l1" if i % 10 < 9 else "resolved_l2")
-    return {"request_text": forgot if path == "self_service" else locked,
-            "customer_tier": "gold" if i % 7 == 0 else "standard",
-            "email": f"user{i}@example.com", "path": path}
-
-
-def run_reference_case(compiled: CompiledSop, ctx: StepContext, i: int) -> Driver:
-    """Drive case i of the deterministic mix to its end, like the peers' bench does."""
-    case = _case(i)
-    path = case.pop("path")
-    d = Driver(compiled, ctx, case_id=f"C{i:07d}", registry=load_actions(), auto_actions=True)
-    d.start(**case)
-    if path == "self_service":
-        assert d.at() == ["await_confirmation"]
-        d.signal("customer_confirmed", confirmed=True, channel="email")
-    else:
-        assert d.at() == ["verify_identity"]
-        outcome = "escalate" if path == "resolved_l2" else "verified"
-        d.complete("verify_identity", outcome, verify_outcome=outcome)
-        if path == "resolved_l2":
-            assert d.at() == ["specialist_fix"]
-            d.complete("specialist_fix", "fixed", fix_outcome="fixed",
-                       fix_note="MFA device re-enrolled",
-                       knowledge={"kind": "linked", "article": "KB-42"})
-    assert d.state.status == "resolved"
-    assert d.state.outcome == path
-    return d
 
 
 @pytest.mark.parametrize("i", [0, 6, 9, 7, 14])

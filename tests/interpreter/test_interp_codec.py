@@ -1,0 +1,166 @@
+"""JSON codec: exact round trips (hypothesis), schema versions, events and commands."""
+
+from __future__ import annotations
+
+import json
+import typing
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from conftest import T0, Driver, sop
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.interpreter import codec
+from engine.interpreter import types as t
+from engine.sop.model import frozen_map
+
+ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789:_", min_size=1, max_size=12)
+instants = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
+                        timezones=st.just(UTC))
+scalars = st.none() | st.booleans() | st.integers(-2**53, 2**53) | st.text(max_size=10) | \
+    st.floats(allow_nan=False, allow_infinity=False) | instants
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.tuples(inner, inner)
+    | st.dictionaries(st.text(alphabet="abcxyz_", min_size=1, max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+maps = st.dictionaries(st.text(alphabet="abcdefgh_", min_size=1, max_size=6), values,
+                       max_size=4).map(frozen_map)
+tokens = st.builds(
+    t.Token, id=ids, node=ids, state=st.sampled_from(t.TokenState),
+    forks=st.lists(st.tuples(ids, ids), max_size=2).map(tuple),
+    attempt=st.integers(0, 9), entered_at=st.none() | instants,
+    wait=st.sampled_from(["", "action", "task", "event", "join"]), ref=st.none() | ids,
+    timer=st.none() | ids, entered_seq=st.integers(0, 99))
+states = st.builds(
+    t.CaseState,
+    case_id=ids, sop_id=ids, sop_version=st.just("1.0.0"), sop_hash=ids,
+    status=st.sampled_from(t.CaseStatus), data=maps, level=st.none() | ids,
+    priority=ids, tier=ids, channel=st.none() | ids, customer_id=st.none() | ids,
+    tokens=st.lists(tokens, max_size=3).map(tuple),
+    joins=st.dictionaries(ids, st.lists(ids, max_size=2).map(tuple), max_size=2).map(frozen_map),
+    forks=st.dictionaries(ids, st.integers(1, 5), max_size=2).map(frozen_map),
+    counters=st.dictionaries(ids, st.integers(0, 5), max_size=2).map(frozen_map),
+    tasks=st.dictionaries(ids, st.builds(t.OpenTask, ids, ids, ids, ids), max_size=2).map(frozen_map),
+    timers=st.dictionaries(ids, ids | st.just(""), max_size=2).map(frozen_map),
+    clocks=st.dictionaries(ids, st.builds(
+        t.ClockRef, ids, maps,
+        st.dictionaries(ids, st.tuples(ids, ids), max_size=2).map(frozen_map)),
+        max_size=2).map(frozen_map),
+    seq=st.integers(0, 10**6), outcome=st.none() | ids,
+    escalations=st.integers(0, 5), hand_backs=st.integers(0, 5),
+    parent=st.none() | st.tuples(ids, ids), knowledge=st.none() | maps)
+
+
+@settings(max_examples=150, deadline=None)
+@given(states)
+def test_state_round_trips_exactly_through_json_text(state: t.CaseState) -> None:
+    doc = json.loads(json.dumps(codec.state_to_json(state)))
+    assert codec.state_from_json(doc) == state
+    assert doc["schema_version"] == t.SCHEMA_VERSION
+
+
+event_strategies = [
+    st.builds(t.CaseStarted, data=maps, priority=st.none() | ids, tier=st.none() | ids),
+    st.builds(t.TaskCompleted, ids, ids, maps, ids, st.none() | maps),
+    st.builds(t.TaskEscalated, ids, ids, ids, st.none() | ids),
+    st.builds(t.Signal, ids, maps, st.none() | ids, ids),
+    st.builds(t.TimerFired, ids, instants, instants),
+    st.builds(t.ActionCompleted, ids, values),
+    st.builds(t.ActionFailedEvent, ids, ids, st.booleans()),
+    st.builds(t.SubCaseEnded, ids, ids, ids, maps),
+    st.builds(t.IncidentRetried, ids, ids),
+]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.one_of(event_strategies))
+def test_events_round_trip(event: t.Event) -> None:
+    doc = json.loads(json.dumps(codec.event_to_json(event)))
+    assert doc["type"] == type(event).__name__
+    assert codec.event_from_json(doc) == event
+
+
+def test_every_event_type_has_a_strategy() -> None:
+    assert len(event_strategies) == len(typing.get_args(t.Event))
+
+
+def test_commands_of_a_real_run_round_trip() -> None:
+    flow = """
+start: {type: start, next: t}
+t:
+  type: human_task
+  level: L1
+  outcomes: {ok: {next: e}}
+  timeout: {after: 1h, next: e}
+e: {type: end}
+"""
+    d = Driver(sop(flow))
+    d.start()
+    d.complete("t", "ok")
+    assert d.commands
+    for command in d.commands:
+        doc = json.loads(json.dumps(codec.command_to_json(command)))
+        assert codec.command_from_json(doc) == command
+    first = codec.command_to_json(d.commands[0])
+    assert first["type"] == "Audit"
+
+
+def test_datetimes_are_iso_strings() -> None:
+    state = t.CaseState("C", "s", "1", "h", tokens=(t.Token("k", "n", entered_at=T0),))
+    doc = codec.state_to_json(state)
+    assert doc["tokens"][0]["entered_at"] == "2026-03-02T09:00:00+00:00"
+    assert doc["status"] == "open"
+
+
+def test_newer_schema_version_is_refused() -> None:
+    doc = codec.state_to_json(t.CaseState("C", "s", "1", "h"))
+    doc["schema_version"] = t.SCHEMA_VERSION + 1
+    with pytest.raises(codec.StateSchemaError, match="newer"):
+        codec.state_from_json(doc)
+
+
+def test_older_schema_version_is_upgraded_one_step_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(t, "SCHEMA_VERSION", 3)
+    monkeypatch.setattr(codec.t, "SCHEMA_VERSION", 3)
+
+    def v1_to_v2(doc: dict[str, typing.Any]) -> dict[str, typing.Any]:
+        """v2 renamed 'prio' to 'priority'."""
+        doc["priority"] = doc.pop("prio")
+        return doc
+
+    def v2_to_v3(doc: dict[str, typing.Any]) -> dict[str, typing.Any]:
+        """v3 added 'tier' (default standard)."""
+        doc.setdefault("tier", "gold")
+        return doc
+
+    monkeypatch.setitem(codec.UPGRADES, 1, v1_to_v2)
+    monkeypatch.setitem(codec.UPGRADES, 2, v2_to_v3)
+    old = {"schema_version": 1, "case_id": "C", "sop_id": "s", "sop_version": "1",
+           "sop_hash": "h", "prio": "high"}
+    state = codec.state_from_json(old)
+    assert (state.priority, state.tier, state.schema_version) == ("high", "gold", 3)
+
+
+def test_unknown_fields_and_types_are_refused() -> None:
+    doc = codec.state_to_json(t.CaseState("C", "s", "1", "h"))
+    doc["colour"] = "red"
+    with pytest.raises(codec.StateSchemaError, match="colour"):
+        codec.state_from_json(doc)
+    with pytest.raises(codec.StateSchemaError, match="unknown event type"):
+        codec.event_from_json({"type": "Explosion"})
+
+
+def test_timedelta_free_round_trip_of_live_state() -> None:
+    d = Driver(sop("""
+start: {type: start, next: w}
+w: {type: wait, on: [{event: go, next: e}], timeout: {after: 1d, next: e}}
+e: {type: end}
+"""))
+    d.start()
+    d.advance(hours=1)
+    again = codec.state_from_json(json.loads(json.dumps(codec.state_to_json(d.state))))
+    assert again == d.state
+    assert again.tokens[0].entered_at == T0 and T0 + timedelta(hours=1) == d.now
