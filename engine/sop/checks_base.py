@@ -124,7 +124,11 @@ def warning(
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """``did you mean 'x'?`` for the closest candidate, or None."""
-    close = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
+    ordered = sorted(candidates)
+    by_lower = {c.lower(): c for c in ordered}
+    if word.lower() in by_lower and by_lower[word.lower()] != word:
+        return f"did you mean {by_lower[word.lower()]!r}?"
+    close = difflib.get_close_matches(word, ordered, n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}?" if close else None
 
 

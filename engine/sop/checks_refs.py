@@ -63,6 +63,26 @@ def known_action_names() -> frozenset[str] | None:
 
 
 
+def _enum_coverage(spec: SopSpec, node: NodeSpec) -> tuple[str, frozenset[str]] | None:
+    """(field, enum values no branch covers) when every branch is ``field == "literal"``
+    on one enum field; None when the branches do not have that shape."""
+    field_name: str | None = None
+    seen: set[str] = set()
+    for branch in node.branches:
+        match = _EQUALS.match(branch.when.source) if branch.when is not None else None
+        if match is None:
+            return None
+        name = match.group("f1") or match.group("f2")
+        if field_name not in (None, name):
+            return None
+        field_name = name
+        seen.add(match.group("v1") if match.group("f1") else match.group("v2"))
+    declared = spec.data.get(field_name or "")
+    if field_name is None or declared is None or not declared.enum:
+        return None
+    return field_name, frozenset(str(v) for v in declared.enum) - seen
+
+
 def exhaustive_field(spec: SopSpec, node: NodeSpec) -> str | None:
     """The enum field a decision provably covers, or None.
 
@@ -70,36 +90,27 @@ def exhaustive_field(spec: SopSpec, node: NodeSpec) -> str | None:
     ``field == "literal"`` (either side, single or double quotes), all on the same declared
     field of type string with an ``enum``, and the literals together cover every enum value.
     """
-    field_name: str | None = None
-    seen: set[str] = set()
-    for branch in node.branches:
-        if branch.when is None:
-            return None
-        match = _EQUALS.match(branch.when.source)
-        if match is None:
-            return None
-        name = match.group("f1") or match.group("f2")
-        value = match.group("v1") if match.group("f1") else match.group("v2")
-        if field_name not in (None, name):
-            return None
-        field_name = name
-        seen.add(value)
-    if field_name is None:
+    coverage = _enum_coverage(spec, node)
+    if coverage is None or coverage[1]:
         return None
-    declared = spec.data.get(field_name)
-    if declared is None or not declared.enum:
-        return None
-    return field_name if {str(v) for v in declared.enum} <= seen else None
+    return coverage[0]
 
 
 def iter_decisions(ctx: CheckContext) -> Iterator[SopError]:
     for node in ctx.of_type(NodeType.DECISION):
         if node.otherwise is not None or exhaustive_field(ctx.spec, node):
             continue
+        coverage = _enum_coverage(ctx.spec, node)
+        why = (
+            f"its branches on {coverage[0]!r} miss "
+            f"{', '.join(repr(v) for v in sorted(coverage[1]))}"
+            if coverage
+            else "its branches are not provably exhaustive"
+        )
         yield error(
             "E-DECISION-NO-OTHERWISE",
-            f"decision {node.id!r} has no 'otherwise' and its branches are not provably "
-            "exhaustive: a case matching no branch would get stuck",
+            f"decision {node.id!r} has no 'otherwise' and {why}: a case matching no branch "
+            "would get stuck",
             node.span,
             f"$.nodes.{node.id}.otherwise",
             "add 'otherwise: <node>', or make every branch `field == \"value\"` on one enum "
@@ -227,7 +238,7 @@ def iter_calls(ctx: CheckContext) -> Iterator[SopError]:
 
 def iter_human_tasks(ctx: CheckContext) -> Iterator[SopError]:
     for node in ctx.of_type(NodeType.HUMAN_TASK):
-        missing = [what for what, ok in (("outcomes", node.outcomes), ("a level", node.level))
+        missing = [what for what, ok in (("outcomes", node.outcomes), ("level", node.level))
                    if not ok]
         if missing:
             yield error(
