@@ -1,4 +1,4 @@
-"""Knowledge actions for SOPs: ``kb_answer``, ``kb_suggest`` (alias ``kb_lookup``), ``kb_outcome``.
+"""Knowledge actions for SOPs: ``kb_answer``, ``kb_outcome``, ``kb_suggest`` and ``kb_lookup``.
 
 Registered through the ``careflow.actions`` entry-point group
 (``knowledge = "engine.knowledge.actions:ACTIONS"``). Each is a callable
@@ -25,7 +25,7 @@ from engine.errors import ActionFailed, KnowledgeError
 from engine.knowledge.elevel import DEFAULT_THRESHOLD, classify_feedback
 from engine.knowledge.port import KnowledgePort
 
-__all__ = ["ACTIONS", "kb_answer", "kb_outcome", "kb_suggest"]
+__all__ = ["ACTIONS", "kb_answer", "kb_lookup", "kb_outcome", "kb_suggest"]
 
 
 def _ctx(ctx: Any) -> dict[str, Any]:
@@ -117,6 +117,40 @@ def kb_suggest(inputs: Mapping[str, Any], ctx: Any) -> dict[str, Any]:
                       "confidence": h.confidence} for h in hits]}
 
 
+def kb_lookup(inputs: Mapping[str, Any], ctx: Any) -> dict[str, Any]:
+    """Look up public articles without recording an e-level attempt (replaces the built-in).
+
+    Inputs: ``query``, ``language``?, ``category``?, ``limit``? (1..10, default 3).
+
+    Returns: ``{found, articles: [{article_id, title, language, confidence}], confidence,
+    article_id, title, answer, language, suggestions}``: ``answer`` is the top article's
+    plain text in the query's language, ``confidence`` its confidence in [0, 1].
+    """
+    port = _port(ctx)
+    limit = inputs.get("limit", 3)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10:
+        raise ActionFailed(f"kb_lookup limit must be an integer 1..10, got {limit!r}",
+                           retryable=False, **_ctx(ctx))
+    query = _query(inputs, ctx)
+
+    def run() -> dict[str, Any]:
+        result = port.search(query, language=_opt_str(inputs, "language"),
+                             category=_opt_str(inputs, "category"), public_only=True,
+                             limit=limit)
+        articles = [{"article_id": h.article_id, "title": h.title, "language": h.language,
+                     "confidence": h.confidence} for h in result.hits]
+        out: dict[str, Any] = {"found": bool(articles), "articles": articles,
+                               "suggestions": [a["article_id"] for a in articles],
+                               "confidence": 0.0, "language": result.query.language}
+        if result.top is not None:
+            title, text, lang = port.article_text(result.top.article_id)
+            out.update(confidence=result.top.confidence, article_id=result.top.article_id,
+                       title=title, answer=f"{title}\n\n{text}", language=lang)
+        return out
+
+    return _guard(ctx, run)  # type: ignore[no-any-return]
+
+
 _OUTCOME_OF_REPLY = {"yes": "confirmed", "no": "escalated", "unclear": "escalated"}
 
 
@@ -151,6 +185,6 @@ def kb_outcome(inputs: Mapping[str, Any], ctx: Any) -> dict[str, Any]:
 ACTIONS: Mapping[str, Callable[[Mapping[str, Any], Any], Any]] = {
     "kb_answer": kb_answer,
     "kb_suggest": kb_suggest,
-    "kb_lookup": kb_suggest,
+    "kb_lookup": kb_lookup,
     "kb_outcome": kb_outcome,
 }
