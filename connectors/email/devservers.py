@@ -197,7 +197,8 @@ class LocalSmtp:
     """An aiosmtpd server on 127.0.0.1 that records messages; ``refuse_next(code, text)``
     makes the next DATA answer with that reply (e.g. ``550`` or ``451``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, users: dict[str, str] | None = None) -> None:
+        self.users = dict(users or {})
         self.messages: list[ReceivedMail] = []
         self._refusals: list[str] = []
         self._lock = threading.Lock()
@@ -216,11 +217,22 @@ class LocalSmtp:
                                               bytes(envelope.original_content or envelope.content)))
         return "250 OK"
 
+    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str,
+                      auth_data: Any) -> Any:
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        ok = (isinstance(auth_data, LoginPassword)
+              and self.users.get(auth_data.login.decode()) == auth_data.password.decode())
+        return AuthResult(success=ok, handled=False)
+
     def start(self) -> LocalSmtp:
         from aiosmtpd.controller import Controller
 
         self.port = free_port()
-        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        kwargs: dict[str, Any] = {}
+        if self.users:
+            kwargs = {"authenticator": self._authenticate, "auth_require_tls": False}
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port, **kwargs)
         self._controller.start()
         return self
 

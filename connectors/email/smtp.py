@@ -53,6 +53,9 @@ def send_smtp(mail: ComposedMail, cfg: EmailConfig, *, message_id: str) -> Deliv
     except smtplib.SMTPAuthenticationError as exc:
         raise ConnectorError(cfg.name, f"SMTP login refused: {exc.smtp_code} {exc.smtp_error!r}",
                              retryable=True) from exc
+    except smtplib.SMTPNotSupportedError as exc:
+        raise ConnectorError(cfg.name, f"SMTP server {cfg.smtp_host} offers no AUTH: {exc}",
+                             retryable=False) from exc
     except smtplib.SMTPRecipientsRefused as exc:
         codes = [code for code, _ in exc.recipients.values()]
         status = DeliveryStatus.DEFERRED if any(400 <= c < 500 for c in codes) else DeliveryStatus.FAILED

@@ -100,6 +100,14 @@ def test_address_cap_counts_all_address_fields() -> None:
     assert "31 addresses" in info.value.detail
 
 
+def test_encoded_word_cap() -> None:
+    subject = " ".join("=?a?q?b?=" for _ in range(3_000))  # 30 kB: under the field cap
+    raw = mail(subject=subject)
+    with pytest.raises(MailRejected) as info:
+        parse_mail(raw)
+    assert info.value.reason == "too_many_encoded_words"
+
+
 def test_part_cap() -> None:
     parts = [({"Content-Type": "text/plain"}, b"x")] * 20
     with pytest.raises(MailRejected) as info:
