@@ -1,0 +1,275 @@
+"""The letter/fax connector: scans dropped into a folder become channel events.
+
+Per complete file (``scan.StabilityScanner``): the name and the file are checked
+(``safety``), the type is taken from magic bytes (PDF, PNG, TIFF, JPEG, or a zip of
+them, checked by ``zips``), the text comes from ``pdftotext`` or Tesseract
+(``extract``), an optional sidecar ``<name>.json`` adds channel, sender and dates
+(``sidecar``), and the original is copied into ``archive/<sha256><ext>``. The event's
+``external_id`` is the file's SHA-256, so the same scan dropped twice is deduplicated by
+the inbox. The file leaves the drop folder only after the caller has taken the event
+(``receive()`` resumed), so a crash re-reads it instead of losing it. Refused files move
+to ``quarantine/`` and are reported as ``Rejection`` (dead letters), never deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from connectors.base import Attachment, ChannelEvent, ConnectorHealth, Delivery, DeliveryStatus, OutboundMessage
+from connectors.email.config import config_from_env
+from connectors.email.connector import Rejection
+from connectors.filedrop.config import CONFIG_ENV, FileDropConfig
+from connectors.filedrop.extract import ExtractedText, extract_text, kind_of
+from connectors.filedrop.safety import check_name, inside_root
+from connectors.filedrop.scan import StabilityScanner
+from connectors.filedrop.sidecar import Sidecar, SidecarError, parse_sidecar
+from connectors.filedrop.zips import ZipRejected, extract_zip
+from engine.clock import Clock, SystemClock
+from engine.errors import ConnectorError
+
+__all__ = ["FileDropConnector"]
+
+_EXT = {"pdf": ".pdf", "png": ".png", "tiff": ".tif", "jpeg": ".jpg", "zip": ".zip"}
+_CTYPE = {"pdf": "application/pdf", "png": "image/png", "tiff": "image/tiff",
+          "jpeg": "image/jpeg", "zip": "application/zip"}
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class FileDropConnector:
+    """careflow's letter and fax channel; ``FileDropConnector(config_mapping)`` is the factory."""
+
+    channels = ("letter", "fax")
+
+    def __init__(
+        self,
+        config: Mapping[str, Any] | FileDropConfig | None = None,
+        *,
+        clock: Clock | None = None,
+        on_reject: Callable[[Rejection], None] | None = None,
+    ) -> None:
+        cfg = (config if isinstance(config, FileDropConfig)
+               else FileDropConfig.from_mapping(config_from_env(config, CONFIG_ENV)))
+        self.config = cfg
+        self.name: str = cfg.name
+        self.clock = clock or SystemClock()
+        self.on_reject = on_reject
+        self.root = Path(cfg.root)
+        self.archive = cfg.work / "archive"
+        self.quarantine = cfg.work / "quarantine"
+        self.scanner = StabilityScanner(self.root, cfg.stable_scans)
+        self.rejected: deque[Rejection] = deque(maxlen=10_000)
+        self._lock = threading.Lock()
+        self._last_success: datetime | None = None
+        self._last_error: str | None = None
+        self._errors = 0
+
+    # ---- inbound ---------------------------------------------------------------------
+
+    def receive(self) -> Iterator[ChannelEvent]:
+        """Events for every complete file; each file is removed only after its event was taken.
+
+        Raises:
+            ConnectorError: the drop folder is missing, or a text tool is not installed.
+        """
+        if not self.root.is_dir():
+            self._failed(f"drop folder {self.root} does not exist")
+            raise ConnectorError(self.name, f"drop folder {self.root} does not exist", retryable=True)
+        for directory in (self.archive, self.quarantine):
+            directory.mkdir(parents=True, exist_ok=True)
+        try:
+            for candidate in self.scanner.scan():
+                if not candidate.ready:
+                    continue
+                event = self._one(candidate.name, candidate.path)
+                if event is not None:
+                    yield event
+                    self._done(candidate.name, candidate.path)
+        except ConnectorError as exc:
+            self._failed(str(exc))
+            raise
+        self._succeeded()
+
+    def _one(self, name: str, path: Path) -> ChannelEvent | None:
+        try:
+            return self._event(name, path)
+        except _Refused as exc:
+            self._refuse(name, path, exc.reason, exc.detail)
+        except ZipRejected as exc:
+            self._refuse(name, path, exc.reason, exc.detail)
+        return None
+
+    def _event(self, name: str, path: Path) -> ChannelEvent:
+        problem = check_name(name) or inside_root(self.root, path)
+        if problem:
+            raise _Refused("unsafe_file", problem)
+        size = path.stat().st_size
+        if size > self.config.max_file_bytes:
+            raise _Refused("oversize", f"{size:,} bytes, cap {self.config.max_file_bytes:,}")
+        with open(path, "rb") as fh:
+            kind = kind_of(fh.read(16))
+        if kind is None:
+            raise _Refused("unsupported_type", "not a PDF, PNG, TIFF, JPEG or zip (by content)")
+        sha = _sha256(path)
+        sidecar, sidecar_error = self._sidecar(name)
+        notes: list[str] = []
+        if sidecar_error:
+            notes.append(f"sidecar ignored: {sidecar_error}")
+        if kind == "zip":
+            attachments, texts = self._zip(path, notes)
+        else:
+            attachments = [self._archive(path, sha, kind, name)]
+            texts = [self._text(path, kind, name, notes)]
+        return self._build(name, sha, kind, size, sidecar, attachments, texts, notes)
+
+    def _sidecar(self, name: str) -> tuple[Sidecar, str | None]:
+        side = self.root / f"{name}.json"
+        if not side.exists() or side.is_symlink():
+            return Sidecar(), None
+        try:
+            return parse_sidecar(side.read_bytes()), None
+        except (SidecarError, OSError) as exc:
+            return Sidecar(), str(exc)
+
+    def _text(self, path: Path, kind: str, name: str, notes: list[str]) -> ExtractedText:
+        try:
+            return extract_text(path, kind, self.config.ocr)
+        except ConnectorError as exc:
+            if exc.retryable:  # a tool is missing: stop and alarm, the file stays
+                raise
+            notes.append(f"{name}: no text ({exc})")
+            return ExtractedText("", "none", 0)
+
+    def _archive(self, path: Path, sha: str, kind: str, name: str) -> Attachment:
+        target = self.archive / f"{sha}{_EXT[kind]}"
+        if not target.exists():
+            fd, tmp = tempfile.mkstemp(dir=self.archive, prefix=".part-")
+            os.close(fd)
+            shutil.copyfile(path, tmp, follow_symlinks=False)
+            os.replace(tmp, target)
+        return Attachment(name, _CTYPE[kind], target.stat().st_size, sha, str(target))
+
+    def _zip(self, path: Path, notes: list[str]) -> tuple[list[Attachment], list[ExtractedText]]:
+        attachments: list[Attachment] = []
+        texts: list[ExtractedText] = []
+        work = self.config.work / "tmp"
+        work.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=work) as tmp:
+            for member in extract_zip(path, Path(tmp), self.config.zip_limits):
+                with open(member.path, "rb") as fh:
+                    kind = kind_of(fh.read(16))
+                if kind is None or kind == "zip":
+                    notes.append(f"zip member {member.name!r} skipped: not a scan")
+                    continue
+                attachments.append(self._archive(member.path, _sha256(member.path), kind, member.name))
+                texts.append(self._text(member.path, kind, member.name, notes))
+        if not attachments:
+            raise _Refused("zip_empty", "the archive holds no PDF, PNG, TIFF or JPEG scan")
+        return attachments, texts
+
+    def _build(self, name: str, sha: str, kind: str, size: int, sidecar: Sidecar,
+               attachments: list[Attachment], texts: list[ExtractedText],
+               notes: list[str]) -> ChannelEvent:
+        scanned_at = self.clock.now()
+        received = sidecar.received_at or scanned_at
+        occurred = sidecar.postmark if self.config.sla_anchor == "postmark" and sidecar.postmark else received
+        channel = sidecar.channel or self.config.channel
+        sender = dict(sidecar.sender)
+        customer = {k: sender[k] for k in ("name", "customer_number", "email", "phone") if k in sender}
+        body = "\n\n".join(t.text for t in texts if t.text)[:200_000]
+        first_line = next((line.strip() for line in body.splitlines() if line.strip()), "")
+        subject = sidecar.subject or (f"{channel.capitalize()} from {sender['name']}" if "name" in sender
+                                      else first_line[:120] or f"{channel.capitalize()} {name}")
+        metadata: dict[str, Any] = {
+            "file_name": name,
+            "file_type": kind,
+            "size": size,
+            "sha256": sha,
+            "scanned_at": scanned_at.isoformat(),
+            "received_at": received.isoformat(),
+            "postmark": sidecar.postmark.isoformat() if sidecar.postmark else None,
+            "sla_anchor": self.config.sla_anchor,
+            "text_method": sorted({t.method for t in texts}),
+            "pages": sum(t.pages for t in texts),
+        }
+        if "address" in sender:
+            metadata["sender_address"] = sender["address"]
+        if sidecar.extra:
+            metadata["sidecar_extra"] = dict(sidecar.extra)
+        if notes:
+            metadata["notes"] = notes
+        return ChannelEvent(channel=channel, external_id=sha, direction="inbound", occurred_at=occurred,
+                            kind="message", customer=customer, subject=subject, body=body,
+                            attachments=tuple(attachments), metadata=metadata)
+
+    def _done(self, name: str, path: Path) -> None:
+        """The event was taken: the original (archived) and its sidecar/marker leave the drop."""
+        for leftover in (path, self.root / f"{name}.json", self.root / f"{name}.ready"):
+            try:
+                leftover.unlink()
+            except FileNotFoundError:
+                pass
+        self.scanner.forget(name)
+
+    def _refuse(self, name: str, path: Path, reason: str, detail: str) -> None:
+        """Move a refused file (or link) into quarantine under a safe name; report it."""
+        stamp = self.clock.now().strftime("%Y%m%dT%H%M%S")
+        safe = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        target = self.quarantine / f"{stamp}-{safe}"
+        try:
+            os.rename(path, target)  # renames a symlink itself, never its target
+            moved: str | None = str(target)
+        except OSError:
+            moved = None
+        self.scanner.forget(name)
+        rejection = Rejection(f"{self.name}:{self.root}", reason, f"{name!r}: {detail}",
+                              {"file_name": name, "quarantined": moved})
+        self.rejected.append(rejection)
+        if self.on_reject is not None:
+            self.on_reject(rejection)
+
+    # ---- outbound and health -----------------------------------------------------------
+
+    def send(self, msg: OutboundMessage) -> Delivery:
+        """Letters and faxes are not sent from here (print/fax gateways are not modelled):
+        the message is refused for good so the outbox does not retry it."""
+        return Delivery(msg.message_id, None, DeliveryStatus.FAILED,
+                        f"{self.name} cannot send on channel {msg.channel!r}: outbound letters "
+                        "and faxes need a print/fax gateway connector")
+
+    def _succeeded(self) -> None:
+        with self._lock:
+            self._last_success = self.clock.now()
+            self._errors = 0
+
+    def _failed(self, detail: str) -> None:
+        with self._lock:
+            self._last_error = detail
+            self._errors += 1
+
+    def health(self) -> ConnectorHealth:
+        with self._lock:
+            return ConnectorHealth(self.name, self._errors == 0, self._last_success,
+                                   self._last_error, self._errors)
