@@ -38,7 +38,9 @@ __all__ = [
     "compute_gaps",
     "compute_shift_left",
     "iter_case_resolutions",
+    "published_per_category",
     "record_outcome",
+    "sop_category",
 ]
 
 #: competence levels, shallow to deep (the organisation's levels.yaml uses these ids)
@@ -193,18 +195,32 @@ def compute_shift_left(previous: Sequence[CaseResolution],
     return rows
 
 
-def _sop_categories(session: Session) -> dict[str, str]:
-    """SOP version hash -> the SOP's ``category`` (read from the stored YAML)."""
+def _category_of_source(source: str | None) -> str | None:
     from engine.sop.loader import load_yaml_text  # only when the case store is read
 
+    try:
+        data = load_yaml_text(source or "", "<sop_versions>").data
+    except Exception:  # noqa: BLE001 - a stored JSON spec or odd text: no category
+        return None
+    if isinstance(data, dict) and isinstance(data.get("category"), str):
+        return str(data["category"])
+    return None
+
+
+def sop_category(session: Session, sop_hash: str) -> str | None:
+    """The ``category`` of a stored SOP version (None when unknown)."""
+    source = session.execute(text("SELECT source FROM sop_versions WHERE hash = :h"),
+                             {"h": sop_hash}).scalar()
+    return _category_of_source(source)
+
+
+def _sop_categories(session: Session) -> dict[str, str]:
+    """SOP version hash -> the SOP's ``category`` (read from the stored YAML)."""
     out: dict[str, str] = {}
     for sop_hash, source in session.execute(text("SELECT hash, source FROM sop_versions")).all():
-        try:
-            data = load_yaml_text(source or "", "<sop_versions>").data
-        except Exception:  # noqa: BLE001 - a stored JSON spec or odd text: no category
-            data = None
-        if isinstance(data, dict) and isinstance(data.get("category"), str):
-            out[sop_hash] = data["category"]
+        category = _category_of_source(source)
+        if category:
+            out[sop_hash] = category
     return out
 
 
@@ -216,7 +232,7 @@ def iter_case_resolutions(session: Session, *, since: datetime | None = None,
     E-level attempts confirmed by the customer count as e-level resolutions even if the
     case store is absent.
     """
-    tables = set(inspect(session.get_bind()).get_table_names())
+    tables = set(inspect(session.connection()).get_table_names())
     if "cases" in tables and "sop_versions" in tables:
         cats = _sop_categories(session)
         rows = session.execute(text(
