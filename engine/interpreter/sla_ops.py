@@ -189,6 +189,7 @@ def on_timer(work: Work, timer_id: str) -> bool:
 
 def _effect(work: Work, clock: str, kind: str, detail: Mapping[str, Any]) -> None:
     plain = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in detail.items()}
+    plain["clock"] = clock
     if kind == "escalate":
         to = detail.get("to_level")
         if isinstance(to, str) and work.ctx.knows_level(to) and to != work.level:
@@ -196,7 +197,7 @@ def _effect(work: Work, clock: str, kind: str, detail: Mapping[str, Any]) -> Non
 
             escalate_level(work, to, None, "sla", f"SLA {clock} escalation")
         else:
-            work.audit("sla_escalate", None, "sla", clock=clock, applied=False, **plain)
+            work.audit("sla_escalate", None, "sla", applied=False, **plain)
     elif kind == "notify":
         role = detail.get("notify") or detail.get("to") or detail.get("role")
         message_id = work.new_id()
@@ -207,4 +208,4 @@ def _effect(work: Work, clock: str, kind: str, detail: Mapping[str, Any]) -> Non
             automatic=True, idempotency_key=message_id))
         work.audit("sla_notify", None, "sla", clock=clock, to=role)
     else:
-        work.audit(f"sla_{kind}", None, "sla", clock=clock, **plain)
+        work.audit(f"sla_{kind}", None, "sla", **plain)

@@ -1,0 +1,149 @@
+"""SLA clock nodes and SLA timers: policy choice, timers armed and cancelled, effects."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from conftest import Driver, sop
+
+from engine.interpreter import StepContext
+from engine.interpreter.types import (
+    Audit,
+    CancelTimer,
+    CaseStarted,
+    ScheduleTimer,
+    SendMessage,
+)
+
+FLOW = """
+start: {type: start, next: clock}
+clock: {type: sla_start, clock: fr, metric: first_response, next: work}
+work:
+  type: human_task
+  level: L1
+  outcomes:
+    need_info: {next: pause}
+    done: {next: stop}
+    close: {next: fine}
+pause: {type: sla_pause, clock: fr, next: wait}
+wait: {type: wait, on: [{event: reply, next: resume}]}
+resume: {type: sla_resume, clock: fr, next: work}
+stop: {type: sla_stop, clock: fr, next: check}
+check: {type: sla_check, clock: fr, ok: fine, breached: late}
+fine: {type: end, outcome: in_time}
+late: {type: end, outcome: late}
+"""
+
+
+def scheduled(d: Driver, cmds: object = None) -> dict[str, ScheduleTimer]:
+    out = d.commands if cmds is None else cmds
+    return {c.payload["key"]: c for c in out if isinstance(c, ScheduleTimer)
+            and c.kind.startswith("sla_")}
+
+
+def audits(cmds: object, kind: str) -> list[Audit]:
+    return [c for c in cmds if isinstance(c, Audit) and c.kind == kind]  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def d(org_ctx: StepContext) -> Driver:
+    drv = Driver(sop(FLOW), org_ctx)
+    drv.start()
+    return drv
+
+
+def test_sla_start_chooses_policy_and_arms_warning_breach_escalation_timers(d: Driver) -> None:
+    clock = d.state.clocks["fr"]
+    assert clock.state["policy_id"] == "sla_default" and clock.state["state"] == "running"
+    timers = scheduled(d)
+    kinds = sorted(t.kind for t in timers.values())
+    assert kinds.count("sla_breach") == 1 and kinds.count("sla_warning") == 2
+    assert "sla_escalation" in kinds
+    (breach,) = [t for t in timers.values() if t.kind == "sla_breach"]
+    # normal priority: 4 business hours of office_nl from Monday 10:00 local -> 15:00 local
+    assert breach.due_at == datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+    assert set(clock.timers) == {t.timer_id for t in timers.values()}
+    assert all(d.state.timers[t.timer_id] == "" for t in timers.values())
+
+
+def test_gold_tier_gets_the_gold_policy(org_ctx: StepContext) -> None:
+    d = Driver(sop(FLOW), org_ctx)
+    d.send(CaseStarted(tier="gold"))
+    assert d.state.clocks["fr"].state["policy_id"] == "sla_gold"
+
+
+def test_forced_policy_on_the_node(org_ctx: StepContext) -> None:
+    d = Driver(sop(FLOW.replace("metric: first_response,", "metric: first_response, policy: sla_gold,")),
+               org_ctx)
+    d.start()
+    assert d.state.clocks["fr"].state["policy_id"] == "sla_gold"
+
+
+def test_without_policies_no_clock_runs_and_the_path_goes_on() -> None:
+    d = Driver(sop(FLOW))
+    out = d.start()
+    assert audits(out, "sla_not_applicable")
+    assert not d.state.clocks and d.at() == ["work"]
+    d.complete("work", "done")
+    assert d.state.outcome == "in_time"
+
+
+def test_pause_cancels_timers_and_resume_replans_them_later(d: Driver) -> None:
+    armed = set(d.state.clocks["fr"].timers)
+    d.advance(hours=1)
+    out = d.complete("work", "need_info")
+    assert {c.timer_id for c in out if isinstance(c, CancelTimer)} == armed
+    assert not d.state.clocks["fr"].timers and not d.state.timers
+    assert d.state.clocks["fr"].state["state"] == "paused"
+    first_breach = [t for t in scheduled(d).values() if t.kind == "sla_breach"][0].due_at
+    d.advance(hours=2)
+    out = d.signal("reply")
+    replanned = [c for c in out if isinstance(c, ScheduleTimer) and c.kind == "sla_breach"]
+    (breach,) = replanned
+    assert breach.due_at > first_breach
+    assert d.state.clocks["fr"].state["state"] == "running"
+
+
+def test_stop_completes_clock_and_check_routes_ok(d: Driver) -> None:
+    out = d.complete("work", "done")
+    assert d.state.clocks["fr"].state["state"] == "completed"
+    (check,) = audits(out, "sla_check")
+    assert check.detail["status"] == "ok"
+    assert d.state.outcome == "in_time"
+    assert not d.state.timers
+
+
+def test_timers_fire_warning_breach_escalation_and_notify(d: Driver) -> None:
+    timers = sorted(scheduled(d).values(), key=lambda t: t.due_at)
+    effects: list[str] = []
+    messages: list[SendMessage] = []
+    for timer in timers:
+        out = d.fire(timer)
+        effects += [c.kind for c in out if isinstance(c, Audit)]
+        messages += [c for c in out if isinstance(c, SendMessage)]
+        assert timer.timer_id not in d.state.timers
+    assert effects.count("sla_warning") == 2
+    assert "sla_breach" in effects
+    assert d.state.level == "L2" and d.state.escalations == 1
+    assert messages and all(m.channel == "internal" for m in messages)
+    assert {m.to for m in messages} >= {"supervisor"}
+    # the human completes late: the check routes to breached
+    d.complete("work", "done")
+    assert d.state.outcome == "late"
+
+
+def test_duplicate_sla_timer_is_a_no_op(d: Driver) -> None:
+    (warning,) = [t for t in scheduled(d).values() if t.kind == "sla_warning"][:1]
+    d.fire(warning)
+    state = d.state
+    assert d.fire(warning) == () and d.state is state
+
+
+def test_case_end_stops_running_clocks_and_cancels_their_timers(org_ctx: StepContext) -> None:
+    d = Driver(sop(FLOW), org_ctx)
+    d.start()
+    armed = set(d.state.clocks["fr"].timers)
+    out = d.complete("work", "close")
+    assert armed <= {c.timer_id for c in out if isinstance(c, CancelTimer)}
+    assert d.state.clocks["fr"].state["state"] == "completed"
