@@ -32,6 +32,7 @@ __all__ = [
     "Resolution",
     "active_id",
     "add_identifier",
+    "find_customer",
     "find_customers",
     "new_customer",
     "resolve_customer",
@@ -264,3 +265,17 @@ def find_customers(session: Session, key: str, *, region: str | None = None) -> 
     return out
 
 
+
+
+def find_customer(session: Session, key: str, *, region: str | None = None) -> str:
+    """The one active customer ``key`` names (id, e-mail, phone, handle, customer number).
+
+    Raises:
+        CrmError: nobody, or several customers (with their ids: merge them or be specific).
+    """
+    found = find_customers(session, key, region=region)
+    if not found:
+        raise CrmError(f"no customer matches {key!r}")
+    if len(found) > 1:
+        raise CrmError(f"{key!r} matches several customers: {', '.join(found)}")
+    return found[0]
