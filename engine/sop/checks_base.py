@@ -4,15 +4,16 @@ Every check module (``checks_graph``, ``checks_flow``, ``checks_refs``, ``checks
 receives one ``CheckContext`` built once per SOP by :func:`build_context`, so the
 reachability set and adjacency are computed once (all checks stay near-linear).
 
-The context deliberately ignores graph nodes that are not SOP nodes (a compiler may add
-pseudo nodes, e.g. for case-wide handlers) and edges to unknown node ids (those are
-reported by the reference check of the compiler, not here: one problem, one error).
+The context's graph is built from the spec's declared successors (the same edges as the
+compiled graph, minus the compiler's virtual handler node) and leaves out edges to unknown
+node ids: those are reported by the compiler's reference check, not here (one problem,
+one error).
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ from engine.sop.model import NodeSpec, NodeType, SopSpec
 __all__ = [
     "CheckContext",
     "build_context",
+    "cyclic_parts",
     "did_you_mean",
     "error",
     "library_ids",
@@ -41,6 +43,7 @@ class CheckContext:
         roots: where cases enter the graph: the start node and every handler target.
         reachable: node ids reachable from ``roots``.
         library: the library the SOP is checked against, or None.
+        cycles: the strongly connected components that contain a cycle and a reachable node.
     """
 
     spec: SopSpec
@@ -48,6 +51,7 @@ class CheckContext:
     roots: tuple[str, ...]
     reachable: frozenset[str]
     library: Any
+    cycles: tuple[frozenset[str], ...] = ()
 
     def node(self, node_id: str) -> NodeSpec:
         return self.spec.nodes[node_id]
@@ -56,38 +60,54 @@ class CheckContext:
         return (n for n in self.spec.nodes.values() if n.type in types)
 
 
-def _graph_of(compiled: Any, spec: SopSpec) -> nx.DiGraph:
-    """The compiled graph restricted to SOP nodes, or one built from the spec."""
+def _graph_of(spec: SopSpec) -> nx.DiGraph:
+    """The SOP's node graph (same edges as the compiled graph, without virtual nodes)."""
     known = spec.nodes
     graph = nx.DiGraph()
     graph.add_nodes_from(known)
-    source = getattr(compiled, "graph", None)
-    if isinstance(source, nx.DiGraph) and source.number_of_nodes():
-        graph.add_edges_from(
-            (u, v) for u, v in source.edges() if u in known and v in known
-        )
-        # a compiler that leaves out an edge kind must not make nodes look dead
-        missing = [
-            (n.id, target)
-            for n in known.values()
-            for target, _ in n.successors()
-            if target in known and not graph.has_edge(n.id, target)
-        ]
-        graph.add_edges_from(missing)
-    else:
-        graph.add_edges_from(
-            (n.id, target)
-            for n in known.values()
-            for target, _ in n.successors()
-            if target in known
-        )
+    graph.add_edges_from(
+        (n.id, target) for n in known.values() for target, _ in n.successors() if target in known
+    )
     return graph
+
+
+def _cyclic_components(graph: nx.DiGraph, reachable: frozenset[str]) -> tuple[frozenset[str], ...]:
+    found = []
+    for component in nx.strongly_connected_components(graph):
+        if len(component) == 1:
+            (only,) = component
+            if not graph.has_edge(only, only):
+                continue
+        if component & reachable:
+            found.append(frozenset(component))
+    return tuple(found)
+
+
+def cyclic_parts(ctx: CheckContext, component: frozenset[str], keep: Callable[[str], bool]
+                 ) -> list[set[str]]:
+    """The cyclic SCCs of ``component`` restricted to nodes for which ``keep`` holds.
+
+    Every cycle of a subgraph lies inside one SCC of the whole graph, so checks that look
+    for cycles among some node kinds only need to search the (usually few, small) cyclic
+    components, on a small materialised graph (fast, unlike a filtered view).
+    """
+    nodes = [n for n in component if keep(n)]
+    if not nodes:
+        return []
+    members = set(nodes)
+    small = nx.DiGraph()
+    small.add_nodes_from(nodes)
+    small.add_edges_from((u, v) for u in nodes for v in ctx.graph.succ[u] if v in members)
+    return [
+        c for c in nx.strongly_connected_components(small)
+        if len(c) > 1 or small.has_edge(next(iter(c)), next(iter(c)))
+    ]
 
 
 def build_context(compiled: Any, library: Any = None) -> CheckContext:
     """Build the shared context from a compiled SOP (``.spec`` and ``.graph``) or a bare spec."""
     spec: SopSpec = compiled.spec if hasattr(compiled, "spec") else compiled
-    graph = _graph_of(compiled, spec)
+    graph = _graph_of(spec)
     roots: list[str] = [n.id for n in spec.nodes.values() if n.type is NodeType.START]
     roots += [h.next for h in spec.on_event if h.next and h.next in spec.nodes]
     reachable: set[str] = set()
@@ -95,7 +115,10 @@ def build_context(compiled: Any, library: Any = None) -> CheckContext:
         if root not in reachable:
             reachable.add(root)
             reachable |= nx.descendants(graph, root)
-    return CheckContext(spec, graph, tuple(dict.fromkeys(roots)), frozenset(reachable), library)
+    done = frozenset(reachable)
+    return CheckContext(
+        spec, graph, tuple(dict.fromkeys(roots)), done, library, _cyclic_components(graph, done)
+    )
 
 
 def error(

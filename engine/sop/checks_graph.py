@@ -24,7 +24,7 @@ from collections.abc import Iterator
 import networkx as nx
 
 from engine.errors import SopError
-from engine.sop.checks_base import CheckContext, error
+from engine.sop.checks_base import CheckContext, cyclic_parts, error
 from engine.sop.model import NodeType
 
 __all__ = ["iter_graph_errors"]
@@ -41,8 +41,7 @@ def _path(node_id: str) -> str:
 
 def _first(ctx: CheckContext, ids: set[str] | frozenset[str]) -> str:
     """The node of ``ids`` that comes first in the file (stable error position)."""
-    order = {nid: i for i, nid in enumerate(ctx.spec.nodes)}
-    return min(ids, key=lambda nid: order.get(nid, 0))
+    return min(ids, key=lambda nid: (ctx.node(nid).span.line, ctx.node(nid).span.column, nid))
 
 
 def _cycle_text(graph: nx.DiGraph, start: str) -> str:
@@ -91,11 +90,10 @@ def iter_deadends(ctx: CheckContext) -> Iterator[SopError]:
 
 
 def _automated_cycles(ctx: CheckContext) -> list[set[str]]:
-    spinning = [
-        nid for nid in ctx.reachable if ctx.node(nid).type not in _BREAKS_CYCLE
-    ]
-    sub = ctx.graph.subgraph(spinning)
-    return [c for c in nx.strongly_connected_components(sub) if _is_cyclic(sub, c)]
+    def spins(nid: str) -> bool:
+        return nid in ctx.reachable and ctx.node(nid).type not in _BREAKS_CYCLE
+
+    return [part for component in ctx.cycles for part in cyclic_parts(ctx, component, spins)]
 
 
 def iter_livelocks(ctx: CheckContext) -> Iterator[SopError]:
@@ -156,24 +154,31 @@ def iter_no_end(ctx: CheckContext) -> Iterator[SopError]:
 
 
 def iter_pingpong(ctx: CheckContext) -> Iterator[SopError]:
-    unbounded = [nid for nid in ctx.reachable if ctx.node(nid).type is not NodeType.LOOP]
-    sub = ctx.graph.subgraph(unbounded)
-    for component in nx.strongly_connected_components(sub):
-        escalates = {n for n in component if ctx.node(n).type is NodeType.ESCALATE}
-        hand_backs = {n for n in component if ctx.node(n).type is NodeType.HAND_BACK}
-        if not escalates or not hand_backs:
+    def unbounded(nid: str) -> bool:
+        return nid in ctx.reachable and ctx.node(nid).type is not NodeType.LOOP
+
+    for whole in ctx.cycles:
+        kinds = {ctx.node(n).type for n in whole}
+        if NodeType.ESCALATE not in kinds or NodeType.HAND_BACK not in kinds:
             continue
-        esc, back = _first(ctx, escalates), _first(ctx, hand_backs)
-        there = nx.shortest_path(sub, esc, back)
-        again = nx.shortest_path(sub, back, esc)
-        cycle = " -> ".join(there + again[1:])
-        yield error(
-            "E-LEVEL-PINGPONG",
-            f"the case can bounce between levels without bound: {cycle}",
-            ctx.node(esc).span,
-            _path(esc),
-            "route the repetition through a 'loop' node with max, or end after the hand-back",
-        )
+        for component in cyclic_parts(ctx, whole, unbounded):
+            escalates = {n for n in component if ctx.node(n).type is NodeType.ESCALATE}
+            hand_backs = {n for n in component if ctx.node(n).type is NodeType.HAND_BACK}
+            if not escalates or not hand_backs:
+                continue
+            sub = ctx.graph.subgraph(component)
+            esc, back = _first(ctx, escalates), _first(ctx, hand_backs)
+            there = nx.shortest_path(sub, esc, back)
+            again = nx.shortest_path(sub, back, esc)
+            cycle = " -> ".join(there + again[1:])
+            yield error(
+                "E-LEVEL-PINGPONG",
+                f"the case can bounce between levels without bound: {cycle}",
+                ctx.node(esc).span,
+                _path(esc),
+                "route the repetition through a 'loop' node with max, or end after the "
+                "hand-back",
+            )
 
 
 def iter_join_errors(ctx: CheckContext) -> Iterator[SopError]:

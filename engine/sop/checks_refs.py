@@ -134,11 +134,10 @@ def iter_unknown_levels(ctx: CheckContext) -> Iterator[SopError]:
             if value not in levels:
                 yield error(
                     "E-LEVEL-UNKNOWN",
-                    f"{node.type.value} {node.id!r}: unknown competence level {value!r} "
-                    f"(known: {', '.join(sorted(levels))})",
+                    f"{node.type.value} {node.id!r}: unknown competence level {value!r}",
                     node.span,
                     f"$.nodes.{node.id}.{field}",
-                    did_you_mean(value, levels),
+                    did_you_mean(value, levels) or f"known levels: {', '.join(sorted(levels))}",
                 )
 
 
@@ -218,7 +217,7 @@ def iter_calls(ctx: CheckContext) -> Iterator[SopError]:
                 f"call {node.id!r}: no SOP {target!r} in the library",
                 node.span,
                 f"$.nodes.{node.id}.sop",
-                did_you_mean(target, known),
+                did_you_mean(target, known) or "add the SOP to the library, or fix the id",
             )
             continue
         if target == ctx.spec.id or nx.has_path(graph, target, ctx.spec.id):
@@ -271,7 +270,7 @@ def iter_correlation(ctx: CheckContext) -> Iterator[SopError]:
                 f"not {node.correlate!r}",
                 node.span,
                 f"$.nodes.{node.id}.correlate",
-                did_you_mean(node.correlate, CORRELATIONS),
+                did_you_mean(node.correlate, CORRELATIONS) or "use case, thread or customer",
             )
 
 
