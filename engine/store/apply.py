@@ -117,7 +117,7 @@ def _fence(session: Session, advances: Sequence[CaseAdvance], worker: str) -> se
     )
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
-    current = dict(session.execute(stmt).tuples().all())
+    current = {row[0]: row[1] for row in session.execute(stmt)}
     return {a.case_id for a in advances if current.get(a.case_id) == a.expected_version}
 
 
