@@ -24,6 +24,7 @@ from engine.sla.zone import Zone
 __all__ = ["Day", "DayTable", "Interval"]
 
 Interval = tuple[int, int]
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 DAY_CACHE_SIZE = 16_384  # ~45 years of dates
 WEEK_CACHE_SIZE = 4_096
 
@@ -56,6 +57,8 @@ class DayTable:
         self._is_closed = is_closed
         self._closed = closed_intervals
         self._closed_starts = [c[0] for c in closed_intervals]
+        self._closed_ends = [c[1] for c in closed_intervals]
+        self._plain_total: int | None = None
         self.day: Callable[[int], Day] = lru_cache(maxsize=DAY_CACHE_SIZE)(self._day)
         self.midnight: Callable[[int], int] = lru_cache(maxsize=DAY_CACHE_SIZE)(self._midnight)
         self.week_total: Callable[[int], int] = lru_cache(maxsize=WEEK_CACHE_SIZE)(
@@ -128,4 +131,26 @@ class DayTable:
         return out
 
     def _week_total(self, ordinal: int) -> int:
-        return sum(self.day(ordinal + i).total for i in range(7))
+        """Open seconds of the 7 days from ``ordinal``; a *plain* week (no closed date, no
+        closed iCalendar interval, no UTC-offset change near it) has the same total as every
+        other plain week, so it is computed once and reused without building its days."""
+        plain = self._plain(ordinal)
+        if plain and self._plain_total is not None:
+            return self._plain_total
+        total = sum(self.day(ordinal + i).total for i in range(7))
+        if plain:
+            self._plain_total = total
+        return total
+
+    def _plain(self, ordinal: int) -> bool:
+        base = (ordinal - _EPOCH_ORDINAL) * 86_400
+        lo, hi = base - 2 * 86_400, base + 9 * 86_400  # generous: local midnights are within 1 day
+        if self.zone.offset(lo) != self.zone.offset(hi):
+            return False
+        if any(self._is_closed(date.fromordinal(ordinal + i)) for i in range(-1, 7)):
+            return False
+        if self._closed:  # disjoint and sorted: the ends are sorted too
+            i = bisect_right(self._closed_ends, lo)
+            if i < len(self._closed) and self._closed[i][0] < hi:
+                return False
+        return True

@@ -74,30 +74,45 @@ def _base(clock: SlaClock) -> dict[str, Any]:
     }
 
 
-def _plan(clock: SlaClock, cal: BusinessCalendar) -> list[PlannedTimer]:
-    """Every timer of the current arming of a running clock, fired or not."""
+def _timer(clock: SlaClock, cal: BusinessCalendar, rung: str) -> PlannedTimer | None:
+    """The timer ``rung`` (``warning:<i>``, ``breach``, ``escalation:<j>``) of the current
+    arming of a running clock, as planned now; None when there is no such rung."""
     if clock.state != "running" or clock.due_at is None:
-        return []
+        return None
+    kind, _, index_text = rung.partition(":")
+    if kind == "breach" and not index_text:
+        return PlannedTimer("sla_breach", clock.due_at, timer_key(clock, "breach"), _base(clock))
+    if not index_text.isdigit():
+        return None
+    index = int(index_text)
     axis = measure(clock.unit, cal)
-    out = []
-    for i, at in enumerate(clock.warn_at):
+    if kind == "warning" and index < len(clock.warn_at):
+        at = clock.warn_at[index]
         due = axis.add(clock.started_at, at + clock.paused_total)
         detail = {**_base(clock), "threshold_seconds": at, "remaining_seconds": clock.budget - at}
-        out.append(PlannedTimer("sla_warning", due, timer_key(clock, f"warning:{i}"), detail))
-    out.append(
-        PlannedTimer("sla_breach", clock.due_at, timer_key(clock, "breach"), _base(clock))
-    )
-    for j, rung in enumerate(clock.ladder):
-        due = clock.due_at if rung.after == 0 else axis.add(clock.due_at, rung.after)
+        return PlannedTimer("sla_warning", due, timer_key(clock, rung), detail)
+    if kind == "escalation" and index < len(clock.ladder):
+        step = clock.ladder[index]
+        due = clock.due_at if step.after == 0 else axis.add(clock.due_at, step.after)
         detail = {
             **_base(clock),
-            "rung": j,
-            "after_seconds": rung.after,
-            "to_level": rung.to_level,
-            "notify": rung.notify,
+            "rung": index,
+            "after_seconds": step.after,
+            "to_level": step.to_level,
+            "notify": step.notify,
         }
-        out.append(PlannedTimer("sla_escalation", due, timer_key(clock, f"escalation:{j}"), detail))
-    return out
+        return PlannedTimer("sla_escalation", due, timer_key(clock, rung), detail)
+    return None
+
+
+def _plan(clock: SlaClock, cal: BusinessCalendar) -> list[PlannedTimer]:
+    """Every timer of the current arming of a running clock, fired or not."""
+    rungs = [
+        *(f"warning:{i}" for i in range(len(clock.warn_at))),
+        "breach",
+        *(f"escalation:{j}" for j in range(len(clock.ladder))),
+    ]
+    return [t for r in rungs if (t := _timer(clock, cal, r)) is not None]
 
 
 def _fired(clock: SlaClock, timer: PlannedTimer) -> bool:
@@ -120,6 +135,8 @@ def due_timers(
     with ``start_clock``; the clock's own snapshot is authoritative.
     """
     del metric_spec
+    if clock.state != "running":
+        return ()
     pending = [t for t in _plan(clock, cal) if not _fired(clock, t)]
     return tuple(sorted(pending, key=lambda t: (t.due_at, t.key)))
 
@@ -128,8 +145,9 @@ def on_timer(
     clock: SlaClock, kind: str, key: str, cal: BusinessCalendar, now: datetime
 ) -> tuple[SlaClock, tuple[SlaEffect, ...]]:
     """Apply the timer ``key`` that fired at ``now``; see the module docstring for the rules."""
-    timer = next((t for t in _plan(clock, cal) if t.key == key and t.kind == kind), None)
-    if timer is None or _fired(clock, timer) or now < timer.due_at:
+    prefix = timer_key(clock, "")
+    timer = _timer(clock, cal, key[len(prefix):]) if key.startswith(prefix) else None
+    if timer is None or timer.kind != kind or _fired(clock, timer) or now < timer.due_at:
         return clock, ()
     lateness = epoch_seconds(now) - epoch_seconds(timer.due_at)
     stamp = {

@@ -23,7 +23,9 @@ from engine.errors import CalendarError
 __all__ = ["Zone", "epoch_seconds", "from_epoch"]
 
 _EPOCH = datetime(1970, 1, 1)
+_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_SECOND = timedelta(seconds=1)
 
 
 def epoch_seconds(instant: datetime) -> int:
@@ -38,13 +40,12 @@ def epoch_seconds(instant: datetime) -> int:
         raise CalendarError(
             f"instant {instant.isoformat()} has no time zone; pass an aware datetime (UTC)"
         )
-    delta = instant.astimezone(UTC).replace(tzinfo=None) - _EPOCH
-    return delta.days * 86_400 + delta.seconds
+    return (instant - _EPOCH_UTC) // _SECOND
 
 
 def from_epoch(seconds: int) -> datetime:
     """The aware UTC datetime of epoch ``seconds``."""
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 class Zone:
@@ -63,17 +64,15 @@ class Zone:
 
     def offset(self, epoch: int) -> int:
         """UTC offset in seconds in force at ``epoch``."""
-        off = from_epoch(epoch).astimezone(self.tz).utcoffset()
-        assert off is not None
-        return off.days * 86_400 + off.seconds
+        return _seconds(datetime.fromtimestamp(epoch, self.tz).utcoffset())
 
     def local_ordinal(self, epoch: int) -> int:
         """Proleptic ordinal of the local date at ``epoch``."""
-        return (epoch + self.offset(epoch)) // 86_400 + _EPOCH_ORDINAL
+        return datetime.fromtimestamp(epoch, self.tz).toordinal()
 
     def local_datetime(self, epoch: int) -> datetime:
         """The aware local datetime at ``epoch``."""
-        return from_epoch(epoch).astimezone(self.tz)
+        return datetime.fromtimestamp(epoch, self.tz)
 
     def wall_to_epoch(self, ordinal: int, second_of_day: int, *, latest: bool = False) -> int:
         """Instant of local wall time ``second_of_day`` after midnight of local date ``ordinal``.
