@@ -243,6 +243,12 @@ class FileDropConnector:
             moved: str | None = str(target)
         except OSError:
             moved = None
+        # its sidecar goes along; the marker is not needed any more (a name from scandir
+        # never holds "/" or NUL, so both stay direct children of the root)
+        side = self.root / f"{name}.json"
+        if side.exists() and not side.is_symlink():
+            os.rename(side, target.with_suffix(".json"))
+        (self.root / f"{name}.ready").unlink(missing_ok=True)
         self.scanner.forget(name)
         rejection = Rejection(f"{self.name}:{self.root}", reason, f"{name!r}: {detail}",
                               {"file_name": name, "quarantined": moved})

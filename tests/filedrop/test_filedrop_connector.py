@@ -115,6 +115,7 @@ def test_hostile_names_are_quarantined(root: Path, case: str) -> None:
     assert rejection.reason == "unsafe_file"
     assert Path(rejection.payload["quarantined"]).parent == root / ".careflow" / "quarantine"
     assert not (root / name).exists()
+    assert sorted(p.name for p in root.iterdir()) == [".careflow"]
 
 
 def test_symlink_to_outside_is_never_followed(root: Path, tmp_path: Path) -> None:
