@@ -360,3 +360,14 @@ def test_node_types_all_appear_in_the_reference() -> None:
     reference = (ROOT / "docs" / "sop-reference.md").read_text(encoding="utf-8")
     for node_type in NodeType:
         assert f"### `{node_type.value}`" in reference
+
+
+def test_pattern_examples_in_the_reference_are_the_tested_files() -> None:
+    reference = (ROOT / "docs" / "sop-reference.md").read_text(encoding="utf-8")
+    for path in sorted((Path(__file__).parent / "valid").glob("*.yaml")):
+        body = "\n".join(
+            line for line in path.read_text(encoding="utf-8").splitlines()
+            if not line.startswith("#")
+        )
+        assert f"`tests/sop_semantics/valid/{path.name}`" in reference
+        assert body in reference, f"docs/sop-reference.md shows an outdated {path.name}"
