@@ -281,13 +281,16 @@ def _wait_match(work: Work, event: Signal) -> bool:
             try:
                 if not work.test(entry.when, variables):
                     continue
-                values = work.compute(entry.set, event=dict(event.payload))
             except ExpressionError as exc:
                 work.audit("condition_error", node.id, signal=event.name, entry=i,
                            error=str(exc))
                 continue
-            work.assign(values)
             work.release_timer(token)
+            try:
+                work.assign(work.compute(entry.set, event=dict(event.payload)))
+            except ExpressionError as exc:  # matched, but its data cannot be taken over
+                work.incident(work.park(token, "event", token.ref), node, str(exc))
+                return True
             work.audit("signal", node.id, event.actor, signal=event.name, entry=i,
                        result=entry.next, event_id=event.event_id)
             work.move(token, entry.next)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import RunError
@@ -29,7 +29,7 @@ from engine.interpreter.types import (
     Token,
     TokenState,
 )
-from engine.sop.model import Expr, NodeSpec, frozen_map
+from engine.sop.model import Expr, NodeSpec
 
 if TYPE_CHECKING:
     from engine.sop import CompiledSop
@@ -97,7 +97,7 @@ class Work:
         self.commands.append(command)
 
     def audit(self, kind: str, node: str | None, actor: str = "system", **detail: Any) -> None:
-        self.commands.append(Audit(kind, node, actor, frozen_map(detail)))
+        self.commands.append(Audit(kind, node, actor, MappingProxyType(detail)))
 
     @property
     def ended(self) -> bool:
@@ -171,27 +171,22 @@ class Work:
         self.ready.append(token.id)
         return token
 
-    def move(self, token: Token, target: str, **changes: Any) -> Token:
-        """Send ``token`` on to ``target``; it runs in this step."""
-        moved = replace(
-            token,
-            node=target,
-            state=TokenState.READY,
-            wait="",
-            ref=None,
-            timer=None,
-            attempt=0,
-            entered_at=self.now,
-            entered_seq=self.seq,
-            **changes,
-        )
+    def move(self, token: Token, target: str, forks: tuple[tuple[str, str], ...] | None = None) -> Token:
+        """Send ``token`` on to ``target`` (optionally with a new fork stack); it runs in
+        this step."""
+        moved = Token(token.id, target, TokenState.READY,
+                      token.forks if forks is None else forks, 0, self.now, "", None, None,
+                      self.seq)
         self.tokens[moved.id] = moved
         self.ready.append(moved.id)
         return moved
 
-    def park(self, token: Token, wait: str, ref: str | None, **changes: Any) -> Token:
+    def park(self, token: Token, wait: str, ref: str | None, *, attempt: int | None = None,
+             timer: str | None = None) -> Token:
         """Make ``token`` wait for ``wait`` (``ref`` names what it waits for)."""
-        parked = replace(token, state=TokenState.WAITING, wait=wait, ref=ref, **changes)
+        parked = Token(token.id, token.node, TokenState.WAITING, token.forks,
+                       token.attempt if attempt is None else attempt, token.entered_at, wait,
+                       ref, timer, token.entered_seq)
         self.tokens[parked.id] = parked
         return parked
 
@@ -262,26 +257,32 @@ class Work:
     # ---- freeze ------------------------------------------------------------------
 
     def freeze(self) -> CaseState:
-        """The new CaseState (seq + 1)."""
-        return replace(
-            self.state,
+        """The new CaseState (seq + 1); the working maps become its read-only views."""
+        old = self.state
+        return CaseState(
+            case_id=old.case_id,
+            sop_id=old.sop_id,
+            sop_version=old.sop_version,
+            sop_hash=old.sop_hash,
             status=self.status,
-            data=frozen_map(self.data) if self._data_owned else self.state.data,
+            data=MappingProxyType(self.data) if self._data_owned else old.data,  # type: ignore[arg-type]
             level=self.level,
             priority=self.priority,
             tier=self.tier,
             channel=self.channel,
             customer_id=self.customer_id,
             tokens=tuple(self.tokens.values()),
-            joins=frozen_map(self.joins),
-            forks=frozen_map(self.forks),
-            counters=frozen_map(self.counters),
-            tasks=frozen_map(self.tasks),
-            timers=frozen_map(self.timers),
-            clocks=frozen_map(self.clocks),
+            joins=MappingProxyType(self.joins),
+            forks=MappingProxyType(self.forks),
+            counters=MappingProxyType(self.counters),
+            tasks=MappingProxyType(self.tasks),
+            timers=MappingProxyType(self.timers),
+            clocks=MappingProxyType(self.clocks),
             seq=self.seq,
             outcome=self.outcome,
             escalations=self.escalations,
             hand_backs=self.hand_backs,
+            parent=old.parent,
             knowledge=self.knowledge,
+            schema_version=old.schema_version,
         )

@@ -54,7 +54,7 @@ states = st.builds(
     parent=st.none() | st.tuples(ids, ids), knowledge=st.none() | maps)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=75, deadline=None)
 @given(states)
 def test_state_round_trips_exactly_through_json_text(state: t.CaseState) -> None:
     doc = json.loads(json.dumps(codec.state_to_json(state)))

@@ -168,3 +168,17 @@ def test_seq_increments_by_one_per_applied_event() -> None:
     assert d.state.seq == 2
     d.signal("answer")
     assert d.state.seq == 3
+
+
+def test_awaiting_lists_what_the_case_waits_for() -> None:
+    from engine.interpreter.waiting import awaiting, signals_accepted
+
+    compiled = sop(WAIT, data="answer: {type: string}")
+    d = Driver(compiled)
+    d.start()
+    (what,) = awaiting(compiled, d.state)
+    assert (what.kind, what.node, what.events) == ("event", "w", ("reply", "cancel"))
+    assert what.timer == d.timer("wait_timeout").timer_id
+    assert signals_accepted(compiled, d.state) == {"reply", "cancel"}
+    d.signal("cancel")
+    assert awaiting(compiled, d.state) == () and signals_accepted(compiled, d.state) == set()

@@ -1,0 +1,125 @@
+"""Interpreter micro-benchmark: time per step() and per reference case, pure (no store).
+
+Prints figures; asserts nothing. Run: ``.venv/bin/python benchmarks/bench_interpreter.py``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import tracemalloc
+from datetime import UTC, datetime
+from pathlib import Path
+
+from engine.actions import load_actions
+from engine.interpreter import StepContext, new_case, step
+from engine.interpreter.codec import state_from_json, state_to_json
+from engine.interpreter.types import CaseStarted, RunAction, Signal, TaskCompleted
+from engine.sop import compile_file, compile_text
+
+ROOT = Path(__file__).resolve().parents[1]
+NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
+
+SIMPLE = """
+kind: sop
+id: simple
+version: "1.0.0"
+title: simple
+data:
+  n: {type: integer, input: true}
+nodes:
+  start: {type: start, next: w}
+  w:
+    type: wait
+    on: [{event: ping, set: {n: n + 1}, next: w}, {event: stop, next: e}]
+    timeout: {after: 1h, next: e}
+  e: {type: end}
+"""
+
+
+def bench_simple(n: int = 20_000) -> float:
+    compiled = compile_text(SIMPLE)
+    ctx = StepContext()
+    state, _ = new_case(compiled, "B", CaseStarted(data={"n": 0}), NOW, ctx)
+    ping = Signal("ping")
+    t0 = time.perf_counter()
+    for _ in range(n):
+        state, _ = step(compiled, state, ping, NOW, ctx)
+    return (time.perf_counter() - t0) / n * 1e6
+
+
+def _org_ctx() -> StepContext:
+    sys.path.insert(0, str(ROOT / "tests" / "interpreter"))
+    from conftest import load_org_context
+
+    return load_org_context()
+
+
+def bench_reference(n: int, ctx: StepContext, *, persist: bool) -> tuple[float, int]:
+    """n cases of the reference mix; returns (cases per second, events applied)."""
+    compiled = compile_file(ROOT / "sop_definitions" / "password_reset.yaml")
+    registry = load_actions()
+    events = 0
+    t0 = time.perf_counter()
+    for i in range(n):
+        path = i % 10
+        text = ("I forgot my password, please send me a reset link" if path < 6
+                else "I am locked out and no longer have access to my recovery e-mail")
+        state, out = new_case(compiled, f"C{i:07d}", CaseStarted(data={
+            "request_text": text, "customer_tier": "gold" if i % 7 == 0 else "standard",
+            "email": f"user{i}@example.com"}), NOW, ctx)
+        events += 1
+        pending = list(out)
+        script = []
+        if path < 6:
+            script.append(Signal("customer_confirmed", {"confirmed": True, "channel": "email"}))
+        while True:
+            runs = [c for c in pending if isinstance(c, RunAction)]
+            if runs:
+                event = registry.execute(runs[0], case_id=state.case_id, now=NOW)
+            elif script:
+                event = script.pop(0)
+            elif state.tasks:
+                task = next(iter(state.tasks.values()))
+                if task.node == "verify_identity":
+                    outcome = "escalate" if path == 9 else "verified"
+                    event = TaskCompleted(task.task_id, outcome, {"verify_outcome": outcome})
+                else:
+                    event = TaskCompleted(task.task_id, "fixed", {"fix_outcome": "fixed"},
+                                          knowledge={"kind": "linked", "article": "KB-1"})
+            else:
+                break
+            if persist:
+                state = state_from_json(state_to_json(state))
+            state, out = step(compiled, state, event, NOW, ctx)
+            events += 1
+            pending = list(out)
+        assert state.status == "resolved", (i, state.status)
+    elapsed = time.perf_counter() - t0
+    return n / elapsed, events
+
+
+def main() -> None:
+    us = bench_simple()
+    print(f"step() on a wait node with one CEL set: {us:.1f} us/step")
+    ctx = _org_ctx()
+    bench_reference(200, ctx, persist=False)  # warm up caches (calendars, programs)
+    for persist in (False, True):
+        rate, events = bench_reference(2_000, ctx, persist=persist)
+        label = "with JSON round trip per event" if persist else "in memory"
+        print(f"reference mix, {label}: {rate:,.0f} cases/s ({events} events for 2,000 cases, "
+              f"{1e6 / (rate * events / 2_000):.0f} us/event)")
+    compiled = compile_file(ROOT / "sop_definitions" / "password_reset.yaml")
+    tracemalloc.start()
+    states = []
+    for i in range(1_000):
+        s, _ = new_case(compiled, f"M{i}", CaseStarted(data={
+            "request_text": "locked out", "customer_tier": "standard", "email": "x@y"}), NOW, ctx)
+        states.append(s)
+    size, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(f"memory per open case (waiting on the classify action): {size / 1_000 / 1024:.1f} KiB")
+
+
+if __name__ == "__main__":
+    main()
