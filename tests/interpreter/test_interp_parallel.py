@@ -79,25 +79,25 @@ start: {type: start, next: outer}
 outer:
   type: parallel
   join: outer_join
-  branches: [{next: inner}, {next: x}]
+  branches: [{next: inner}, {next: xx}]
 inner:
   type: parallel
   join: inner_join
-  branches: [{next: y}, {next: z}]
-x: {type: wait, on: [{event: x, next: outer_join}]}
-y: {type: wait, on: [{event: y, next: inner_join}]}
-z: {type: wait, on: [{event: z, next: inner_join}]}
+  branches: [{next: yy}, {next: zz}]
+xx: {type: wait, on: [{event: xx, next: outer_join}]}
+yy: {type: wait, on: [{event: yy, next: inner_join}]}
+zz: {type: wait, on: [{event: zz, next: inner_join}]}
 inner_join: {type: join, next: outer_join}
 outer_join: {type: join, next: done}
 done: {type: end}
 """
     d = Driver(sop(flow))
     d.start()
-    assert d.at() == ["x", "y", "z"]
-    d.signal("y")
-    d.signal("x")
-    assert d.at() == ["inner_join", "outer_join", "z"]
-    d.signal("z")
+    assert d.at() == ["xx", "yy", "zz"]
+    d.signal("yy")
+    d.signal("xx")
+    assert d.at() == ["inner_join", "outer_join", "zz"]
+    d.signal("zz")
     assert d.state.status == "resolved"
 
 
