@@ -24,13 +24,15 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
-CalendarOpt = Annotated[
-    str, typer.Option("--calendar", "-c", help="Calendar id (e.g. office_nl) or a calendar YAML file.")
-]
-OrgOpt = Annotated[
-    Path | None,
-    typer.Option("--org", help="Organisation folder with the calendar documents (default: sop_definitions/org)."),
-]
+_CALENDAR_HELP = "Calendar id (e.g. office_nl) or a calendar YAML file."
+_ORG_HELP = "Organisation folder with the calendar documents (default: sop_definitions/org)."
+_DURATION_HELP = "Business time to add: 4h, PT4H, 3h30m; with --days: 3, 3d."
+_DAYS_HELP = "Count business days (same wall time on the N-th business day), not hours."
+_EOD_HELP = "With --days: the close of the N-th business day."
+
+CalendarOpt = Annotated[str, typer.Option("--calendar", "-c", help=_CALENDAR_HELP)]
+OrgOpt = Annotated[Path | None, typer.Option("--org", help=_ORG_HELP)]
+StartOpt = Annotated[str, typer.Option("--start", "-s", help="Start instant, ISO 8601.")]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -81,10 +83,10 @@ def _business_days(text: str) -> int:
 
 def calendar_add(
     calendar: CalendarOpt,
-    start: Annotated[str, typer.Option("--start", "-s", help="Start instant, ISO 8601.")],
-    duration: Annotated[str, typer.Option("--duration", "-d", help="Business time to add: 4h, PT4H, 3h30m; with --days: 3, 3d.")],
-    days: Annotated[bool, typer.Option("--days", help="Count business days (same wall time on the N-th business day), not hours.")] = False,
-    end_of_day: Annotated[bool, typer.Option("--end-of-day", help="With --days: the close of the N-th business day.")] = False,
+    start: StartOpt,
+    duration: Annotated[str, typer.Option("--duration", "-d", help=_DURATION_HELP)],
+    days: Annotated[bool, typer.Option("--days", help=_DAYS_HELP)] = False,
+    end_of_day: Annotated[bool, typer.Option("--end-of-day", help=_EOD_HELP)] = False,
     org: OrgOpt = None,
 ) -> None:
     """Print the instant DURATION of business time after START (ISO 8601, calendar zone)."""
@@ -107,7 +109,7 @@ def calendar_add(
 
 def calendar_diff(
     calendar: CalendarOpt,
-    start: Annotated[str, typer.Option("--start", "-s", help="Start instant, ISO 8601.")],
+    start: StartOpt,
     end: Annotated[str, typer.Option("--end", "-e", help="End instant, ISO 8601.")],
     org: OrgOpt = None,
 ) -> None:

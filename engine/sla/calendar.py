@@ -83,7 +83,9 @@ class BusinessCalendar:
     def __post_init__(self) -> None:
         zone = Zone(self.timezone)
         if len(self.week) != 7:
-            raise CalendarError(f"calendar {self.id!r}: week must have 7 days, not {len(self.week)}")
+            raise CalendarError(
+                f"calendar {self.id!r}: week must have 7 days, not {len(self.week)}"
+            )
         if not self.all_hours and not any(self.week):
             raise CalendarError(
                 f"calendar {self.id!r}: no open hours (give intervals under 'week', "
@@ -91,7 +93,8 @@ class BusinessCalendar:
             )
         if len(self.recurring_holidays) >= 366:
             raise CalendarError(
-                f"calendar {self.id!r}: no open hours (every date of the year is a recurring holiday)"
+                f"calendar {self.id!r}: no open hours "
+                "(every date of the year is a recurring holiday)"
             )
         object.__setattr__(self, "_public", {})
         if self.country:
@@ -197,7 +200,7 @@ class BusinessCalendar:
 
             try:
                 table = holidays.country_holidays(
-                    self.country, subdiv=self.subdivision, years=year
+                    str(self.country), subdiv=self.subdivision, years=year
                 )
             except NotImplementedError as exc:
                 raise CalendarError(
@@ -297,10 +300,12 @@ class BusinessCalendar:
             ordinal += 1
         return total
 
-    def open_intervals(self, start: datetime, end: datetime) -> tuple[tuple[datetime, datetime], ...]:
+    def open_intervals(
+        self, start: datetime, end: datetime
+    ) -> tuple[tuple[datetime, datetime], ...]:
         """The open intervals within [start, end), clipped, as UTC datetimes (at most ~10 years)."""
         a, b = epoch_seconds(start), epoch_seconds(end)
-        table, out = self._table, []
+        table, out = self._table, list[tuple[int, int]]()
         ordinal, last = table.zone.local_ordinal(a), table.zone.local_ordinal(b)
         if last - ordinal > MAX_CLOSED_DAYS:
             raise CalendarError(f"open_intervals: span longer than {MAX_CLOSED_DAYS} days")

@@ -215,7 +215,9 @@ def remaining(clock: SlaClock, cal: BusinessCalendar, now: datetime) -> int:
     return clock.budget - elapsed(clock, cal, now)
 
 
-def status(clock: SlaClock, cal: BusinessCalendar, now: datetime) -> Literal["ok", "warning", "breached"]:
+def status(
+    clock: SlaClock, cal: BusinessCalendar, now: datetime
+) -> Literal["ok", "warning", "breached"]:
     """``breached``, ``warning`` or ``ok``, from exact remaining seconds (never percentages).
 
     A cancelled clock is ``ok`` (a merged case never shows as escalated); a completed clock

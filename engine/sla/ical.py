@@ -1,4 +1,4 @@
-"""Closed time from an iCalendar (.ics) file: all-day events close whole days, timed events close intervals.
+"""Closed time from an iCalendar (.ics) file: all-day events close days, timed ones intervals.
 
 An event marked ``TRANSP:TRANSPARENT`` ("show as free") is ignored: that is the per-entry
 opt-out. ``RRULE`` recurrences are expanded (at most ``MAX_OCCURRENCES`` per event, and
@@ -86,7 +86,7 @@ def _occurrences(event: Any, start: date) -> Iterator[date]:
     if "RRULE" not in event:
         yield start
         return
-    from dateutil.rrule import rrulestr  # a dependency of icalendar
+    from dateutil.rrule import rrulestr  # type: ignore[import-untyped]  # icalendar's dependency
 
     rule_text = event["RRULE"].to_ical().decode()
     anchor = start if isinstance(start, datetime) else datetime.combine(start, datetime.min.time())

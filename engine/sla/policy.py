@@ -102,7 +102,9 @@ def matched_condition(policy: SlaPolicyDoc) -> str:
     return policy.when.source if policy.when is not None else "(default)"
 
 
-def target_seconds(metric_spec: MetricSpec, priority: str | None, tier: str | None) -> tuple[int, str]:
+def target_seconds(
+    metric_spec: MetricSpec, priority: str | None, tier: str | None
+) -> tuple[int, str]:
     """The target of ``metric_spec`` for a case: (seconds, unit).
 
     Tier target beats priority target beats the default ``target``. For the unit
@@ -114,7 +116,8 @@ def target_seconds(metric_spec: MetricSpec, priority: str | None, tier: str | No
     """
     if metric_spec.unit not in UNITS:
         raise CalendarError(
-            f"metric {metric_spec.metric!r}: unknown unit {metric_spec.unit!r}; use {', '.join(UNITS)}"
+            f"metric {metric_spec.metric!r}: unknown unit {metric_spec.unit!r}; "
+            f"use {', '.join(UNITS)}"
         )
     chosen = None
     if tier is not None and tier in metric_spec.by_tier:
@@ -130,7 +133,9 @@ def target_seconds(metric_spec: MetricSpec, priority: str | None, tier: str | No
         )
     seconds = int(chosen.seconds)
     if seconds <= 0:
-        raise CalendarError(f"metric {metric_spec.metric!r}: target {chosen.text!r} must be positive")
+        raise CalendarError(
+            f"metric {metric_spec.metric!r}: target {chosen.text!r} must be positive"
+        )
     if metric_spec.unit == "business_days" and seconds % 86_400:
         raise CalendarError(
             f"metric {metric_spec.metric!r}: a business_days target must be whole days, "

@@ -61,7 +61,7 @@ class SlaEffect:
 
 
 def timer_key(clock: SlaClock, rung: str) -> str:
-    """``<clock name>:<arming>:<rung>``, rung = ``warning:<i>`` | ``breach`` | ``escalation:<j>``."""
+    """``<clock name>:<arming>:<rung>``; rung: ``warning:<i>``, ``breach``, ``escalation:<j>``."""
     return f"{clock.name}:{clock.arming}:{rung}"
 
 

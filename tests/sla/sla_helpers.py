@@ -69,7 +69,10 @@ def metric(
 
 
 def policy(
-    pid: str, order: int, metrics: Mapping[str, MetricSpec], when: str | None = None,
+    pid: str,
+    order: int,
+    metrics: Mapping[str, MetricSpec],
+    when: str | None = None,
     calendar: str = "office_nl",
 ) -> SlaPolicyDoc:
     return SlaPolicyDoc(

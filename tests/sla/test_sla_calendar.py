@@ -98,7 +98,9 @@ def test_start_exactly_at_interval_end_and_start(office_cal: BusinessCalendar) -
 
 def test_result_may_land_exactly_at_an_interval_end(office_cal: BusinessCalendar) -> None:
     assert office_cal.add(local(2026, 1, 5, 11), H) == local(2026, 1, 5, 12)
-    assert office_cal.add(local(2026, 1, 5, 8), 4 * H + 4 * H + 30 * 60) == local(2026, 1, 5, 17, 30)
+    assert office_cal.add(local(2026, 1, 5, 8), 4 * H + 4 * H + 30 * 60) == local(
+        2026, 1, 5, 17, 30
+    )
 
 
 def test_results_are_utc(office_cal: BusinessCalendar) -> None:
@@ -124,7 +126,9 @@ def test_results_are_utc(office_cal: BusinessCalendar) -> None:
         ("Europe/Berlin", (2026, 6, 1), 24),
     ],
 )
-def test_24x7_day_across_dst_has_real_length(tz: str, day: tuple[int, int, int], hours: int) -> None:
+def test_24x7_day_across_dst_has_real_length(
+    tz: str, day: tuple[int, int, int], hours: int
+) -> None:
     cal = BusinessCalendar.always(tz)
     zone = ZoneInfo(tz)
     nxt = datetime(*day) + timedelta(days=1)
@@ -177,7 +181,9 @@ def test_overnight_shift_across_dst_counts_real_time() -> None:
     assert night.between(autumn, datetime(2026, 10, 25, 6, tzinfo=berlin)) == 9 * H
 
 
-def test_interval_inside_skipped_hour_is_empty_and_repeated_hour_counts_once_per_occurrence() -> None:
+def test_interval_inside_skipped_hour_is_empty_and_repeated_hour_counts_once_per_occurrence() -> (
+    None
+):
     cal = BusinessCalendar.create("odd", "Europe/Berlin", week={"sun": ["02:00-03:00"]})
     berlin = ZoneInfo("Europe/Berlin")
     day = lambda y, m, d: (datetime(y, m, d, tzinfo=berlin), datetime(y, m, d, 12, tzinfo=berlin))  # noqa: E731
@@ -244,7 +250,9 @@ def test_server_time_zone_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="module")
 def night() -> BusinessCalendar:
     return BusinessCalendar.create(
-        "night", "Europe/Amsterdam", week={d: ["22:00-06:00"] for d in WEEKDAYS},
+        "night",
+        "Europe/Amsterdam",
+        week={d: ["22:00-06:00"] for d in WEEKDAYS},
         closures=["2026-01-07"],
     )
 
@@ -286,10 +294,11 @@ def test_calendar_with_no_open_intervals_is_refused() -> None:
 
 
 def test_every_date_a_holiday_is_refused() -> None:
-    every = [f"{m:02d}-{d:02d}" for m in range(1, 13) for d in range(1, 32)
-             if _valid(m, d)]
+    every = [f"{m:02d}-{d:02d}" for m in range(1, 13) for d in range(1, 32) if _valid(m, d)]
     with pytest.raises(CalendarError, match="no open hours"):
-        BusinessCalendar.create("never", "UTC", week={"mon": ["09:00-17:00"]}, recurring_holidays=every)
+        BusinessCalendar.create(
+            "never", "UTC", week={"mon": ["09:00-17:00"]}, recurring_holidays=every
+        )
 
 
 def _valid(m: int, d: int) -> bool:
@@ -302,9 +311,15 @@ def _valid(m: int, d: int) -> bool:
 
 def test_open_only_in_decades_apart_fails_with_clear_error() -> None:
     # open only on Monday 29 February: 2016 and then 2044
-    dates = [f"{m:02d}-{d:02d}" for m in range(1, 13) for d in range(1, 32)
-             if _valid(m, d) and (m, d) != (2, 29)]
-    cal = BusinessCalendar.create("rare", "UTC", week={"mon": ["09:00-17:00"]}, recurring_holidays=dates)
+    dates = [
+        f"{m:02d}-{d:02d}"
+        for m in range(1, 13)
+        for d in range(1, 32)
+        if _valid(m, d) and (m, d) != (2, 29)
+    ]
+    cal = BusinessCalendar.create(
+        "rare", "UTC", week={"mon": ["09:00-17:00"]}, recurring_holidays=dates
+    )
     with pytest.raises(CalendarError, match="no open hours within 3660 days"):
         cal.add(datetime(2016, 3, 1, tzinfo=UTC), H)
 
@@ -340,8 +355,9 @@ def test_bad_dates_and_zones_are_refused(kwargs: dict[str, object], message: str
 
 
 def test_overlapping_intervals_merge_and_24h_interval() -> None:
-    cal = BusinessCalendar.create("m", "UTC", week={"mon": ["09:00-12:00", "11:00-13:00"],
-                                                    "tue": ["08:00-08:00"]})
+    cal = BusinessCalendar.create(
+        "m", "UTC", week={"mon": ["09:00-12:00", "11:00-13:00"], "tue": ["08:00-08:00"]}
+    )
     monday = datetime(2026, 1, 5, tzinfo=UTC)
     assert cal.between(monday, monday + timedelta(days=1)) == 4 * H
     assert cal.between(monday + timedelta(days=1), monday + timedelta(days=3)) == 24 * H
@@ -386,14 +402,19 @@ def test_business_days_skip_weekends_and_holidays() -> None:
 
 
 def test_end_of_working_day_option(office_cal: BusinessCalendar) -> None:
-    assert office_cal.add_days(local(2026, 1, 5, 10), 1, end_of_day=True) == local(2026, 1, 6, 17, 30)
-    assert office_cal.add_days(local(2026, 1, 5, 10), 0, end_of_day=True) == local(2026, 1, 5, 17, 30)
+    assert office_cal.add_days(local(2026, 1, 5, 10), 1, end_of_day=True) == local(
+        2026, 1, 6, 17, 30
+    )
+    assert office_cal.add_days(local(2026, 1, 5, 10), 0, end_of_day=True) == local(
+        2026, 1, 5, 17, 30
+    )
 
 
 def test_business_day_result_clamped_to_that_days_hours() -> None:
     berlin = ZoneInfo("Europe/Berlin")
     cal = BusinessCalendar.create(
-        "de", "Europe/Berlin",
+        "de",
+        "Europe/Berlin",
         week={**{d: ["08:00-18:00"] for d in WEEKDAYS}, "sat": ["09:00-13:00"]},
     )
     friday = datetime(2026, 1, 9, 15, tzinfo=berlin)
@@ -462,9 +483,12 @@ END:VCALENDAR
 def test_ical_closures(tmp_path: Path) -> None:
     (tmp_path / "closed.ics").write_text(_ICS)
     spec = CalendarSpec(
-        id="office_nl", timezone="Europe/Amsterdam", span=SPAN,
+        id="office_nl",
+        timezone="Europe/Amsterdam",
+        span=SPAN,
         week=frozen_map({d: (("08:00", "12:00"), ("13:00", "17:30")) for d in WEEKDAYS}),
-        ical="closed.ics", source=str(tmp_path / "calendar.yaml"),
+        ical="closed.ics",
+        source=str(tmp_path / "calendar.yaml"),
     )
     cal = BusinessCalendar.from_spec(spec)
     assert not cal.is_open(local(2026, 1, 6, 10))  # all-day events close whole days
@@ -487,8 +511,9 @@ def test_ical_missing_or_broken(tmp_path: Path) -> None:
 
 
 def test_from_spec_prefixes_errors_with_position() -> None:
-    spec = CalendarSpec(id="x", timezone="UTC", span=SourceSpan("org/cal.yaml", 3, 1),
-                        week=frozen_map({}))
+    spec = CalendarSpec(
+        id="x", timezone="UTC", span=SourceSpan("org/cal.yaml", 3, 1), week=frozen_map({})
+    )
     with pytest.raises(CalendarError, match=r"^org/cal.yaml:3:1: calendar 'x': no open hours"):
         BusinessCalendar.from_spec(spec)
 

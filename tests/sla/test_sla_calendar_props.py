@@ -12,13 +12,17 @@ from engine.sla.calendar import BusinessCalendar
 
 CALENDARS = [
     BusinessCalendar.create(
-        "office", "Europe/Amsterdam",
-        week={d: ["08:00-12:00", "13:00-17:30"] for d in WEEKDAYS}, country="NL",
-        recurring_holidays=["12-24"], closures=["2026-05-15"],
+        "office",
+        "Europe/Amsterdam",
+        week={d: ["08:00-12:00", "13:00-17:30"] for d in WEEKDAYS},
+        country="NL",
+        recurring_holidays=["12-24"],
+        closures=["2026-05-15"],
     ),
     BusinessCalendar.create("night", "Europe/Berlin", week={d: ["22:00-06:00"] for d in WEEKDAYS}),
     BusinessCalendar.create(
-        "dst_edges", "Australia/Sydney",
+        "dst_edges",
+        "Australia/Sydney",
         week={"sun": ["01:30-03:30"], "mon": ["00:00-24:00"], "sat": ["23:00-02:30"]},
     ),
     BusinessCalendar.create("sp", "America/Sao_Paulo", week={d: ["00:00-09:00"] for d in WEEKDAYS}),
@@ -41,7 +45,9 @@ def test_between_inverts_add(cal: BusinessCalendar, start: datetime, seconds: in
 
 @settings(max_examples=150, deadline=None)
 @given(calendars, starts, durations.filter(lambda d: d > 0))
-def test_add_never_lands_in_closed_time(cal: BusinessCalendar, start: datetime, seconds: int) -> None:
+def test_add_never_lands_in_closed_time(
+    cal: BusinessCalendar, start: datetime, seconds: int
+) -> None:
     end = cal.add(start, seconds)
     # open there, or exactly the end of an interval (open just before)
     assert cal.is_open(end) or cal.is_open(end - timedelta(seconds=1))

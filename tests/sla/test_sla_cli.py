@@ -21,39 +21,107 @@ def run(*args: str) -> tuple[int, str, str]:
 
 
 def test_add_prints_iso_instant_with_calendar_offset() -> None:
-    code, out, _ = run("calendar", "add", "--calendar", "office_nl", "--org", str(ORG),
-                       "--start", "2026-01-09T16:00", "--duration", "2h")
+    code, out, _ = run(
+        "calendar",
+        "add",
+        "--calendar",
+        "office_nl",
+        "--org",
+        str(ORG),
+        "--start",
+        "2026-01-09T16:00",
+        "--duration",
+        "2h",
+    )
     assert code == 0
     assert out.strip() == "2026-01-12T08:30:00+01:00"
 
 
 def test_add_accepts_an_instant_with_offset_and_iso_duration() -> None:
-    code, out, _ = run("calendar", "add", "-c", "office_nl", "--org", str(ORG),
-                       "-s", "2026-01-09T15:00:00Z", "-d", "PT2H")
-    assert code == 0 and out.strip() == "2026-01-12T08:30:00+01:00"
+    code, out, _ = run(
+        "calendar",
+        "add",
+        "-c",
+        "office_nl",
+        "--org",
+        str(ORG),
+        "-s",
+        "2026-01-09T15:00:00Z",
+        "-d",
+        "PT2H",
+    )
+    assert code == 0
+    assert out.strip() == "2026-01-12T08:30:00+01:00"
 
 
 def test_add_business_days_and_end_of_day() -> None:
-    code, out, _ = run("calendar", "add", "-c", "office_nl", "--org", str(ORG),
-                       "-s", "2026-04-24T10:00", "-d", "1", "--days")
-    assert code == 0 and out.strip() == "2026-04-28T10:00:00+02:00"  # King's Day skipped
-    code, out, _ = run("calendar", "add", "-c", "office_nl", "--org", str(ORG),
-                       "-s", "2026-04-24T10:00", "-d", "P1D", "--days", "--end-of-day")
-    assert code == 0 and out.strip() == "2026-04-28T17:30:00+02:00"
+    code, out, _ = run(
+        "calendar",
+        "add",
+        "-c",
+        "office_nl",
+        "--org",
+        str(ORG),
+        "-s",
+        "2026-04-24T10:00",
+        "-d",
+        "1",
+        "--days",
+    )
+    assert code == 0
+    assert out.strip() == "2026-04-28T10:00:00+02:00"  # King's Day skipped
+    code, out, _ = run(
+        "calendar",
+        "add",
+        "-c",
+        "office_nl",
+        "--org",
+        str(ORG),
+        "-s",
+        "2026-04-24T10:00",
+        "-d",
+        "P1D",
+        "--days",
+        "--end-of-day",
+    )
+    assert code == 0
+    assert out.strip() == "2026-04-28T17:30:00+02:00"
 
 
 def test_diff_prints_seconds_and_human_form() -> None:
-    code, out, _ = run("calendar", "diff", "-c", "office_nl", "--org", str(ORG),
-                       "--start", "2026-01-09T16:00", "--end", "2026-01-12T10:00")
-    assert code == 0 and out.strip() == "12600 (3h30m)"
-    code, out, _ = run("calendar", "diff", "-c", "office_nl", "--org", str(ORG),
-                       "--start", "2026-01-12T10:00", "--end", "2026-01-09T16:00")
+    code, out, _ = run(
+        "calendar",
+        "diff",
+        "-c",
+        "office_nl",
+        "--org",
+        str(ORG),
+        "--start",
+        "2026-01-09T16:00",
+        "--end",
+        "2026-01-12T10:00",
+    )
+    assert code == 0
+    assert out.strip() == "12600 (3h30m)"
+    code, out, _ = run(
+        "calendar",
+        "diff",
+        "-c",
+        "office_nl",
+        "--org",
+        str(ORG),
+        "--start",
+        "2026-01-12T10:00",
+        "--end",
+        "2026-01-09T16:00",
+    )
     assert out.strip() == "0 (0s)"
 
 
 def test_hours_lists_open_intervals() -> None:
-    code, out, _ = run("calendar", "hours", "-c", "night_desk", "--org", str(ORG),
-                       "-s", "2026-01-09", "--for", "3")
+    code, out, _ = run(
+        "calendar", "hours", "-c", "night_desk", "--org", str(ORG), "-s", "2026-01-09", "--for", "3"
+    )
     assert code == 0
     assert out.splitlines() == [
         "Fri 2026-01-09T00:00:00+01:00  ->  2026-01-09T06:00:00+01:00",
@@ -65,14 +133,18 @@ def test_calendar_file_path(tmp_path: Path) -> None:
     cal = tmp_path / "cal.yaml"
     cal.write_text("kind: calendar\nid: tiny\ntimezone: UTC\nweek:\n  mon: ['09:00-10:00']\n")
     code, out, _ = run("calendar", "add", "-c", str(cal), "-s", "2026-01-05T09:30", "-d", "1h")
-    assert code == 0 and out.strip() == "2026-01-12T09:30:00+00:00"
+    assert code == 0
+    assert out.strip() == "2026-01-12T09:30:00+00:00"
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["-c", "nope", "-s", "2026-01-05T09:00", "-d", "1h"], "unknown calendar 'nope'"),
-        (["-c", "office_nl", "-s", "yesterday", "-d", "1h"], "--start 'yesterday' is not an ISO 8601"),
+        (
+            ["-c", "office_nl", "-s", "yesterday", "-d", "1h"],
+            "--start 'yesterday' is not an ISO 8601",
+        ),
         (["-c", "office_nl", "-s", "2026-01-05T09:00", "-d", "-1h"], "negative durations"),
         (["-c", "office_nl", "-s", "2026-01-05T09:00", "-d", "36h", "--days"], "whole days"),
         (["-c", "office_nl", "-s", "2026-01-05T09:00", "-d", "1h", "--end-of-day"], "needs --days"),
@@ -88,7 +160,8 @@ def test_invalid_calendar_document_points_at_the_line(tmp_path: Path) -> None:
     cal = tmp_path / "bad.yaml"
     cal.write_text("kind: calendar\nid: bad\ntimezone: UTC\nweek:\n  mon: ['9-5']\n")
     code, _, err = run("calendar", "diff", "-c", str(cal), "-s", "2026-01-05", "-e", "2026-01-06")
-    assert code == 1 and "bad.yaml:5:" in err
+    assert code == 1
+    assert "bad.yaml:5:" in err
 
 
 def test_calendar_commands_do_not_import_prefect() -> None:

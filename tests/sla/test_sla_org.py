@@ -33,7 +33,8 @@ def test_levels(docs: list[object]) -> None:
     policies = {p.id: p for p in load_policies(ORG)}  # type: ignore[attr-defined]
     for lvl in levels.levels:
         assert lvl.description
-        assert lvl.ola in policies and "ola" in policies[lvl.ola].metrics
+        assert lvl.ola in policies
+        assert "ola" in policies[lvl.ola].metrics
     assert [lvl.automated for lvl in levels.levels] == [True, False, False, False]
 
 
@@ -43,7 +44,8 @@ def test_calendars_build(docs: list[object]) -> None:
     assert all(isinstance(d.id, str) for d in docs if isinstance(d, CalendarSpec))
     office = cals["office_nl"]
     assert office.add(datetime(2026, 1, 5, 11, 30, tzinfo=AMS), 3600) == datetime(
-        2026, 1, 5, 13, 30, tzinfo=AMS)
+        2026, 1, 5, 13, 30, tzinfo=AMS
+    )
     assert not office.is_open(datetime(2026, 4, 27, 10, tzinfo=AMS))  # King's Day (NL)
     assert not office.is_open(datetime(2027, 12, 24, 10, tzinfo=AMS))  # recurring 12-24
     de = cals["support_de"]
@@ -62,14 +64,21 @@ def test_gold_and_default_policies() -> None:
     policies = load_policies(ORG)
     gold = select_policy(policies, "first_response", {"tier": "gold", "priority": "normal"})  # type: ignore[arg-type]
     default = select_policy(policies, "first_response", {"tier": "standard"})  # type: ignore[arg-type]
-    assert gold is not None and (gold.id, gold.order) == ("sla_gold", 10)
-    assert default is not None and (default.id, default.order, default.when) == ("sla_default", 100, None)
+    assert gold is not None
+    assert (gold.id, gold.order) == ("sla_gold", 10)
+    assert default is not None
+    assert (default.id, default.order, default.when) == ("sla_default", 100, None)
     for p in (gold, default):
-        assert {"first_response", "next_reply", "periodic_update", "resolution_total"} <= set(p.metrics)
+        assert {"first_response", "next_reply", "periodic_update", "resolution_total"} <= set(
+            p.metrics
+        )
         fr = p.metrics["first_response"]
         assert [(w.percent, w.minutes_before) for w in fr.warnings] == [(75, None), (None, 15)]
         assert [(s.after.seconds, s.to_level, s.notify) for s in fr.escalation] == [
-            (0, "L2", None), (7200, None, "supervisor"), (14400, None, "head_of_department")]
+            (0, "L2", None),
+            (7200, None, "supervisor"),
+            (14400, None, "head_of_department"),
+        ]
 
 
 def test_org_policy_drives_a_clock() -> None:
@@ -77,11 +86,22 @@ def test_org_policy_drives_a_clock() -> None:
     cal = load_calendar("office_nl", ORG)
     pol = select_policy(policies, "first_response", {"tier": "silver", "priority": "low"})  # type: ignore[arg-type]
     assert pol is not None
-    clock = start_clock("fr", "first_response", pol, pol.metrics["first_response"], cal,
-                        datetime(2026, 1, 5, 9, tzinfo=AMS), priority="low", tier="silver")
+    clock = start_clock(
+        "fr",
+        "first_response",
+        pol,
+        pol.metrics["first_response"],
+        cal,
+        datetime(2026, 1, 5, 9, tzinfo=AMS),
+        priority="low",
+        tier="silver",
+    )
     assert clock.target_seconds == 2 * 3600  # the silver tier target beats the low priority one
     assert [t.kind for t in due_timers(clock, None, cal)][:3] == [
-        "sla_warning", "sla_warning", "sla_breach"]
+        "sla_warning",
+        "sla_warning",
+        "sla_breach",
+    ]
 
 
 def test_password_reset_references_exist() -> None:

@@ -14,27 +14,35 @@ from engine.sla.policy import (
 )
 from engine.sop.expressions import ExpressionEnv
 
-FR = metric("first_response", "8h", by_priority={"critical": "1h", "high": "2h"},
-            by_tier={"gold": "30m"})
+FR = metric(
+    "first_response", "8h", by_priority={"critical": "1h", "high": "2h"}, by_tier={"gold": "30m"}
+)
 POLICIES = (
     policy("default", 100, {"first_response": FR, "resolution_total": metric("resolution_total")}),
     policy("gold", 10, {"first_response": FR}, when='case.tier == "gold"'),
-    policy("phone_vip", 20, {"first_response": FR},
-           when='case.channel == "phone" && case.priority in ["high", "critical"]'),
+    policy(
+        "phone_vip",
+        20,
+        {"first_response": FR},
+        when='case.channel == "phone" && case.priority in ["high", "critical"]',
+    ),
 )
 
 
 def test_first_match_by_order_not_by_position() -> None:
     assert select_policy(POLICIES, "first_response", {"tier": "gold"}).id == "gold"  # type: ignore[union-attr]
     chosen = select_policy(POLICIES, "first_response", {"channel": "phone", "priority": "high"})
-    assert chosen is not None and chosen.id == "phone_vip"
+    assert chosen is not None
+    assert chosen.id == "phone_vip"
     chosen = select_policy(POLICIES, "first_response", {"channel": "email", "priority": "high"})
-    assert chosen is not None and chosen.id == "default"
+    assert chosen is not None
+    assert chosen.id == "default"
 
 
 def test_policy_without_the_metric_is_skipped() -> None:
     chosen = select_policy(POLICIES, "resolution_total", {"tier": "gold"})
-    assert chosen is not None and chosen.id == "default"
+    assert chosen is not None
+    assert chosen.id == "default"
     assert select_policy(POLICIES, "ola", {"tier": "gold"}) is None
 
 
@@ -59,7 +67,8 @@ def test_bad_condition_names_the_policy() -> None:
 def test_explicit_env_is_used() -> None:
     env = ExpressionEnv()
     chosen = select_policy(POLICIES, "first_response", {"tier": "gold"}, env)
-    assert chosen is not None and chosen.id == "gold"
+    assert chosen is not None
+    assert chosen.id == "gold"
 
 
 @pytest.mark.parametrize(
@@ -83,7 +92,9 @@ def test_target_errors() -> None:
     with pytest.raises(CalendarError, match="must be whole days"):
         target_seconds(metric(target="36h", unit="business_days"), None, None)
     assert target_seconds(metric(target="2d", unit="business_days"), None, None) == (
-        172_800, "business_days")
+        172_800,
+        "business_days",
+    )
 
 
 # ---- catalogue 9: what counts as a first response ------------------------------------------
