@@ -5,7 +5,7 @@
   human task's ``form`` field, a wait's ``on[].set``, a handler's ``set``, a loop ``counter``).
   Such an expression could only ever fail at run time with "no value".
 - ``E-DATA-UNDECLARED``: a node writes a field that ``data`` does not declare (the target of
-  ``set``, ``on[].set``, handler ``set``, or a ``form`` field). Declaring it gives the field a
+  ``set``, ``on[].set``, handler ``set``, a ``form`` field, or a loop ``counter``). Declaring it gives the field a
   type, so expressions that read it are type-checked.
 
 Names are found with :func:`engine.sop.expressions.referenced_names` (top-level identifiers,
@@ -69,13 +69,11 @@ def iter_writes(ctx: CheckContext) -> Iterator[tuple[str, SourceSpan, str]]:
         for i, on in enumerate(node.on):
             for name, value in on.set.items():
                 yield name, value.span, f"{base}.on[{i}].set.{name}"
+        if node.type is NodeType.LOOP and node.counter:
+            yield node.counter, node.span, f"{base}.counter"
     for i, handler in enumerate(ctx.spec.on_event):
         for name, value in handler.set.items():
             yield name, value.span, f"$.on_event[{i}].set.{name}"
-
-
-def _loop_counters(ctx: CheckContext) -> set[str]:
-    return {n.counter for n in ctx.of_type(NodeType.LOOP) if n.counter}
 
 
 def iter_data_errors(ctx: CheckContext) -> Iterator[SopError]:
@@ -92,7 +90,7 @@ def iter_data_errors(ctx: CheckContext) -> Iterator[SopError]:
                 path,
                 did_you_mean(name, data) or f"declare it: data: {{{name}: {{type: ...}}}}",
             )
-    provided = set(written) | _loop_counters(ctx) | {
+    provided = set(written) | {
         name for name, spec in data.items() if spec.input or spec.default is not None
     }
     yield from _never_written(data, provided, iter_reads(ctx))
