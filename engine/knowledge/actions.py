@@ -43,11 +43,11 @@ def _port(ctx: Any) -> KnowledgePort:
     return port  # type: ignore[no-any-return]
 
 
-def _query(inputs: Mapping[str, Any], ctx: Any) -> str:
+def _query(inputs: Mapping[str, Any], ctx: Any, action: str) -> str:
     parts = [inputs.get(k) for k in ("query", "text", "subject", "body")]
     bad = [p for p in parts if p is not None and not isinstance(p, str)]
     if bad:
-        raise ActionFailed(f"kb action inputs query/text/subject/body must be strings, got "
+        raise ActionFailed(f"{action}: inputs query/text/subject/body must be strings, got "
                            f"{type(bad[0]).__name__}", retryable=False, **_ctx(ctx))
     return "\n".join(p for p in parts if p)
 
@@ -86,7 +86,7 @@ def kb_answer(inputs: Mapping[str, Any], ctx: Any) -> dict[str, Any]:
     language, suggestions, truncated}``.
     """
     port = _port(ctx)
-    query, threshold = _query(inputs, ctx), _threshold(inputs, ctx)
+    query, threshold = _query(inputs, ctx, "kb_answer"), _threshold(inputs, ctx)
     key = getattr(ctx, "idempotency_key", None) or f"{getattr(ctx, 'case_id', '')}:kb_answer"
     answer = _guard(ctx, lambda: port.answer(
         query, at=ctx.now, idempotency_key=key, category=_opt_str(inputs, "category"),
@@ -108,7 +108,7 @@ def kb_suggest(inputs: Mapping[str, Any], ctx: Any) -> dict[str, Any]:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10:
         raise ActionFailed(f"kb_suggest limit must be an integer 1..10, got {limit!r}",
                            retryable=False, **_ctx(ctx))
-    subject = _query(inputs, ctx)
+    subject = _query(inputs, ctx, "kb_suggest")
     hits = _guard(ctx, lambda: port.suggest_for_case(
         subject, "", _opt_str(inputs, "category"), limit=limit,
         public_only=bool(inputs.get("public_only", False))))
@@ -131,7 +131,7 @@ def kb_lookup(inputs: Mapping[str, Any], ctx: Any) -> dict[str, Any]:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10:
         raise ActionFailed(f"kb_lookup limit must be an integer 1..10, got {limit!r}",
                            retryable=False, **_ctx(ctx))
-    query = _query(inputs, ctx)
+    query = _query(inputs, ctx, "kb_lookup")
 
     def run() -> dict[str, Any]:
         result = port.search(query, language=_opt_str(inputs, "language"),

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 from engine.errors import KnowledgeError
 from engine.knowledge.search import StatsCache, search
 
-__all__ = ["EvalQuestion", "Metrics", "evaluate", "load_eval_set"]
+__all__ = ["EvalQuestion", "Metrics", "ThresholdRow", "evaluate", "load_eval_set", "load_off_topic",
+           "threshold_table"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,45 @@ def load_eval_set(path: str | Path) -> list[EvalQuestion]:
         except (KeyError, TypeError) as exc:
             raise KnowledgeError(f"{path}: question {i} needs lang, q and answers") from exc
     return out
+
+
+def load_off_topic(path: str | Path) -> list[str]:
+    """The ``off_topic`` questions (nothing in the starter base answers them)."""
+    from engine.sop.loader import load_yaml_file
+
+    data = load_yaml_file(path).data
+    items = data.get("off_topic", []) if isinstance(data, dict) else []
+    return [str(i["q"]) for i in items if isinstance(i, dict) and "q" in i]
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdRow:
+    """What the e-level would do at one confidence threshold."""
+
+    threshold: float
+    answered_correctly: float  # share of labelled questions answered with a right article
+    answered_wrongly: int  # labelled questions answered with a wrong article
+    off_topic_answered: int  # off-topic questions answered at all
+
+
+def threshold_table(session: Session, questions: Sequence[EvalQuestion],
+                    off_topic: Sequence[str],
+                    thresholds: Sequence[float] = (0.4, 0.5, 0.55, 0.6, 0.7)) -> list[ThresholdRow]:
+    """E-level behaviour per threshold (public articles only, as the e-level searches)."""
+    cache = StatsCache()
+    scored: list[tuple[bool, float]] = []
+    for q in questions:
+        top = search(session, q.question, public_only=True, limit=3, cache=cache).top
+        scored.append((top is not None and top.article_id in q.answers,
+                       top.confidence if top else 0.0))
+    off = []
+    for text in off_topic:
+        top = search(session, text, public_only=True, limit=3, cache=cache).top
+        off.append(top.confidence if top else 0.0)
+    n = max(len(questions), 1)
+    return [ThresholdRow(th, round(sum(1 for ok, c in scored if ok and c >= th) / n, 4),
+                         sum(1 for ok, c in scored if not ok and c >= th),
+                         sum(1 for c in off if c >= th)) for th in thresholds]
 
 
 def _slice(ranks: Sequence[tuple[EvalQuestion, int | None, tuple[str, ...]]]) -> Metrics:

@@ -8,9 +8,9 @@ within one search -- into a **confidence** in [0, 1] that thresholds can use:
 
     confidence = 0.75 * coverage + 0.25 * margin
 
-- coverage: the IDF-weighted share of the query's stems that the article contains (terms
-  the knowledge base has never seen count half an IDF, so an off-topic question with a
-  few generic matches stays low);
+- coverage: the IDF-weighted share of the query's stems that the article contains (a term
+  the knowledge base has never seen weighs as much as the rarest known one, so an off-topic
+  question with a few generic matches stays low);
 - margin: for the top hit, how far its rank is ahead of the best hit of a *different*
   article (translations of the same article do not compete): ``(s1 - s2) / s1``.
 
@@ -61,8 +61,8 @@ class CorpusStats:
     def idf(self, language: str, stem: str) -> float:
         n = self.n.get(language, 0)
         df = self.df.get(language, {}).get(stem, 0)
-        if df == 0:
-            return 0.5 * math.log(1 + max(n, 1))
+        if df == 0:  # never seen: as telling as the rarest known term
+            return math.log(1 + max(n, 1))
         return math.log(1 + n / df)
 
     def coverage(self, doc: _Doc, stems: tuple[str, ...]) -> float:

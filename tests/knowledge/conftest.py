@@ -76,6 +76,17 @@ def sqlite_starter_ro(tmp_path_factory: pytest.TempPathFactory,
     engine.dispose()
 
 
+@pytest.fixture(scope="module")
+def shared_starter(tmp_path_factory: pytest.TempPathFactory,
+                   starter_specs: list[ArticleSpec]) -> Iterator[Engine]:
+    """The starter KB on SQLite for one test module that writes (unique case ids per test)."""
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('kbmod') / 'kb.db'}")
+    create_kb_schema(engine)
+    import_starter(engine, starter_specs)
+    yield engine
+    engine.dispose()
+
+
 def _pg_reachable() -> str | None:
     try:
         probe = create_engine(PG_URL, connect_args={"connect_timeout": 3})
