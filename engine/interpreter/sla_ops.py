@@ -149,16 +149,23 @@ def check(work: Work, node: NodeSpec) -> str:
 
 
 def finish(work: Work, name: str, *, cancelled: bool, reason: str = "case ended") -> None:
+    """Stop (or cancel) an open clock and cancel its timers; a closed clock is left as is."""
     loaded = _load(work, name)
     if loaded is None:
         return
     clock, policy, cal = loaded
-    sla = _sla()
-    clock = sla.cancel(clock, work.now, reason) if cancelled else sla.stop(clock, cal, work.now)
-    for tid in work.clocks[name].timers:
+    ref = work.clocks[name]
+    for tid in ref.timers:
         work.timers.pop(tid, None)
         work.emit(CancelTimer(tid))
+    if not clock.open:  # already completed or cancelled: keep what it recorded
+        if ref.timers:
+            work.clocks[name] = ClockRef(name, ref.state)
+        return
+    sla = _sla()
+    clock = sla.cancel(clock, work.now, reason) if cancelled else sla.stop(clock, cal, work.now)
     work.clocks[name] = ClockRef(name, frozen_map(sla.to_json(clock)))
+    work.audit("sla_cancelled" if cancelled else "sla_stop", None, clock=name, reason=reason)
 
 
 def finish_all(work: Work, *, cancelled: bool) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import Driver, run_reference_case
 
+from engine.actions import load_actions
 from engine.interpreter import StepContext
 from engine.interpreter.types import (
     Audit,
@@ -84,3 +85,26 @@ def test_l2_path_escalates_and_hands_knowledge_back(password_reset: CompiledSop,
     (hand_back,) = [c for c in d.commands if isinstance(c, Audit) and c.kind == "handed_back"]
     assert hand_back.detail["knowledge_missing"] is False
     assert [c for c in d.commands if isinstance(c, CreateTask)][1].level == "L2"
+
+
+def test_classification_failure_routes_to_human_verification(password_reset: CompiledSop,
+                                                             org_ctx: StepContext) -> None:
+    from engine.interpreter.types import ActionFailedEvent
+
+    d = Driver(password_reset, org_ctx)
+    d.start(request_text="I forgot it", customer_tier="standard", email="a@example.com")
+    d.send(ActionFailedEvent(d.action("classify").action_id, "classifier down", retryable=False))
+    assert d.at() == ["verify_identity"]
+    assert d.state.clocks["first_response"].state["state"] == "running"
+
+
+def test_withdrawn_cancels_the_case_anywhere(password_reset: CompiledSop,
+                                             org_ctx: StepContext) -> None:
+    d = Driver(password_reset, org_ctx, registry=load_actions(), auto_actions=True)
+    d.start(request_text="locked out", customer_tier="gold", email="a@example.com")
+    task_id = d.task_id("verify_identity")
+    out = d.signal("withdrawn")
+    assert (d.state.status, d.state.outcome) == ("cancelled", "withdrawn")
+    assert any(getattr(c, "task_id", None) == task_id and type(c).__name__ == "CancelTask"
+               for c in out)
+    assert d.state.clocks["first_response"].state["state"] == "cancelled"

@@ -147,3 +147,27 @@ def test_case_end_stops_running_clocks_and_cancels_their_timers(org_ctx: StepCon
     out = d.complete("work", "close")
     assert armed <= {c.timer_id for c in out if isinstance(c, CancelTimer)}
     assert d.state.clocks["fr"].state["state"] == "completed"
+
+
+def test_withdrawn_case_cancels_running_clock_but_keeps_completed_ones(
+        org_ctx: StepContext) -> None:
+    handlers = "- {event: withdrawn, interrupt: true, next: gone}"
+    flow = FLOW + "gone: {type: end, outcome: withdrawn, status: cancelled, terminate: true}\n"
+    flow = flow.replace("clock: {type: sla_start, clock: fr, metric: first_response, next: work}",
+                        "clock: {type: sla_start, clock: fr, metric: first_response, next: res}\n"
+                        "res: {type: sla_start, clock: total, metric: resolution_total, "
+                        "next: work}")
+    flow = flow.replace("stop: {type: sla_stop, clock: fr, next: check}",
+                        "stop: {type: sla_stop, clock: fr, next: work2}\n"
+                        "work2: {type: human_task, level: L1, outcomes: {ok: {next: check}}}")
+    d = Driver(sop(flow, handlers=handlers), org_ctx)
+    d.start()
+    d.complete("work", "done")
+    assert d.state.clocks["fr"].state["state"] == "completed"
+    armed = set(d.state.clocks["total"].timers)
+    out = d.signal("withdrawn")
+    assert d.state.status == "cancelled"
+    assert d.state.clocks["fr"].state["state"] == "completed"
+    assert d.state.clocks["total"].state["state"] == "cancelled"
+    assert armed <= {c.timer_id for c in out if isinstance(c, CancelTimer)}
+    assert not d.state.timers
