@@ -44,6 +44,7 @@ __all__ = [
     "rearm",
     "remaining",
     "reopen",
+    "recalculate",
     "reprioritize",
     "resume",
     "start_clock",
@@ -95,6 +96,7 @@ class SlaClock:
     breaches: int = 0  # breach events fired, over all armings
     business_elapsed: int = 0  # elapsed at the last transition
     paused_total: int = 0  # elapsed-axis seconds paused in this arming
+    pauses: tuple[tuple[datetime, datetime], ...] = ()  # ended pauses of this arming
     wall_elapsed: int = 0  # wall seconds since started_at, at the last transition
     pause_started_at: datetime | None = None
     completed_at: datetime | None = None
@@ -103,6 +105,7 @@ class SlaClock:
     escalations_fired: tuple[str, ...] = ()
     arming: int = 1
     warn_at: tuple[int, ...] = ()  # warning thresholds on the elapsed axis
+    warn_rules: tuple[str, ...] = ()  # "percent:75", "minutes_before:15"
     ladder: tuple[Rung, ...] = ()
     pause_if_breached: bool = True
     on_reopen: str = "resume"
@@ -128,16 +131,31 @@ def measure(clock_unit: str, cal: BusinessCalendar) -> BusinessCalendar:
     return _wall_calendar(cal.timezone) if clock_unit == "wall" else cal
 
 
-def _thresholds(metric_spec: MetricSpec, budget: int) -> tuple[int, ...]:
-    out: set[int] = set()
+def _warn_rules(metric_spec: MetricSpec) -> tuple[str, ...]:
+    """The metric's warnings as ``percent:<p>`` / ``minutes_before:<m>`` (JSON-friendly)."""
+    out = []
     for w in metric_spec.warnings:
         if w.percent is not None:
-            at = math.ceil(Fraction(str(w.percent)) * budget / 100)
+            out.append(f"percent:{w.percent}")
         elif w.minutes_before is not None:
-            at = budget - int(w.minutes_before) * 60
+            out.append(f"minutes_before:{int(w.minutes_before)}")
+    return tuple(out)
+
+
+def warn_thresholds(rules: tuple[str, ...], budget: int) -> tuple[int, ...]:
+    """Elapsed seconds at which to warn, for a budget: percent rounded up to the second.
+
+    A threshold at or before the start (a target shorter than the lead time) or at the
+    budget (that is the breach) is dropped.
+    """
+    out: set[int] = set()
+    for rule in rules:
+        kind, _, value = rule.partition(":")
+        if kind == "percent":
+            at = math.ceil(Fraction(value) * budget / 100)
         else:
-            continue
-        if 0 < at < budget:  # at 0 it would warn on start; at budget it is the breach
+            at = budget - int(value) * 60
+        if 0 < at < budget:
             out.add(at)
     return tuple(sorted(out))
 
@@ -158,7 +176,8 @@ def _rules(
         "unit": unit,
         "target_seconds": seconds,
         "budget": budget,
-        "warn_at": _thresholds(metric_spec, budget),
+        "warn_rules": _warn_rules(metric_spec),
+        "warn_at": warn_thresholds(_warn_rules(metric_spec), budget),
         "ladder": tuple(
             Rung(int(s.after.seconds), s.to_level, s.notify) for s in metric_spec.escalation
         ),
@@ -270,6 +289,7 @@ def resume(clock: SlaClock, cal: BusinessCalendar, now: datetime) -> SlaClock:
         clock,
         state="running",
         paused_total=clock.paused_total + paused,
+        pauses=(*clock.pauses, (clock.pause_started_at, now)),
         pause_started_at=None,
         wall_elapsed=_wall(clock, now),
     )
@@ -323,23 +343,17 @@ def _new_arming(clock: SlaClock, cal: BusinessCalendar, now: datetime) -> SlaClo
         budget=budget,
         business_elapsed=0,
         paused_total=0,
+        pauses=(),
         wall_elapsed=0,
         pause_started_at=None,
         completed_at=None,
         cancel_reason=None,
         warnings_fired=(),
         escalations_fired=(),
-        warn_at=_rescale(clock.warn_at, clock.budget, budget),
+        warn_at=warn_thresholds(clock.warn_rules, budget),
     )
     due = _due(armed, cal)
     return replace(armed, due_at=due, original_due_at=due)
-
-
-def _rescale(warn_at: tuple[int, ...], old: int, new: int) -> tuple[int, ...]:
-    """Carry thresholds to a new budget (only business_days budgets change between armings)."""
-    if old == new or old == 0:
-        return warn_at
-    return tuple(sorted({max(1, min(new - 1, math.ceil(Fraction(a * new, old)))) for a in warn_at}))
 
 
 def rearm(clock: SlaClock, cal: BusinessCalendar, now: datetime) -> SlaClock:
@@ -391,6 +405,48 @@ def reprioritize(
     return replace(changed, due_at=_due(changed, cal))
 
 
+def recalculate(
+    clock: SlaClock, cal: BusinessCalendar, now: datetime, *, repair: bool = False
+) -> SlaClock:
+    """Recompute a clock against an edited calendar (same id, new hours or holidays).
+
+    Elapsed and paused time are measured again from the recorded start and pause intervals,
+    so the result equals a replay of the clock's history on the new calendar (including
+    ``original_due_at``, the due instant without pauses). Open clocks
+    get a new due instant; completed clocks are untouched unless ``repair`` is asked for,
+    which recomputes their elapsed time and records a breach the new calendar reveals. A
+    recorded breach is never undone; cancelled clocks are untouched. Policy changes go
+    through ``reprioritize``.
+    """
+    if clock.state == "cancelled" or (clock.state == "completed" and not repair):
+        return clock
+    axis = measure(clock.unit, cal)
+    paused_total = sum(axis.between(a, b) for a, b in clock.pauses)
+    budget = _budget(clock.unit, clock.target_seconds, cal, clock.started_at)
+    fresh = replace(
+        clock,
+        calendar_id=cal.id,
+        paused_total=paused_total,
+        budget=budget,
+        original_due_at=axis.add(clock.started_at, budget),
+        warn_at=warn_thresholds(clock.warn_rules, budget),
+    )
+    if fresh.state == "running":
+        return replace(fresh, due_at=_due(fresh, cal))
+    until = fresh.pause_started_at if fresh.state == "paused" else fresh.completed_at
+    done = axis.between(fresh.started_at, until or now) - paused_total
+    fresh = replace(fresh, business_elapsed=done)
+    if fresh.state == "completed" and done >= budget and not fresh.breached_now:
+        fresh = replace(
+            fresh,
+            breached=True,
+            breached_at=_due(fresh, cal),
+            breached_arming=fresh.arming,
+            breaches=fresh.breaches + 1,
+        )
+    return fresh
+
+
 def reopen(
     clock: SlaClock,
     metric_spec: MetricSpec,
@@ -432,6 +488,7 @@ def reopen(
         state="running",
         completed_at=None,
         paused_total=clock.paused_total + measure(clock.unit, cal).between(stopped_at, now),
+        pauses=(*clock.pauses, (stopped_at, now)),
     )
     return replace(reopened, due_at=_due(reopened, cal), wall_elapsed=_wall(reopened, now))
 

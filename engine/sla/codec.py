@@ -20,7 +20,7 @@ _INSTANTS = frozenset(
     {"started_at", "due_at", "original_due_at", "first_started_at", "breached_at",
      "pause_started_at", "completed_at"}
 )
-_TUPLES = frozenset({"warnings_fired", "escalations_fired", "warn_at"})
+_TUPLES = frozenset({"warnings_fired", "escalations_fired", "warn_at", "warn_rules"})
 
 
 def to_json(clock: SlaClock) -> dict[str, Any]:
@@ -34,6 +34,8 @@ def to_json(clock: SlaClock) -> dict[str, Any]:
             value = list(value)
         elif f.name == "ladder":
             value = [{"after": r.after, "to_level": r.to_level, "notify": r.notify} for r in value]
+        elif f.name == "pauses":
+            value = [[a.isoformat(), b.isoformat()] for a, b in value]
         out[f.name] = value
     return out
 
@@ -59,6 +61,10 @@ def from_json(data: dict[str, Any]) -> SlaClock:
                 value = tuple(value)
             elif f.name == "ladder":
                 value = tuple(Rung(r["after"], r.get("to_level"), r.get("notify")) for r in value)
+            elif f.name == "pauses":
+                value = tuple(
+                    (datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in value
+                )
             values[f.name] = value
         return SlaClock(**values)
     except (TypeError, ValueError, KeyError) as exc:

@@ -16,6 +16,7 @@ from engine.sla.clock import (
     elapsed,
     pause,
     rearm,
+    recalculate,
     remaining,
     reopen,
     reprioritize,
@@ -478,3 +479,58 @@ def test_business_days_target(office_cal: BusinessCalendar) -> None:
     assert clock.budget == 17 * H
     plan = due_timers(clock, spec, office_cal)
     assert plan[0].due_at == office_cal.add(local(2026, 1, 9, 10), 17 * H // 2 + (17 * H) % 2)
+
+
+# ---- 17: calendar edited -> open clocks recomputed, replay-identical -------------------
+
+
+def _history(cal: BusinessCalendar) -> SlaClock:
+    clock = started(cal, priority="p3")  # 8 h
+    clock = pause(clock, cal, local(2026, 1, 5, 10))
+    return resume(clock, cal, local(2026, 1, 6, 10))
+
+
+def test_calendar_edit_recomputes_open_clock_like_a_replay(office_cal: BusinessCalendar) -> None:
+    edited = BusinessCalendar.create(
+        "office_nl",
+        "Europe/Amsterdam",
+        week={d: ["08:00-12:00", "13:00-17:30"] for d in ("mon", "tue", "wed", "thu", "fri")},
+        closures=["2026-01-06"],  # Tuesday closed after all
+    )
+    clock = _history(office_cal)
+    assert clock.due_at == local(2026, 1, 7, 8, 30)
+    redone = recalculate(clock, edited, local(2026, 1, 6, 10))
+    assert redone == _history(edited)
+    assert redone.paused_total == 6 * H + 30 * 60  # Tuesday no longer counts as paused
+    assert redone.due_at == local(2026, 1, 7, 16)
+
+
+def test_calendar_edit_leaves_completed_clocks_unless_repair(office_cal: BusinessCalendar) -> None:
+    shorter = BusinessCalendar.create(
+        "office_nl", "Europe/Amsterdam", week={"mon": ["08:00-10:00"], "tue": ["08:00-17:00"]}
+    )
+    done = stop(started(office_cal, priority="p3"), office_cal, local(2026, 1, 5, 17))
+    assert not done.breached
+    assert recalculate(done, shorter, local(2026, 1, 7, 9)) == done
+    repaired = recalculate(done, shorter, local(2026, 1, 7, 9), repair=True)
+    assert repaired.business_elapsed == H  # Monday 09-10 only
+    cancelled = cancel(done, local(2026, 1, 7, 9), "merged")
+    assert recalculate(cancelled, shorter, local(2026, 1, 7, 9), repair=True) == cancelled
+
+
+def test_repair_records_a_breach_the_new_calendar_reveals(office_cal: BusinessCalendar) -> None:
+    longer = BusinessCalendar.always("Europe/Amsterdam", id="office_nl")
+    done = stop(started(office_cal), office_cal, local(2026, 1, 5, 13))  # 3 h of 4 h
+    repaired = recalculate(done, longer, local(2026, 1, 6, 9), repair=True)
+    assert repaired.breached
+    assert repaired.breached_at == local(2026, 1, 5, 13)  # 09:00 + 4 wall hours
+    assert repaired.business_elapsed == 4 * H
+
+
+def test_minutes_before_warning_stays_minutes_before_on_rearm(office_cal: BusinessCalendar) -> None:
+    spec = metric("periodic_update", "1d", unit="business_days", warnings=((None, 15),), ladder=())
+    clock = started(office_cal, spec, at=local(2026, 1, 5, 9))
+    assert clock.warn_at == (clock.budget - 900,)
+    again = rearm(clock, office_cal, local(2026, 1, 9, 16))  # Friday: budget to Monday 16:00
+    assert again.budget == 8 * H + 30 * 60
+    assert again.warn_at == (again.budget - 900,)
