@@ -5,8 +5,8 @@
   human task's ``form`` field, a wait's ``on[].set``, a handler's ``set``, a loop ``counter``).
   Such an expression could only ever fail at run time with "no value".
 - ``E-DATA-UNDECLARED``: a node writes a field that ``data`` does not declare (the target of
-  ``set``, ``on[].set``, handler ``set``, a ``form`` field, or a loop ``counter``). Declaring it gives the field a
-  type, so expressions that read it are type-checked.
+  ``set``, ``on[].set``, handler ``set``, a ``form`` field, or a loop ``counter``).
+  Declaring it gives the field a type, so expressions that read it are type-checked.
 
 Names are found with :func:`engine.sop.expressions.referenced_names` (top-level identifiers,
 string literals and member names ignored), so ``case.tier`` reads ``case``, never ``tier``.

@@ -1,4 +1,4 @@
-"""Dataflow checks over the graph: SLA clocks started before use, level moves in the right direction.
+"""Dataflow checks over the graph: SLA clocks started before use, level moves in the right way.
 
 Both are classic iterative dataflow analyses on the node graph, run to a fixpoint with a
 worklist (each node is revisited only when a predecessor's result changes, so the cost is

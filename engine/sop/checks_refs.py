@@ -1,4 +1,4 @@
-"""Reference and per-node checks: levels, SLA policies, calendars, actions, sub-SOPs, tasks, decisions.
+"""Reference and per-node checks: levels, policies, calendars, actions, sub-SOPs, tasks, decisions.
 
 Checks that need the organisation (levels, policies, calendars, other SOPs) run only when a
 library holding that collection is given; checking a lone file never guesses.
