@@ -107,18 +107,41 @@ class Health(BaseModel):
     connectors: list[dict[str, Any]]
 
 
-def _request_body_schema(model: type[BaseModel]) -> dict[str, Any]:
+#: endpoints whose senders post HTML-form bodies (Zammad CTI, Twilio-style SMS gateways)
+FORM_ENDPOINTS = frozenset({"cti", "sms"})
+
+
+def _without_null(schema: Any) -> Any:
+    """A form can't say null: ``anyOf [X, null]`` -> X (an absent field is the form's None)."""
+    if isinstance(schema, dict):
+        if "anyOf" in schema:
+            options = [o for o in schema["anyOf"] if o.get("type") != "null"]
+            if len(options) == 1:
+                rest = {k: v for k, v in schema.items() if k not in ("anyOf", "default")}
+                return _without_null({**options[0], **rest})
+        return {k: _without_null(v) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [_without_null(v) for v in schema]
+    return schema
+
+
+def _request_body_schema(name: str, model: type[BaseModel]) -> dict[str, Any]:
     schema = model.model_json_schema(by_alias=True)
-    return {"required": True, "content": {
-        "application/json": {"schema": schema},
-        "application/x-www-form-urlencoded": {"schema": schema},
-    }}
+    content = {"application/json": {"schema": schema}}
+    if name in FORM_ENDPOINTS:
+        form = _without_null(schema)
+        form["properties"] = {k: v for k, v in form.get("properties", {}).items()
+                              if v.get("type") in ("string", "integer", "boolean")}
+        content["application/x-www-form-urlencoded"] = {"schema": form}
+    return {"required": True, "content": content}
 
 
 def _decode(raw: bytes, content_type: str) -> Any:
+    """JSON, or a form (empty fields count as absent)."""
     ctype = content_type.split(";")[0].strip().lower()
     if ctype == "application/x-www-form-urlencoded":
-        return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=200))
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
+        return {k: v for k, v in pairs if v != ""}
     return json.loads(raw)
 
 
@@ -284,7 +307,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         app.add_api_route(
             f"/v1/intake/{name}", make_endpoint(name), methods=["POST"], status_code=202,
             summary=f"Receive a {name} event", description=(model.__doc__ or "").strip(),
-            responses=common, openapi_extra={"requestBody": _request_body_schema(model),
+            responses=common, openapi_extra={"requestBody": _request_body_schema(name, model),
                                              "parameters": [
                 {"name": SIGNATURE_HEADER, "in": "header", "required": True,
                  "schema": {"type": "string"}, "description": "t=<unix>,v1=<hex>[,v1=<hex>]"},

@@ -115,4 +115,5 @@ def verify_status(secret: str, case_id: str, expires: int, sig: str, *, now: dat
     """True when ``sig`` is the status-link signature of ``case_id`` and not yet expired."""
     if not secret or expires < now.timestamp():
         return False
-    return hmac.compare_digest(sign_status(secret, case_id, expires), (sig or "").lower())
+    given = (sig or "").lower().encode("utf-8", "replace")  # bytes: any input compares safely
+    return hmac.compare_digest(sign_status(secret, case_id, expires).encode(), given)
