@@ -190,6 +190,15 @@ class _Builder:
     def node(self, node_id: str, path: JsonPath) -> NodeSpec:
         raw: Mapping[str, Any] = self.get(path) or {}
         p = path
+
+        def opt(key: str) -> str | None:
+            value = raw.get(key)
+            return None if value is None else str(value)
+
+        def text(key: str, default: str = "") -> str:
+            value = raw.get(key)
+            return default if value is None else str(value)
+
         retry = RetrySpec()
         if raw.get("retry") is not None:
             r = raw["retry"]
@@ -212,45 +221,45 @@ class _Builder:
             id=node_id,
             type=NodeType(raw["type"]),
             span=self.doc.key_span(path),
-            title=self.text((*p, "title")),
-            description=self.text((*p, "description")),
-            level=self.opt((*p, "level")),
-            next=self.opt((*p, "next")),
-            action=self.opt((*p, "action")),
-            inputs=self.inputs((*p, "inputs")),
-            set=self.exprs((*p, "set")),
+            title=text("title"),
+            description=text("description"),
+            level=opt("level"),
+            next=opt("next"),
+            action=opt("action"),
+            inputs=self.inputs((*p, "inputs")) if "inputs" in raw else frozen_map(),
+            set=self.exprs((*p, "set")) if "set" in raw else frozen_map(),
             retry=retry,
-            on_error=self.opt((*p, "on_error")),
+            on_error=opt("on_error"),
             branches=tuple(self.branch((*p, "branches", i))
                            for i in range(len(raw.get("branches") or []))),
-            otherwise=self.opt((*p, "otherwise")),
-            join=self.opt((*p, "join")),
-            instructions=self.text((*p, "instructions")).strip(),
-            role=self.opt((*p, "role")),
-            skills=self.strs((*p, "skills")),
+            otherwise=opt("otherwise"),
+            join=opt("join"),
+            instructions=text("instructions").strip(),
+            role=opt("role"),
+            skills=self.strs((*p, "skills")) if "skills" in raw else (),
             outcomes=tuple(self.outcome(name, (*p, "outcomes", name))
                            for name in (raw.get("outcomes") or {})),
             form=tuple(self.form_field(name, (*p, "form", name)) for name in (raw.get("form") or {})),
             four_eyes=bool(raw.get("four_eyes", False)),
             timeout=timeout,
-            to=self.opt((*p, "to")),
-            reason=self.text((*p, "reason")).strip(),
-            knowledge=self.text((*p, "knowledge"), "none"),
+            to=opt("to"),
+            reason=text("reason").strip(),
+            knowledge=text("knowledge", "none"),
             on=tuple(self.wait_on((*p, "on", i)) for i in range(len(raw.get("on") or []))),
-            correlate=self.text((*p, "correlate"), "case"),
-            counter=self.opt((*p, "counter")),
+            correlate=text("correlate", "case"),
+            counter=opt("counter"),
             max=None if max_value is None else int(max_value),
-            body=self.opt((*p, "body")),
-            exit=self.opt((*p, "exit")),
-            clock=self.opt((*p, "clock")),
-            metric=self.opt((*p, "metric")),
-            policy=self.opt((*p, "policy")),
-            ok=self.opt((*p, "ok")),
-            warning=self.opt((*p, "warning")),
-            breached=self.opt((*p, "breached")),
-            sop=self.opt((*p, "sop")),
-            outcome=self.opt((*p, "outcome")),
-            status=self.text((*p, "status"), "resolved"),
+            body=opt("body"),
+            exit=opt("exit"),
+            clock=opt("clock"),
+            metric=opt("metric"),
+            policy=opt("policy"),
+            ok=opt("ok"),
+            warning=opt("warning"),
+            breached=opt("breached"),
+            sop=opt("sop"),
+            outcome=opt("outcome"),
+            status=text("status", "resolved"),
             terminate=bool(raw.get("terminate", False)),
         )
 

@@ -26,8 +26,10 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from enum import StrEnum
 from typing import Any
 
 import networkx as nx
@@ -47,6 +49,7 @@ __all__ = [
 ]
 
 HANDLERS_NODE = "__handlers__"
+_UNDECLARED = re.compile(r"undeclared reference to '([^']+)'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +273,9 @@ def compile_expr(env: ExpressionEnv, expr: Expr, *, expect_bool: bool, json_path
             span = SourceSpan(span.file, span.line, span.column + exc.column - 1)
         hint = None
         if "undeclared reference" in lowered:
-            hint = "declare the field under 'data' or use case/event/result/now"
+            m = _UNDECLARED.search(detail)
+            hint = (_did_you_mean(m.group(1), env.names) if m else None) \
+                or "declare the field under 'data' or use case/event/result/now"
         elif "must be bool" in lowered:
             hint = "compare with ==, <, in ... to get true/false"
         raise SopError(code, f"{detail} in {expr.source!r}", span=span, json_path=json_path,
@@ -297,16 +302,45 @@ def _compile_programs(spec: SopSpec, env: ExpressionEnv,
 
 _UNORDERED = frozenset({"outcomes", "form"})  # tuples built from YAML mappings: order is cosmetic
 _SKIP = frozenset({"span", "source"})
+_MISSING = object()
+_FIELDS: dict[type, tuple[tuple[str, Any], ...]] = {}
+
+
+def _fields_of(cls: type) -> tuple[tuple[str, Any], ...]:
+    """(name, default) of the fields that enter the hash; defaults are left out of it, so
+    adding an optional field to the model does not change existing hashes."""
+    found = _FIELDS.get(cls)
+    if found is None:
+        out = []
+        for f in fields(cls):
+            if f.name in _SKIP:
+                continue
+            if f.default is not MISSING:
+                default = f.default
+            elif f.default_factory is not MISSING:
+                default = f.default_factory()
+            else:
+                default = _MISSING
+            out.append((f.name, default))
+        found = _FIELDS[cls] = tuple(out)
+    return found
 
 
 def _canonical(value: Any, name: str = "") -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value.value if isinstance(value, StrEnum) else value
     if isinstance(value, Duration):
         return {"seconds": value.seconds}
     if isinstance(value, Expr):
         return {"cel": value.source}
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _canonical(getattr(value, f.name), f.name)
-                for f in fields(value) if f.name not in _SKIP}
+        out = {}
+        for field_name, default in _fields_of(type(value)):
+            item = getattr(value, field_name)
+            if default is not _MISSING and item == default:
+                continue
+            out[field_name] = _canonical(item, field_name)
+        return out
     if isinstance(value, Mapping):
         return {str(k): _canonical(v) for k, v in value.items()}
     if isinstance(value, (tuple, list)):
@@ -314,9 +348,7 @@ def _canonical(value: Any, name: str = "") -> Any:
         if name in _UNORDERED:
             items.sort(key=lambda item: json.dumps(item, sort_keys=True, default=str))
         return items
-    if hasattr(value, "value") and isinstance(getattr(value, "value"), str):  # enums
-        return value.value
-    return value
+    return str(value)
 
 
 def canonical_json(spec: SopSpec) -> str:

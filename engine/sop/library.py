@@ -4,12 +4,16 @@
 given files), dispatches on ``kind``, compiles every SOP (latest version per id wins),
 and checks references between documents:
 
-- node ``level`` / escalate & hand_back ``to`` / escalation ``to_level`` -> a level id
-  (only when a levels document exists);
-- ``timeout.calendar`` and a policy's ``calendar`` -> a calendar id;
-- ``sla_start.policy`` and a level's ``ola`` -> an SLA policy id;
-- ``call.sop`` and routing ``sop``/``fallback`` -> an SOP id;
-- ``action`` names -> engine.actions.registry.known_actions(), when that module exists.
+- a policy escalation rung's ``to_level`` -> a level id (when a levels document exists);
+- a policy's ``calendar`` -> a calendar id;
+- a level's ``ola`` -> an SLA policy id;
+- routing ``sop``/``fallback`` -> an SOP id;
+- routing and policy ``when`` conditions compile (CEL, bool).
+
+References made by SOP *nodes* (level, escalate/hand_back ``to``, ``timeout.calendar``,
+``sla_start.policy``, ``call.sop``, ``action`` names against engine.actions.registry) are
+checked by engine.sop.checks (engineer A2) with specific codes, given this Library; when
+only files were given (``complete=False``) kinds that are not loaded are not checked.
 
 Every problem of every file is reported, each at its ``file:line:col``.
 """
@@ -17,7 +21,6 @@ Every problem of every file is reported, each at its ``file:line:col``.
 from __future__ import annotations
 
 import difflib
-import importlib
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -31,7 +34,6 @@ from engine.sop.model import (
     Document,
     Expr,
     LevelsDoc,
-    NodeType,
     RoutingDoc,
     SlaPolicyDoc,
     SopSpec,
@@ -110,18 +112,6 @@ def _version_key(version: str) -> tuple[int, ...]:
 def _hint(name: str, choices: Iterable[str]) -> str | None:
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}?" if close else None
-
-
-def _known_actions() -> frozenset[str] | None:
-    name = "engine.actions.registry"
-    try:
-        module = importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name in (name, "engine.actions"):
-            return None
-        raise
-    known = getattr(module, "known_actions", None)
-    return frozenset(known()) if known is not None else None
 
 
 class _Collector:
@@ -212,7 +202,6 @@ class _Known:
     calendars: frozenset[str] | None
     policies: frozenset[str] | None
     sops: frozenset[str] | None
-    actions: frozenset[str] | None
 
     @classmethod
     def of(cls, lib: Library) -> _Known:
@@ -227,7 +216,6 @@ class _Known:
             calendars=ids(lib.calendars),
             policies=ids(p.id for p in lib.policies),
             sops=ids(lib.sops, partial_skip=True),
-            actions=_known_actions(),
         )
 
 
@@ -237,8 +225,6 @@ def _missing(known: frozenset[str] | None, name: str | None) -> bool:
 
 def _iter_reference_errors(lib: Library) -> Iterator[SopError]:
     known = _Known.of(lib)
-    for compiled in lib.versions.values():
-        yield from _iter_sop_refs(compiled.spec, known)
     if lib.levels:
         for i, lv in enumerate(lib.levels.levels):
             if _missing(known.policies, lv.ola):
@@ -273,26 +259,6 @@ def _check_expr(env: ExpressionEnv, expr: Expr, path: str) -> Iterator[SopError]
         compile_expr(env, expr, expect_bool=True, json_path=path)
     except SopError as err:
         yield err
-
-
-def _iter_sop_refs(spec: SopSpec, known: _Known) -> Iterator[SopError]:
-    for node_id, node in spec.nodes.items():
-        base = f"$.nodes.{node_id}"
-        if _missing(known.levels, node.level):
-            yield _ref_error("level", str(node.level), node.span, f"{base}.level", known.levels or ())
-        if node.type in (NodeType.ESCALATE, NodeType.HAND_BACK) and _missing(known.levels, node.to):
-            yield _ref_error("level", str(node.to), node.span, f"{base}.to", known.levels or ())
-        if node.timeout is not None and _missing(known.calendars, node.timeout.calendar):
-            yield _ref_error("calendar", str(node.timeout.calendar), node.timeout.span,
-                             f"{base}.timeout.calendar", known.calendars or ())
-        if _missing(known.policies, node.policy):
-            yield _ref_error("SLA policy", str(node.policy), node.span, f"{base}.policy",
-                             known.policies or ())
-        if node.type is NodeType.CALL and _missing(known.sops, node.sop):
-            yield _ref_error("SOP", str(node.sop), node.span, f"{base}.sop", known.sops or ())
-        if _missing(known.actions, node.action):
-            yield _ref_error("action", str(node.action), node.span, f"{base}.action",
-                             known.actions or ())
 
 
 def iter_library_errors(paths: str | Path | Iterable[str | Path]) -> Iterator[SopError]:

@@ -56,7 +56,7 @@ _ALLOWED_SCALAR_TAGS = frozenset(
 _BOOL_TRAPS = frozenset({"yes", "no", "on", "off", "y", "n"})
 _TRUE_FALSE = {"true": True, "false": False}
 _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
-_INT = re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$")
+_INT = re.compile(r"^[-+]?[0-9]+$")
 _FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
 _OPENERS = frozenset(" \t[{,:")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -79,6 +79,9 @@ def format_json_path(path: JsonPath) -> str:
     return "".join(out)
 
 
+Mark = tuple[int, int]  # 1-based (line, column)
+
+
 @dataclass(frozen=True, slots=True)
 class YamlDocument:
     """Parsed data plus where every value (and every mapping key) was written.
@@ -86,27 +89,29 @@ class YamlDocument:
     Attributes:
         data: the JSON-like value of the document.
         file: the name used in spans.
-        spans: JSON path -> span of the value at that path (the root is ``()``).
-        key_spans: JSON path -> span of the mapping key naming that path.
+        marks: JSON path -> (line, column) of the value at that path (the root is ``()``).
+        key_marks: JSON path -> (line, column) of the mapping key naming that path.
         quoted: paths whose scalar was quoted (its text starts one column later).
     """
 
     data: Any
     file: str
-    spans: dict[JsonPath, SourceSpan] = field(default_factory=dict)
-    key_spans: dict[JsonPath, SourceSpan] = field(default_factory=dict)
+    marks: dict[JsonPath, Mark] = field(default_factory=dict)
+    key_marks: dict[JsonPath, Mark] = field(default_factory=dict)
     quoted: frozenset[JsonPath] = frozenset()
 
     def span(self, path: JsonPath) -> SourceSpan:
         """The span of the value at ``path``, or of its nearest ancestor that exists."""
         path = tuple(path)
-        while path not in self.spans and path:
+        while path not in self.marks and path:
             path = path[:-1]
-        return self.spans.get(path, SourceSpan(self.file, 1, 1))
+        line, column = self.marks.get(path, (1, 1))
+        return SourceSpan(self.file, line, column)
 
     def key_span(self, path: JsonPath) -> SourceSpan:
         """The span of the key naming ``path`` (falls back to the value's span)."""
-        return self.key_spans.get(tuple(path)) or self.span(path)
+        mark = self.key_marks.get(tuple(path))
+        return SourceSpan(self.file, *mark) if mark else self.span(path)
 
     def text_span(self, path: JsonPath, offset: int = 0) -> SourceSpan:
         """Where character ``offset`` of the string at ``path`` stands (single-line scalars)."""
@@ -118,159 +123,253 @@ class YamlDocument:
 # ---- pre-scan -----------------------------------------------------------------------------
 
 
+_FLOW_TOKEN = re.compile(r"[\[\]{}\"'#\n]")
+_DEEP_INDENT = re.compile(r"^ {%d,}\S" % MAX_DEPTH, re.MULTILINE)
+_DASH_CHAIN = "- " * (MAX_DEPTH // 2)
+
+
 def _prescan_depth(text: str) -> int | None:
     """Cheap upper estimate of nesting: flow brackets plus block indentation levels.
 
     Returns the 1-based line where ``MAX_DEPTH`` is exceeded, or None. It never parses; it
-    only has to stop hostile nesting before the recursive composer sees it.
+    stops hostile nesting (30,000 ``[``) before a parser sees it, in C-speed passes for
+    ordinary documents. The composer enforces the exact limit afterwards.
     """
-    flow = 0
+    if text.count("[") + text.count("{") > MAX_DEPTH:
+        line = _flow_depth(text)
+        if line is not None:
+            return line
+    if _DASH_CHAIN in text or _DEEP_INDENT.search(text):
+        return _block_depth(text)
+    return None
+
+
+def _flow_depth(text: str) -> int | None:
+    depth, quote, comment, line = 0, "", False, 1
+    for m in _FLOW_TOKEN.finditer(text):
+        ch = m.group()
+        if ch == "\n":
+            line += 1
+            comment = False
+            if not depth:
+                quote = ""
+            continue
+        if comment:
+            continue
+        if quote:
+            if ch == quote:
+                quote = ""
+            continue
+        prev = text[m.start() - 1] if m.start() else " "
+        if ch in "\"'":
+            if prev in _OPENERS:
+                quote = ch
+        elif ch == "#":
+            comment = prev in " \t"
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return line
+        elif depth:
+            depth -= 1
+    return None
+
+
+def _leading_dashes(line: str) -> int:
+    """How many compact sequence entries (``- - - x``) open the line, up to MAX_DEPTH + 1."""
+    count, pos = 0, 0
+    while count <= MAX_DEPTH and line.startswith("-", pos):
+        nxt = pos + 1
+        if nxt < len(line) and line[nxt] not in " \t":
+            break
+        count += 1
+        while nxt < len(line) and line[nxt] in " \t":
+            nxt += 1
+        pos = nxt
+    return count
+
+
+def _block_depth(text: str) -> int | None:
     indents: list[int] = []
     for lineno, line in enumerate(text.split("\n"), 1):
         stripped = line.lstrip(" ")
         if not stripped or stripped[0] == "#":
             continue
-        if flow == 0:
-            indent = len(line) - len(stripped)
-            while indents and indents[-1] >= indent:
-                indents.pop()
-            indents.append(indent)
-            dashes = 0
-            while stripped.startswith("- ") or stripped == "-":
-                dashes += 1
-                stripped = stripped[2:].lstrip(" ")
-            if len(indents) + dashes > MAX_DEPTH:
-                return lineno
-        if "[" in line or "{" in line or flow:
-            quote, prev = "", " "
-            for ch in line:
-                if quote:
-                    if ch == quote:
-                        quote = ""
-                elif ch in "\"'" and prev in _OPENERS:
-                    quote = ch
-                elif ch == "#" and prev in " \t":
-                    break
-                elif ch in "[{":
-                    flow += 1
-                    if flow + len(indents) > MAX_DEPTH:
-                        return lineno
-                elif ch in "]}":
-                    flow = max(0, flow - 1)
-                prev = ch
+        indent = len(line) - len(stripped)
+        while indents and indents[-1] >= indent:
+            indents.pop()
+        indents.append(indent)
+        if len(indents) + _leading_dashes(stripped) > MAX_DEPTH:
+            return lineno
     return None
 
 
 # ---- composing ----------------------------------------------------------------------------
 
 
-class _Composer(yaml.SafeLoader):  # pure-Python SafeLoader, never CSafeLoader
-    """SafeLoader that refuses aliases while composing (the alias target never expands)."""
+def _parser_class() -> Any:
+    """libyaml's event parser when PyYAML has it, else the pure-Python one.
 
-    def __init__(self, text: str, file: str) -> None:
-        super().__init__(text)
-        self.file = file
-        self.problems: list[SopError] = []
+    Only *events* are taken from the parser; composing is done here, iteratively and
+    depth-capped. PyYAML's C *composer* (``CSafeLoader.get_single_node``) recurses in C
+    and crashes on deep nesting, so it is never used; libyaml's parser itself keeps its
+    state on the heap, and the pre-scan refuses deep nesting before it runs anyway.
+    """
+    return getattr(yaml, "CSafeLoader", None) if USE_LIBYAML else yaml.SafeLoader
 
-    def _span(self, mark: Any) -> SourceSpan:
-        return SourceSpan(self.file, mark.line + 1, mark.column + 1)
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.get_event()
-            self.problems.append(LoadError(
-                "E-YAML-ALIAS", f"alias *{event.anchor} is not allowed",
-                span=self._span(event.start_mark),
-                hint="write the value out; anchors and aliases are refused"))
-            return yaml.ScalarNode(_YAML_TAG + "null", "", event.start_mark, event.end_mark)
-        event = self.peek_event()
-        anchor = getattr(event, "anchor", None)
-        if anchor is not None:
-            self.problems.append(LoadError(
-                "E-YAML-ALIAS", f"anchor &{anchor} is not allowed",
-                span=self._span(event.start_mark),
-                hint="write the value out; anchors and aliases are refused"))
-            event.anchor = None
-        return super().compose_node(parent, index)
+#: set to False to parse with the pure-Python scanner (about 10x slower)
+USE_LIBYAML = hasattr(yaml, "CSafeLoader")
 
 
 @dataclass
-class _Walker:
-    """Turns a composed node tree into data + spans, collecting problems."""
+class _Frame:
+    """An open mapping or sequence while composing."""
 
-    file: str
-    problems: list[SopError]
-    spans: dict[JsonPath, SourceSpan] = field(default_factory=dict)
-    key_spans: dict[JsonPath, SourceSpan] = field(default_factory=dict)
-    quoted: set[JsonPath] = field(default_factory=set)
+    path: JsonPath
+    value: Any  # dict or list
+    key: str | None = None  # mapping: the key waiting for its value
+    first_line: dict[str, int] = field(default_factory=dict)
+    skip_next: bool = False  # mapping: the next value belongs to a refused key
 
-    def span(self, node: Any) -> SourceSpan:
-        return SourceSpan(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
 
-    def error(self, code: str, message: str, node: Any, path: JsonPath, hint: str | None) -> None:
-        self.problems.append(LoadError(code, message, span=self.span(node),
-                                       json_path=format_json_path(path), hint=hint))
+class _Composer:
+    """Builds data + spans from parser events, collecting problems (no recursion)."""
 
-    def walk(self, node: Any, path: JsonPath, depth: int) -> Any:
-        self.spans[path] = self.span(node)
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[SopError] = []
+        self.marks: dict[JsonPath, Mark] = {}
+        self.key_marks: dict[JsonPath, Mark] = {}
+        self.quoted: set[JsonPath] = set()
+
+    def span(self, mark: Any) -> SourceSpan:
+        return SourceSpan(self.file, mark.line + 1, mark.column + 1)
+
+    def error(self, code: str, message: str, mark: Any, path: JsonPath, hint: str | None) -> None:
+        if len(self.problems) < _MAX_ERRORS:
+            self.problems.append(LoadError(code, message, span=self.span(mark),
+                                           json_path=format_json_path(path), hint=hint))
+
+    def compose(self, parser: Any) -> Any:
+        """Consume the events of one document; return its value (None when empty)."""
+        stack: list[_Frame] = []
+        root: Any = None
+        have_root = False
+        while True:
+            event = parser.get_event()
+            if isinstance(event, yaml.StreamStartEvent | yaml.DocumentStartEvent):
+                if isinstance(event, yaml.DocumentStartEvent) and have_root:
+                    raise _MultiDoc(event.start_mark)
+                continue
+            if isinstance(event, yaml.DocumentEndEvent):
+                continue
+            if isinstance(event, yaml.StreamEndEvent):
+                return root
+            if isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+                stack.pop()
+                continue
+            parent = stack[-1] if stack else None
+            if parent is not None and isinstance(parent.value, dict) and parent.key is None \
+                    and not parent.skip_next:
+                self._key(parent, event)
+                continue
+            if parent is None:
+                path: JsonPath = ()
+            elif isinstance(parent.value, list):
+                path = (*parent.path, len(parent.value))
+            else:
+                path = (*parent.path, parent.key if parent.key is not None else "")
+            value, frame = self._node(event, path, len(stack) + 1)
+            if parent is None:
+                root, have_root = value, True
+            elif isinstance(parent.value, list):
+                parent.value.append(value)
+            elif parent.skip_next:
+                parent.skip_next = False
+            else:
+                parent.value[parent.key] = value
+                parent.key = None
+            if frame is not None:
+                stack.append(frame)
+
+    def _key(self, frame: _Frame, event: Any) -> None:
+        if not isinstance(event, yaml.ScalarEvent):
+            self._refuse_key(frame, event)
+            return
+        key = str(event.value)
+        mark = event.start_mark
+        line = mark.line + 1
+        if event.anchor is not None:
+            self._anchor(event, frame.path)
+        if key == "<<" and not event.style:
+            self.error("E-YAML-ALIAS", "merge keys (<<) are not allowed", event.start_mark,
+                       frame.path, "write the keys out")
+            frame.skip_next = True
+            return
+        if key in frame.first_line:
+            first = frame.first_line[key]
+            self.error("E-YAML-DUPKEY", f"duplicate key {key!r} (first defined on line {first})",
+                       mark, (*frame.path, key),
+                       f"remove one of the two; line {first} and line {line} both define {key!r}")
+            frame.skip_next = True
+            return
+        frame.first_line[key] = line
+        frame.key = key
+        self.key_marks[(*frame.path, key)] = (line, mark.column + 1)
+
+    def _refuse_key(self, frame: _Frame, event: Any) -> None:
+        """A collection used as a key stops composing; an alias key is skipped."""
+        if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            raise _ComplexKey(event.start_mark)
+        self.error("E-YAML-ALIAS", "an alias cannot be a key", event.start_mark, frame.path,
+                   "write the key out")
+        frame.skip_next = True
+
+    def _anchor(self, event: Any, path: JsonPath) -> None:
+        self.error("E-YAML-ALIAS", f"anchor &{event.anchor} is not allowed", event.start_mark,
+                   path, "write the value out; anchors and aliases are refused")
+
+    def _node(self, event: Any, path: JsonPath, depth: int) -> tuple[Any, _Frame | None]:
+        mark = event.start_mark
+        self.marks[path] = (mark.line + 1, mark.column + 1)
+        if isinstance(event, yaml.AliasEvent):
+            self.error("E-YAML-ALIAS", f"alias *{event.anchor} is not allowed", event.start_mark,
+                       path, "write the value out; anchors and aliases are refused")
+            return None, None
+        if event.anchor is not None:
+            self._anchor(event, path)
         if depth > MAX_DEPTH:
-            self.error("E-YAML-DEPTH", f"nested deeper than {MAX_DEPTH} levels", node, path,
-                       "flatten the document")
-            return None
-        if isinstance(node, yaml.MappingNode):
-            if node.tag != _MAP:
-                self._bad_tag(node, path)
-            return self._mapping(node, path, depth)
-        if isinstance(node, yaml.SequenceNode):
-            if node.tag != _SEQ:
-                self._bad_tag(node, path)
-            return [self.walk(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
-        return self._scalar(node, path)
+            raise _TooDeep(event.start_mark)
+        if isinstance(event, yaml.MappingStartEvent):
+            if event.tag not in (None, "!", _MAP):
+                self._bad_tag(event, path)
+            value: dict[str, Any] = {}
+            return value, _Frame(path, value)
+        if isinstance(event, yaml.SequenceStartEvent):
+            if event.tag not in (None, "!", _SEQ):
+                self._bad_tag(event, path)
+            items: list[Any] = []
+            return items, _Frame(path, items)
+        return self._scalar(event, path), None
 
-    def _bad_tag(self, node: Any, path: JsonPath) -> None:
-        self.error("E-YAML-TAG", f"tag {node.tag!r} is not allowed", node, path,
+    def _bad_tag(self, event: Any, path: JsonPath) -> None:
+        self.error("E-YAML-TAG", f"tag {event.tag!r} is not allowed", event.start_mark, path,
                    "remove the tag; only plain YAML values are accepted")
 
-    def _mapping(self, node: Any, path: JsonPath, depth: int) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        first_line: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                self.error("E-YAML-KEY", "a mapping key must be a plain string", key_node,
-                           path, "use a simple name as the key")
-                continue
-            key = str(key_node.value)
-            key_span = self.span(key_node)
-            if key == "<<" and key_node.tag == _YAML_TAG + "merge":
-                self.error("E-YAML-ALIAS", "merge keys (<<) are not allowed", key_node, path,
-                           "write the keys out")
-                continue
-            if key in first_line:
-                self.error("E-YAML-DUPKEY",
-                           f"duplicate key {key!r} (first defined on line {first_line[key]})",
-                           key_node, (*path, key),
-                           f"remove one of the two; line {first_line[key]} and line "
-                           f"{key_span.line} both define {key!r}")
-                continue
-            first_line[key] = key_span.line
-            self.key_spans[(*path, key)] = key_span
-            out[key] = self.walk(value_node, (*path, key), depth + 1)
-        return out
-
-    def _scalar(self, node: Any, path: JsonPath) -> Any:
-        value: str = node.value
-        if node.tag not in _ALLOWED_SCALAR_TAGS:
-            self._bad_tag(node, path)
+    def _scalar(self, event: Any, path: JsonPath) -> Any:
+        value: str = event.value
+        tag = event.tag
+        if event.style in ("'", '"'):
+            self.quoted.add(path)
+        if tag not in (None, "!") and tag not in _ALLOWED_SCALAR_TAGS:
+            self._bad_tag(event, path)
             return value
-        if node.style is not None:  # quoted or block scalar: always a string
-            if node.style in ("'", '"'):
-                self.quoted.add(path)
-            return value
-        if node.tag == _STR:
-            return value
+        if event.style or tag in ("!", _STR, _YAML_TAG + "timestamp"):  # C parser: plain = ""
+            return value  # quoted, block or explicitly a string
         if value.lower() in _BOOL_TRAPS:
             self.error("E-YAML-BOOL", f"{value!r} is ambiguous (YAML 1.1 reads it as a boolean)",
-                       node, path, f"quote it (\"{value}\") or use true/false")
+                       event.start_mark, path, f"quote it (\"{value}\") or use true/false")
             return value
         if value.lower() in _TRUE_FALSE:
             return _TRUE_FALSE[value.lower()]
@@ -283,6 +382,19 @@ class _Walker:
         return value
 
 
+class _MultiDoc(Exception):  # noqa: N818 - internal signal, never escapes this module
+    def __init__(self, mark: Any) -> None:
+        self.mark = mark
+
+
+class _TooDeep(_MultiDoc):
+    pass
+
+
+class _ComplexKey(_MultiDoc):
+    pass
+
+
 def load_yaml_text(text: str, file: str = "<memory>") -> YamlDocument:
     """Parse one YAML document safely.
 
@@ -293,47 +405,64 @@ def load_yaml_text(text: str, file: str = "<memory>") -> YamlDocument:
     if len(text) > MAX_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise SopErrors([LoadError("E-YAML-SIZE", f"larger than {MAX_BYTES} bytes", span=span0,
                                    hint="split the document")])
-    if "\x00" in text:
-        raise SopErrors([LoadError("E-YAML-ENCODING", "contains NUL characters", span=span0,
-                                   hint="save the file as UTF-8 text")])
     deep = _prescan_depth(text)
     if deep is not None:
         raise SopErrors([LoadError("E-YAML-DEPTH", f"nested deeper than {MAX_DEPTH} levels",
                                    span=SourceSpan(file, deep, 1), hint="flatten the document")])
-    composer = _Composer(text, file)
+    composer = _Composer(file)
+    parser = _parser_class()(text)
     try:
-        root = composer.get_single_node()
-    except yaml.composer.ComposerError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        code = "E-YAML-MULTIDOC" if "single document" in str(exc.context) else "E-YAML-SYNTAX"
-        raise SopErrors([*composer.problems, _syntax(code, exc, mark, file)]) from exc
+        data = composer.compose(parser)
+    except _TooDeep as exc:
+        raise SopErrors([LoadError("E-YAML-DEPTH", f"nested deeper than {MAX_DEPTH} levels",
+                                   span=composer.span(exc.mark), hint="flatten the document")]) from None
+    except _ComplexKey as exc:
+        raise SopErrors([*composer.problems, LoadError(
+            "E-YAML-KEY", "a mapping key must be a plain string", span=composer.span(exc.mark),
+            hint="use a simple name as the key")]) from None
+    except _MultiDoc as exc:
+        raise SopErrors([*composer.problems, LoadError(
+            "E-YAML-MULTIDOC", "several documents in one file", span=composer.span(exc.mark),
+            hint="one document per file")]) from None
     except yaml.MarkedYAMLError as exc:
-        raise SopErrors([*composer.problems, _syntax("E-YAML-SYNTAX", exc, exc.problem_mark,
-                                                     file)]) from exc
+        raise SopErrors([*composer.problems, _syntax(exc, file)]) from exc
     except yaml.YAMLError as exc:  # reader errors: control characters and the like
-        raise SopErrors([LoadError("E-YAML-SYNTAX", str(exc).splitlines()[0], span=span0)]) from exc
-    except RecursionError as exc:  # the pre-scan should make this unreachable
-        raise SopErrors([LoadError("E-YAML-DEPTH", "nested too deeply", span=span0)]) from exc
+        raise SopErrors([*composer.problems, _reader_error(exc, text, file)]) from exc
+    except (RecursionError, MemoryError) as exc:  # the caps should make this unreachable
+        raise SopErrors([LoadError("E-YAML-DEPTH", "document too complex", span=span0)]) from exc
     finally:
-        composer.dispose()
-    if root is None:
+        dispose = getattr(parser, "dispose", None)
+        if dispose is not None:
+            dispose()
+    if not composer.marks:
         raise SopErrors([LoadError("E-YAML-EMPTY", "the document is empty", span=span0,
                                    hint="start with 'kind: sop'")])
-    walker = _Walker(file, composer.problems)
-    data = walker.walk(root, (), 1)
-    SopErrors.raise_if_any(walker.problems[:_MAX_ERRORS])
-    return YamlDocument(data, file, walker.spans, walker.key_spans, frozenset(walker.quoted))
+    SopErrors.raise_if_any(composer.problems)
+    return YamlDocument(data, file, composer.marks, composer.key_marks, frozenset(composer.quoted))
 
 
-def _syntax(code: str, exc: Any, mark: Any, file: str) -> SopError:
+def _syntax(exc: Any, file: str) -> SopError:
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     context = getattr(exc, "context", None)
-    message = f"{context}: {problem}" if context and code == "E-YAML-SYNTAX" else str(problem)
+    message = f"{context}: {problem}" if context else str(problem)
+    mark = exc.problem_mark or exc.context_mark
     span = SourceSpan(file, mark.line + 1, mark.column + 1) if mark else SourceSpan(file, 1, 1)
-    if code == "E-YAML-MULTIDOC":
-        message = "several documents in one file"
-    return LoadError(code, message, span=span,
-                     hint="one document per file" if code == "E-YAML-MULTIDOC" else None)
+    return LoadError("E-YAML-SYNTAX", message, span=span,
+                     hint="check indentation, colons and brackets around here")
+
+
+def _reader_error(exc: Any, text: str, file: str) -> SopError:
+    position = getattr(exc, "position", None)
+    message = str(exc).splitlines()[0]
+    reason = getattr(exc, "reason", None)
+    if reason:
+        message = f"unacceptable character ({reason})"
+    span = SourceSpan(file, 1, 1)
+    if isinstance(position, int) and 0 <= position <= len(text):
+        line_start = text.rfind("\n", 0, position) + 1
+        span = SourceSpan(file, text.count("\n", 0, position) + 1, position - line_start + 1)
+    return LoadError("E-YAML-ENCODING", message, span=span,
+                     hint="remove control characters; save the file as UTF-8 text")
 
 
 def load_yaml_file(path: str | Path) -> YamlDocument:
@@ -367,4 +496,4 @@ def load_yaml_file(path: str | Path) -> YamlDocument:
 
 def iter_paths(doc: YamlDocument) -> Iterator[JsonPath]:
     """Every JSON path with a recorded span (for tests and tools)."""
-    return iter(doc.spans)
+    return iter(doc.marks)

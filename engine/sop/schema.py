@@ -55,18 +55,44 @@ def load_schema(kind: str) -> Mapping[str, Any]:
 
 @cache
 def _validator(kind: str, definition: str | None = None) -> Any:
-    """A Draft 2020-12 validator for a document kind, or for one ``$defs`` entry of it."""
+    """A Draft 2020-12 validator for a document kind, or for one SOP node type.
+
+    For speed the node schemas are *flattened* (``$ref`` inlined, ``node_common`` merged,
+    ``unevaluatedProperties`` turned into ``additionalProperties``): the same constraints
+    as the published schema, without the reference resolution and annotation tracking
+    that make jsonschema slow on a 2,000-node SOP.
+    """
     from jsonschema import Draft202012Validator  # lazy: only validation needs it
 
     schema = copy.deepcopy(dict(load_schema(kind)))
     if definition is not None:
-        schema = {"$schema": schema["$schema"], "$defs": schema["$defs"],
-                  "$ref": f"#/$defs/{definition}"}
+        defs = schema["$defs"]
+        node = _inline(defs[definition], defs)
+        common = _inline(defs["node_common"], defs)
+        node.pop("allOf", None)
+        node.pop("unevaluatedProperties", None)
+        node["properties"] = {**common["properties"], **node["properties"]}
+        node["additionalProperties"] = False
+        schema = {"$schema": schema["$schema"], **node}
     elif kind == "sop":
         # nodes are checked one by one against their own type (see _iter_node_errors)
         schema["$defs"]["node"] = {"type": "object"}
     schema.pop("$id", None)
     return Draft202012Validator(schema)
+
+
+def _inline(schema: Any, defs: Mapping[str, Any]) -> Any:
+    """``schema`` with every local ``$ref`` replaced by a copy of its target."""
+    if isinstance(schema, list):
+        return [_inline(item, defs) for item in schema]
+    if not isinstance(schema, Mapping):
+        return schema
+    out = {k: _inline(v, defs) for k, v in schema.items() if k != "$ref"}
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        target = _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        out = {**target, **out}
+    return out
 
 
 @cache
