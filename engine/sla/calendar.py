@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,6 +101,10 @@ class BusinessCalendar:
             self._public_holidays(2000)  # fail now on an unknown country or subdivision
         table = DayTable(zone, self.week, self.all_hours, self.is_closed_date, self.ical_intervals)
         object.__setattr__(self, "_table", table)
+
+    def __reduce__(self) -> tuple[type[BusinessCalendar], tuple[object, ...]]:
+        """Pickle / copy by the defining values; caches are rebuilt, not copied."""
+        return (type(self), tuple(getattr(self, f.name) for f in fields(self) if f.init))
 
     # ---- construction ------------------------------------------------------------------
 

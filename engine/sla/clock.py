@@ -362,13 +362,14 @@ def rearm(clock: SlaClock, cal: BusinessCalendar, now: datetime) -> SlaClock:
 
     A running ``next_reply`` clock keeps its start (the oldest unanswered message counts);
     ``first_response`` and ``resolution_first`` are never re-armed (returned unchanged).
-    A cancelled clock stays cancelled.
+    A cancelled clock stays cancelled; a paused clock re-arms paused.
     """
     if clock.metric in NEVER_REARM or clock.state == "cancelled":
         return clock
     if clock.open and clock.metric not in REARM_WHILE_RUNNING:
         return clock
-    return _new_arming(clock, cal, now)
+    armed = _new_arming(clock, cal, now)
+    return pause(armed, cal, now) if clock.state == "paused" else armed
 
 
 def reprioritize(

@@ -527,3 +527,15 @@ def test_a_year_of_business_time_round_trips(office_cal: BusinessCalendar) -> No
     due = office_cal.add(start, year)
     assert office_cal.between(start, due) == year
     assert office_cal.open_intervals(due - timedelta(hours=1), due)[-1][1] == due
+
+
+def test_calendars_pickle_and_copy_by_value(office_cal: BusinessCalendar) -> None:
+    import copy
+    import pickle
+
+    cal = office(country="NL", closures=["2026-01-06"])
+    cal.add(local(2026, 1, 5, 9), 100 * H)  # fill the caches
+    for twin in (pickle.loads(pickle.dumps(cal)), copy.deepcopy(cal)):
+        assert twin == cal
+        assert twin.add(local(2026, 1, 5, 17), H) == local(2026, 1, 7, 8, 30)
+    assert hash(office_cal) == hash(office())

@@ -534,3 +534,13 @@ def test_minutes_before_warning_stays_minutes_before_on_rearm(office_cal: Busine
     again = rearm(clock, office_cal, local(2026, 1, 9, 16))  # Friday: budget to Monday 16:00
     assert again.budget == 8 * H + 30 * 60
     assert again.warn_at == (again.budget - 900,)
+
+
+def test_paused_periodic_update_rearms_paused(office_cal: BusinessCalendar) -> None:
+    pu = metric("periodic_update", "4h")
+    paused = pause(started(office_cal, pu), office_cal, local(2026, 1, 5, 10))
+    again = rearm(paused, office_cal, local(2026, 1, 5, 11))
+    assert again.arming == 2
+    assert again.state == "paused"
+    assert again.business_elapsed == 0
+    assert resume(again, office_cal, local(2026, 1, 5, 13)).due_at == local(2026, 1, 5, 17)
