@@ -70,6 +70,15 @@ class CaseFacts:
         return next((lv for t, lv, _ in self.resolutions if t == task_id), None)
 
 
+def _task_level(session: Session, task_id: str) -> str | None:
+    tables = set(inspect(session.connection()).get_table_names())
+    if "human_tasks" not in tables:
+        return None
+    level = session.execute(text("SELECT level FROM human_tasks WHERE id = :id"),
+                            {"id": task_id}).scalar()
+    return str(level) if level is not None else None
+
+
 def _json(value: Any) -> Any:
     if isinstance(value, str):
         try:
@@ -140,7 +149,8 @@ def draft_from_case(session: Session, case_id: str, *, title: str, actor: str, a
     if task_id:
         learning.record_outcome(session, case_id=case_id, task_id=task_id,
                                 kind=OutcomeKind.DRAFTED, actor=actor, at=at, article_id=row.id,
-                                level=facts.level_of(task_id), category=spec.category)
+                                level=facts.level_of(task_id) or _task_level(session, task_id),
+                                category=spec.category)
     return row
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "LEVEL_RANK",
     "CaseResolution",
     "Gap",
+    "case_category",
     "ShiftLeft",
     "compute_gaps",
     "compute_shift_left",
@@ -41,6 +42,7 @@ __all__ = [
     "published_per_category",
     "record_outcome",
     "sop_category",
+    "sync_task_outcomes",
 ]
 
 #: competence levels, shallow to deep (the organisation's levels.yaml uses these ids)
@@ -84,6 +86,52 @@ def record_outcome(session: Session, *, case_id: str, task_id: str, kind: Outcom
     row.level, row.category, row.actor, row.at = level, category, actor, at
     session.flush()
     return row
+
+
+def sync_task_outcomes(session: Session) -> int:
+    """Copy knowledge outcomes recorded on task completions (``human_tasks.knowledge``,
+    e.g. ``careflow task complete --knowledge-article X``) into ``kb_knowledge_outcomes``.
+
+    Idempotent (one row per case and task); outcomes naming an unknown article are kept
+    with the article id but not validated. Returns the number of rows added.
+    """
+    tables = set(inspect(session.connection()).get_table_names())
+    if "human_tasks" not in tables:
+        return 0
+    seen = {(r[0], r[1]) for r in session.execute(
+        select(KnowledgeOutcomeRow.case_id, KnowledgeOutcomeRow.task_id)).all()}
+    cats = _sop_categories(session) if "sop_versions" in tables else {}
+    rows = session.execute(text(
+        "SELECT t.id, t.case_id, t.level, t.knowledge, t.completed_by, t.completed_at, "
+        "c.sop_hash, c.sop_id, c.state FROM human_tasks t JOIN cases c ON c.id = t.case_id "
+        "WHERE t.status = 'completed' AND t.knowledge IS NOT NULL")).all()
+    added = 0
+    for task_id, case_id, level, knowledge, actor, at, sop_hash, sop_id, state in rows:
+        data = _json_value(knowledge)
+        if (case_id, task_id) in seen or not isinstance(data, dict):
+            continue
+        kind, when = data.get("kind"), _as_datetime(at)
+        if kind not in ("linked", "drafted", "none") or when is None:
+            continue
+        session.add(KnowledgeOutcomeRow(
+            case_id=case_id, task_id=task_id, kind=kind, article_id=data.get("article"),
+            reason=data.get("reason"), level=level,
+            category=_category(state, cats.get(sop_hash), sop_id), actor=actor or "agent",
+            at=when))
+        added += 1
+    session.flush()
+    return added
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, str):
+        import json
+
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +262,17 @@ def sop_category(session: Session, sop_hash: str) -> str | None:
     return _category_of_source(source)
 
 
+def case_category(session: Session, case_id: str | None) -> str | None:
+    """The category of a case in the case store (case data, else its SOP); None if unknown."""
+    if not case_id or "cases" not in set(inspect(session.connection()).get_table_names()):
+        return None
+    row = session.execute(text("SELECT state, sop_hash, sop_id FROM cases WHERE id = :id"),
+                          {"id": case_id}).first()
+    if row is None:
+        return None
+    return _category(row[0], sop_category(session, row[1]), row[2])
+
+
 def _sop_categories(session: Session) -> dict[str, str]:
     """SOP version hash -> the SOP's ``category`` (read from the stored YAML)."""
     out: dict[str, str] = {}
@@ -229,20 +288,24 @@ def iter_case_resolutions(session: Session, *, since: datetime | None = None,
     """Resolved cases from the case store (``cases``); nothing when it does not exist yet.
 
     The category is the case data's ``category`` when set, else the SOP's ``category``.
-    E-level attempts confirmed by the customer count as e-level resolutions even if the
-    case store is absent.
+    The resolving level is the deepest level whose human task the case completed (a case
+    handed back to L1 after L2 fixed it was resolved by L2), ``e`` when no person worked
+    on it. Without a case store, e-level attempts the customer confirmed count as e-level
+    resolutions.
     """
     tables = set(inspect(session.connection()).get_table_names())
     if "cases" in tables and "sop_versions" in tables:
         cats = _sop_categories(session)
+        worked = _deepest_task_levels(session) if "human_tasks" in tables else {}
         rows = session.execute(text(
             "SELECT id, sop_hash, level, ended_at, state, sop_id FROM cases "
             "WHERE status IN ('resolved', 'closed') AND ended_at IS NOT NULL")).all()
-        for case_id, sop_hash, level, ended_at, state, sop_id in rows:
+        for case_id, sop_hash, _level, ended_at, state, sop_id in rows:
             at = _as_datetime(ended_at)
             if at is None or (since and at < since) or (until and at >= until):
                 continue
-            yield CaseResolution(case_id, _category(state, cats.get(sop_hash), sop_id), level, at)
+            yield CaseResolution(case_id, _category(state, cats.get(sop_hash), sop_id),
+                                 worked.get(case_id, "e"), at)
         return
     stmt = select(ElevelAttemptRow).where(ElevelAttemptRow.outcome == "confirmed")
     for row in session.scalars(stmt):
@@ -251,6 +314,16 @@ def iter_case_resolutions(session: Session, *, since: datetime | None = None,
             continue
         yield CaseResolution(row.case_id or f"attempt-{row.id}", row.category or "uncategorised",
                              "e", at)
+
+
+def _deepest_task_levels(session: Session) -> dict[str, str]:
+    out: dict[str, str] = {}
+    rows = session.execute(text(
+        "SELECT case_id, level FROM human_tasks WHERE status = 'completed'")).all()
+    for case_id, level in rows:
+        if case_id not in out or level_rank(level) > level_rank(out[case_id]):
+            out[case_id] = level
+    return out
 
 
 def _as_datetime(value: Any) -> datetime | None:

@@ -99,7 +99,7 @@ class KnowledgePort:
                     suggestions=suggestions, truncated=result.query.truncated)
             elevel.record_attempt(
                 s, idempotency_key=idempotency_key, case_id=case_id, node=node, query=text,
-                category=category, language=answer.language, article_id=answer.article_id or
+                category=category or learning.case_category(s, case_id), language=answer.language, article_id=answer.article_id or
                 (top.article_id if top else None), score=score, threshold=threshold,
                 suggestions=suggestions,
                 outcome=AttemptOutcome.PENDING if answer.confident else AttemptOutcome.ESCALATED,

@@ -19,6 +19,7 @@ from engine.knowledge.learning import (
     compute_shift_left,
     iter_case_resolutions,
     published_per_category,
+    sync_task_outcomes,
 )
 from engine.store.models_knowledge import ElevelAttemptRow, KnowledgeOutcomeRow
 
@@ -28,6 +29,7 @@ __all__ = ["gaps_report", "shift_left_report"]
 def gaps_report(session: Session, *, since: datetime, until: datetime,
                 min_signals: int = 2) -> list[Gap]:
     """Categories ranked by how often the knowledge base failed them in ``[since, until)``."""
+    sync_task_outcomes(session)
     attempts = session.execute(
         select(ElevelAttemptRow.category, ElevelAttemptRow.outcome, ElevelAttemptRow.reason,
                ElevelAttemptRow.query)

@@ -15,7 +15,7 @@ within one search -- into a **confidence** in [0, 1] that thresholds can use:
   article (translations of the same article do not compete): ``(s1 - s2) / s1``.
 
 Corpus statistics (document frequencies per language) come from the published articles'
-stemmed text and are cached per knowledge-base revision (count and last change).
+stemmed text and are cached per knowledge-base revision (published count and last lifecycle event).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from engine.knowledge import index_postgres, index_sqlite
 from engine.knowledge.model import LANGUAGES, SearchHit
 from engine.knowledge.text import PreparedQuery, prepare_query
-from engine.store.models_knowledge import ArticleRow
+from engine.store.models_knowledge import ArticleEventRow, ArticleRow
 
 __all__ = ["CorpusStats", "SearchResult", "StatsCache", "search"]
 
@@ -73,11 +73,12 @@ class CorpusStats:
         return hit / total
 
 
-def _revision(session: Session) -> tuple[int, str]:
-    count, last = session.execute(
-        select(func.count(ArticleRow.id), func.max(ArticleRow.updated_at))
-    ).one()
-    return int(count), str(last)
+def _revision(session: Session) -> tuple[int, int]:
+    """Changes with every create, edit and lifecycle move (each appends an event row)."""
+    published = session.execute(select(func.count(ArticleRow.id)).where(
+        ArticleRow.status == "published")).scalar()
+    last_event = session.execute(select(func.max(ArticleEventRow.id))).scalar()
+    return int(published or 0), int(last_event or 0)
 
 
 def _load_stats(session: Session) -> CorpusStats:
@@ -104,7 +105,7 @@ def _load_stats(session: Session) -> CorpusStats:
 class StatsCache:
     """Corpus statistics cached per revision; one per process (or per port) is enough."""
 
-    revision: tuple[int, str] | None = None
+    revision: tuple[int, int] | None = None
     stats: CorpusStats | None = None
 
     def get(self, session: Session) -> CorpusStats:
