@@ -11,6 +11,7 @@ positions), so errors point at file:line:col.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,8 +34,11 @@ def find_org_dir(org_dir: Path | None = None) -> Path:
     return local if local.is_dir() else _PACKAGE_ORG
 
 
-def iter_org_documents(org_dir: Path | None = None) -> Iterator[object]:
+def iter_org_documents(org_dir: Path | None = None, kind: str | None = None) -> Iterator[object]:
     """Every organisation document (levels, calendars, policies...) in the folder.
+
+    With ``kind``, files whose text has no ``kind: <kind>`` line are skipped unread by the
+    YAML loader (a cheap pre-filter; what is loaded is still fully validated).
 
     Raises:
         CalendarError: the folder does not exist.
@@ -45,7 +49,10 @@ def iter_org_documents(org_dir: Path | None = None) -> Iterator[object]:
     folder = find_org_dir(org_dir)
     if not folder.is_dir():
         raise CalendarError(f"organisation folder {folder} does not exist (give --org)")
+    wanted = re.compile(rf"^kind:\s*['\"]?{re.escape(kind)}\b", re.M) if kind else None
     for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        if wanted is not None and not wanted.search(path.read_text(errors="replace")):
+            continue
         yield load_document(path)
 
 
@@ -67,7 +74,9 @@ def load_calendar(name_or_file: str, org_dir: Path | None = None) -> BusinessCal
         if not isinstance(doc, CalendarSpec):
             raise CalendarError(f"{path} is not a calendar (kind: calendar)")
         return BusinessCalendar.from_spec(doc)
-    specs = {d.id: d for d in iter_org_documents(org_dir) if isinstance(d, CalendarSpec)}
+    specs = {
+        d.id: d for d in iter_org_documents(org_dir, "calendar") if isinstance(d, CalendarSpec)
+    }
     if name_or_file not in specs:
         known = ", ".join(sorted(specs)) or "none"
         raise CalendarError(
@@ -82,7 +91,7 @@ def load_calendars(org_dir: Path | None = None) -> dict[str, BusinessCalendar]:
 
     return {
         d.id: BusinessCalendar.from_spec(d)
-        for d in iter_org_documents(org_dir)
+        for d in iter_org_documents(org_dir, "calendar")
         if isinstance(d, CalendarSpec)
     }
 
@@ -91,5 +100,5 @@ def load_policies(org_dir: Path | None = None) -> tuple[object, ...]:
     """Every SLA policy (``SlaPolicyDoc``) of the organisation folder, in ``order``."""
     from engine.sop.model import SlaPolicyDoc
 
-    found = [d for d in iter_org_documents(org_dir) if isinstance(d, SlaPolicyDoc)]
+    found = [d for d in iter_org_documents(org_dir, "sla_policy") if isinstance(d, SlaPolicyDoc)]
     return tuple(sorted(found, key=lambda p: (p.order, p.id)))
