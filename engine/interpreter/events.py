@@ -29,7 +29,7 @@ from engine.interpreter.types import (
     TimerFired,
     Token,
 )
-from engine.interpreter.work import Work
+from engine.interpreter.work import Scope, Work
 from engine.sop.model import FormFieldSpec, NodeSpec, NodeType, OutcomeSpec
 
 __all__ = ["apply_event"]
@@ -268,7 +268,7 @@ def timer_fired(work: Work, event: TimerFired) -> bool:
 
 
 def _wait_match(work: Work, event: Signal) -> bool:
-    variables: dict[str, Any] | None = None
+    variables: Scope | None = None
     for token in list(work.tokens.values()):
         if token.wait != "event":
             continue

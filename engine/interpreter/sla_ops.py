@@ -1,11 +1,12 @@
 """The interpreter's one door to engine.sla: SLA clock nodes, SLA timers, SLA effects.
 
 A clock lives in ``CaseState.clocks[name]`` as engine.sla's JSON form plus the timers
-currently armed for it (timer id -> (kind, planned key)). After every clock operation the
-armed timers are *reconciled* with ``due_timers`` of the new clock value: planned timers
-not yet armed are scheduled (ScheduleTimer), armed timers no longer planned are cancelled
-(CancelTimer). So pause/stop cancel everything, resume re-plans, and escalation rungs
-appear as the clock moves.
+currently armed for it (timer id -> (kind, planned key, due ISO instant)). After every
+clock operation the armed timers are *reconciled* with ``due_timers`` of the new clock
+value, by key and due instant: planned timers not yet armed (or now due at another
+instant) are scheduled (ScheduleTimer), armed timers no longer planned as they are are
+cancelled (CancelTimer). So pause/stop cancel everything, resume and a priority change
+re-plan, and escalation rungs appear as the clock moves.
 
 Policy choice: ``policy:`` on the node forces one; else ``select_policy`` over the
 policies in the context with facts {priority, tier, channel, category, sop}. No policy
@@ -57,24 +58,27 @@ def _facts(work: Work) -> dict[str, Any]:
 def _reconcile(work: Work, name: str, clock: Any, policy: SlaPolicyDoc | None, cal: Any) -> None:
     sla = _sla()
     old = work.clocks.get(name)
-    armed: dict[str, tuple[str, str]] = dict(old.timers) if old else {}
+    armed: dict[str, tuple[str, str, str]] = dict(old.timers) if old else {}
     metric = policy.metrics.get(clock.metric) if policy else None
     planned = {t.key: t for t in sla.due_timers(clock, metric, cal)} if metric else {}
-    by_key = {key: tid for tid, (_, key) in armed.items()}
-    for key, tid in by_key.items():
-        if key not in planned:
-            del armed[tid]
-            work.timers.pop(tid, None)
-            work.emit(CancelTimer(tid))
+    keep = set()
+    for tid, (_, key, due) in list(armed.items()):
+        wanted = planned.get(key)
+        if wanted is not None and wanted.due_at.isoformat() == due:
+            keep.add(key)
+            continue
+        del armed[tid]
+        work.timers.pop(tid, None)
+        work.emit(CancelTimer(tid))
     for key, planned_timer in planned.items():
-        if key in by_key:
+        if key in keep:
             continue
         tid = f"{work.case_id}:{work.seq}:sla:{name}:{key}"
         kind = planned_timer.kind
         work.emit(ScheduleTimer(tid, kind, planned_timer.due_at, None,
                                 frozen_map({"clock": name, "key": key,
                                             **dict(planned_timer.detail or {})})))
-        armed[tid] = (planned_timer.kind, key)
+        armed[tid] = (planned_timer.kind, key, planned_timer.due_at.isoformat())
         work.timers[tid] = ""
     work.clocks[name] = ClockRef(name, frozen_map(sla.to_json(clock)), frozen_map(armed))
 
@@ -181,7 +185,7 @@ def on_timer(work: Work, timer_id: str) -> bool:
     if name is None:
         return True
     ref = work.clocks[name]
-    kind, key = ref.timers[timer_id]
+    kind, key, _ = ref.timers[timer_id]
     armed = {t: v for t, v in ref.timers.items() if t != timer_id}
     work.clocks[name] = ClockRef(name, ref.state, frozen_map(armed))
     loaded = _load(work, name)
@@ -216,3 +220,27 @@ def _effect(work: Work, clock: str, kind: str, detail: Mapping[str, Any]) -> Non
         work.audit("sla_notify", None, "sla", clock=clock, to=role)
     else:
         work.audit(f"sla_{kind}", None, "sla", **plain)
+
+
+def reprioritize_all(work: Work) -> None:
+    """The case's priority or tier changed: re-select each open clock's policy (keeping the
+    current one when none applies) and recompute its target retroactively."""
+    sla = _sla()
+    for name in list(work.clocks):
+        loaded = _load(work, name)
+        if loaded is None or not loaded[0].open:
+            continue
+        clock, current, _ = loaded
+        policy = current
+        if work.ctx.policies:
+            from engine.sla.policy import select_policy
+
+            policy = select_policy(work.ctx.policies, clock.metric, _facts(work)) or current
+        if policy is None or clock.metric not in policy.metrics:
+            continue
+        cal = _calendar(work, policy.calendar)
+        clock = sla.reprioritize(clock, policy, policy.metrics[clock.metric], cal, work.now,
+                                 work.priority, work.tier)
+        _reconcile(work, name, clock, policy, cal)
+        work.audit("sla_reprioritized", None, clock=name, policy=policy.id,
+                   priority=work.priority, tier=work.tier)

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import CalendarError, ExpressionError, RunError, TransitionNotAllowed
-from engine.interpreter import nodes
+from engine.interpreter import nodes, sla_ops
 from engine.interpreter.context import StepContext
 from engine.interpreter.events import apply_event
 from engine.interpreter.rejections import CaseAlreadyEnded
@@ -76,6 +76,7 @@ def _start(work: Work, event: CaseStarted) -> None:
         work.tier = event.tier
     work.channel = event.channel
     work.customer_id = event.customer_id
+    work.parent = event.parent
     start = spec.start
     work.level = start.level
     work.audit("case_started", start.id, event.actor, sop=spec.id, version=spec.version,
@@ -145,4 +146,11 @@ def step(
     elif not apply_event(work, event):
         return state, ()
     _run(work)
+    if (
+        not work.ended
+        and work.clocks
+        and state.seq > 0
+        and (work.priority, work.tier) != (state.priority, state.tier)
+    ):
+        sla_ops.reprioritize_all(work)
     return work.freeze(), tuple(work.commands)

@@ -108,8 +108,8 @@ class ClockRef:
 
     name: str
     state: Mapping[str, Any] = field(default_factory=frozen_map)
-    #: pending SLA timers of this clock: timer id -> (kind, planned-timer key)
-    timers: Mapping[str, tuple[str, str]] = field(default_factory=frozen_map)
+    #: pending SLA timers of this clock: timer id -> (kind, planned-timer key, due ISO instant)
+    timers: Mapping[str, tuple[str, str, str]] = field(default_factory=frozen_map)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +155,8 @@ class CaseStarted:
     channel: str | None = None
     customer_id: str | None = None
     actor: str = "system"
+    #: (parent case id, call id) when the runtime starts this case for a StartSubCase
+    parent: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

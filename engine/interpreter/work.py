@@ -34,19 +34,49 @@ from engine.sop.model import Expr, NodeSpec
 if TYPE_CHECKING:
     from engine.sop import CompiledSop
 
-__all__ = ["MAX_MOVES", "Work", "plain"]
+__all__ = ["MAX_MOVES", "Scope", "Work", "plain"]
 
 #: node entries allowed in one step; more means a loop without a wait state
 MAX_MOVES = 10_000
 
 
+_SCALARS = (str, int, float, bool, type(None), datetime)
+
+
 def plain(value: Any) -> Any:
     """``value`` as JSON-shaped data (dict, list, scalars, datetime) for case data."""
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, Mapping):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     return value
+
+
+class Scope:
+    """The names an expression may read, resolved lazily: only what a program reads is
+    looked up, so evaluating never copies the case data."""
+
+    __slots__ = ("_extra", "_work")
+
+    def __init__(self, work: Work, extra: Mapping[str, Any]) -> None:
+        self._work = work
+        self._extra = extra
+
+    def pick(self, reads: frozenset[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        data = self._work.data
+        for name in reads:
+            if name in self._extra:
+                out[name] = self._extra[name]
+            elif name == "case":
+                out[name] = self._work.case_facts()
+            elif name == "now":
+                out[name] = self._work.now
+            elif name in data:
+                out[name] = data[name]
+        return out
 
 
 class Work:
@@ -82,6 +112,7 @@ class Work:
         self.escalations = state.escalations
         self.hand_backs = state.hand_backs
         self.knowledge = state.knowledge
+        self.parent = state.parent
         self.commands: list[Command] = []
         self.ready: deque[str] = deque()
         self.moves = 0
@@ -105,28 +136,21 @@ class Work:
 
     # ---- expressions and data ------------------------------------------------------
 
-    def variables(self, **extra: Any) -> dict[str, Any]:
+    def variables(self, **extra: Any) -> Scope:
         """What CEL sees: case fields, ``case``, ``now`` and the extras (event, result)."""
-        out = dict(self.data)
-        out["case"] = {
-            "id": self.case_id,
-            "level": self.level,
-            "priority": self.priority,
-            "tier": self.tier,
-            "channel": self.channel,
-            "sop": self.spec.id,
-        }
-        out["now"] = self.now
-        out.update(extra)
-        return out
+        return Scope(self, extra)
 
-    def evaluate(self, expr: Expr, variables: Mapping[str, Any]) -> Any:
-        return self.compiled.program(expr).evaluate(variables)
+    def evaluate(self, expr: Expr, variables: Scope) -> Any:
+        program = self.compiled.program(expr)
+        return program.evaluate(variables.pick(program.reads))
 
-    def test(self, expr: Expr | None, variables: Mapping[str, Any]) -> bool:
-        return expr is None or self.compiled.program(expr).test(variables)
+    def test(self, expr: Expr | None, variables: Scope) -> bool:
+        if expr is None:
+            return True
+        program = self.compiled.program(expr)
+        return program.test(variables.pick(program.reads))
 
-    def value(self, spec: Any, variables: Mapping[str, Any]) -> Any:
+    def value(self, spec: Any, variables: Scope) -> Any:
         """An ``inputs`` value: Expr evaluated, mappings and lists walked, literals as is."""
         if isinstance(spec, Expr):
             return self.evaluate(spec, variables)
@@ -160,6 +184,17 @@ class Work:
         t = values.get("tier", values.get("customer_tier"))
         if isinstance(t, str):
             self.tier = t
+
+    def case_facts(self) -> dict[str, Any]:
+        """CEL's ``case`` map."""
+        return {
+            "id": self.case_id,
+            "level": self.level,
+            "priority": self.priority,
+            "tier": self.tier,
+            "channel": self.channel,
+            "sop": self.spec.id,
+        }
 
     # ---- tokens ------------------------------------------------------------------
 
@@ -282,7 +317,7 @@ class Work:
             outcome=self.outcome,
             escalations=self.escalations,
             hand_backs=self.hand_backs,
-            parent=old.parent,
+            parent=self.parent,
             knowledge=self.knowledge,
             schema_version=old.schema_version,
         )

@@ -47,7 +47,7 @@ states = st.builds(
     timers=st.dictionaries(ids, ids | st.just(""), max_size=2).map(frozen_map),
     clocks=st.dictionaries(ids, st.builds(
         t.ClockRef, ids, maps,
-        st.dictionaries(ids, st.tuples(ids, ids), max_size=2).map(frozen_map)),
+        st.dictionaries(ids, st.tuples(ids, ids, ids), max_size=2).map(frozen_map)),
         max_size=2).map(frozen_map),
     seq=st.integers(0, 10**6), outcome=st.none() | ids,
     escalations=st.integers(0, 5), hand_backs=st.integers(0, 5),

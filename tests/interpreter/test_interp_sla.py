@@ -171,3 +171,18 @@ def test_withdrawn_case_cancels_running_clock_but_keeps_completed_ones(
     assert d.state.clocks["total"].state["state"] == "cancelled"
     assert armed <= {c.timer_id for c in out if isinstance(c, CancelTimer)}
     assert not d.state.timers
+
+
+def test_priority_change_recomputes_running_clocks(org_ctx: StepContext) -> None:
+    handlers = "- {event: priority_changed, set: {priority: event.priority}}"
+    d = Driver(sop(FLOW, data="priority: {type: string}", handlers=handlers), org_ctx)
+    d.start()
+    (old_breach,) = [t for t in scheduled(d).values() if t.kind == "sla_breach"]
+    out = d.signal("priority_changed", priority="high")
+    assert d.state.priority == "high"
+    (breach,) = [c for c in out if isinstance(c, ScheduleTimer) and c.kind == "sla_breach"]
+    # high priority: 2 business hours instead of 4 -> 12:00 local (lunch starts) = 11:00 UTC
+    assert breach.due_at == datetime(2026, 3, 2, 11, 0, tzinfo=UTC)
+    assert breach.due_at < old_breach.due_at
+    assert audits(out, "sla_reprioritized")
+    assert CancelTimer(old_breach.timer_id) in out or old_breach.timer_id in d.state.timers
