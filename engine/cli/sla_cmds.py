@@ -6,13 +6,16 @@ instants?", ``hours`` "when is this calendar open?". A calendar is named by its 
 without an offset are read in the calendar's own zone; output is ISO 8601 with the
 calendar zone's offset. Exit codes: 0 ok, 1 invalid input (the message says what).
 
-``careflow sla list --breaching-within`` needs the case store's
-``engine.store.queries.clocks_breaching_within``; it is registered once that exists.
-Nothing heavy is imported: no Prefect, no SQLAlchemy.
+``careflow sla list --breaching-within 1h`` calls the case store's
+``engine.store.queries.clocks_breaching_within(session, seconds)``; the command is only
+registered when that function exists (found by reading the module's source, so that
+registering imports no SQLAlchemy). Nothing heavy is imported: no Prefect, no SQLAlchemy.
 """
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -135,11 +138,73 @@ def calendar_hours(
         typer.echo(f"{local_lo:%a} {local_lo.isoformat()}  ->  {local_hi.isoformat()}")
 
 
+_BREACHING = "clocks_breaching_within"
+
+
+def store_has_breaching_query() -> bool:
+    """Whether ``engine.store.queries`` defines ``clocks_breaching_within`` (no import)."""
+    try:
+        spec = importlib.util.find_spec("engine.store.queries")
+    except (ImportError, ValueError):
+        return False
+    if spec is None or spec.origin is None:
+        return False
+    try:
+        return f"def {_BREACHING}(" in Path(spec.origin).read_text(errors="replace")
+    except OSError:
+        return False
+
+
+def _field(row: object, *names: str) -> object:
+    for name in names:
+        value = row.get(name) if isinstance(row, Mapping) else getattr(row, name, None)
+        if value is not None:
+            return value
+    return ""
+
+
+def sla_list(
+    breaching_within: Annotated[
+        str, typer.Option("--breaching-within", help="Window: clocks due within it (1h, 30m).")
+    ] = "1h",
+    db: Annotated[
+        str | None,
+        typer.Option("--db", envvar="CAREFLOW_DATABASE_URL", help="Case database URL."),
+    ] = None,
+) -> None:
+    """List open SLA clocks that breach within the window (or already have)."""
+    from engine.errors import CalendarError
+    from engine.sla.duration import parse_duration
+    from engine.store import queries
+    from engine.store.db import make_engine, read_session
+
+    try:
+        seconds = parse_duration(breaching_within)
+    except CalendarError as exc:
+        raise _fail(str(exc)) from exc
+    engine = make_engine(db)
+    with read_session(engine) as session:
+        rows = list(getattr(queries, _BREACHING)(session, seconds))
+    for row in rows:
+        due = _field(row, "due_at")
+        due_text = due.isoformat() if isinstance(due, datetime) else str(due)
+        typer.echo(
+            f"{_field(row, 'case_id', 'case')}\t{_field(row, 'clock', 'name')}\t"
+            f"{_field(row, 'metric')}\t{due_text}"
+        )
+    typer.echo(f"{len(rows)} clock(s) breaching within {breaching_within}", err=True)
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``careflow calendar add|diff|hours``."""
+    """Add ``careflow calendar add|diff|hours`` (and ``careflow sla list`` when the store
+    offers ``clocks_breaching_within``)."""
     group = typer.Typer(help="Business calendars: add business time, measure it, list open hours.",
                         no_args_is_help=True)
     group.command("add")(calendar_add)
     group.command("diff")(calendar_diff)
     group.command("hours")(calendar_hours)
     app.add_typer(group, name="calendar")
+    if store_has_breaching_query():
+        sla = typer.Typer(help="SLA clocks across cases.", no_args_is_help=True)
+        sla.command("list")(sla_list)
+        app.add_typer(sla, name="sla")

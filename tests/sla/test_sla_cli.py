@@ -177,3 +177,45 @@ def test_calendar_commands_do_not_import_prefect() -> None:
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_sla_list_registered_only_with_the_store_query() -> None:
+    from engine.cli.sla_cmds import store_has_breaching_query
+
+    code, out, err = run("sla", "list", "--breaching-within", "1h")
+    if store_has_breaching_query():
+        assert "No such command" not in out + err
+    else:
+        assert code != 0
+        assert "No such command 'sla'" in out + err
+
+
+def test_sla_list_prints_rows_from_the_store_query(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    import typer
+
+    from engine.cli import sla_cmds
+    from engine.store import queries
+
+    seen: list[int] = []
+
+    def fake(session: object, seconds: int) -> list[dict[str, object]]:
+        seen.append(seconds)
+        due = datetime(2026, 1, 5, 14, tzinfo=UTC)
+        return [
+            {"case_id": "c-1", "clock": "first_response", "metric": "first_response", "due_at": due}
+        ]
+
+    monkeypatch.setattr(queries, "clocks_breaching_within", fake, raising=False)
+    app = typer.Typer()
+    app.command("list")(sla_cmds.sla_list)
+    app.command("noop")(lambda: None)
+    result = runner.invoke(
+        app, ["list", "--breaching-within", "30m", "--db", f"sqlite:///{tmp_path / 'x.db'}"]
+    )
+    assert result.exit_code == 0, result.output
+    assert seen == [1800]
+    assert result.stdout.strip() == "c-1\tfirst_response\tfirst_response\t2026-01-05T14:00:00+00:00"
