@@ -32,11 +32,27 @@ from engine.errors import ConnectorError
 __all__ = ["ComposedMail", "case_token_for", "compose"]
 
 #: headers a caller's ``msg.headers`` may not set: they are ours or structural
-_RESERVED = frozenset({
-    "from", "to", "cc", "bcc", "subject", "message-id", "in-reply-to", "references", "date",
-    "auto-submitted", "content-type", "content-transfer-encoding", "mime-version", "sender",
-    "reply-to", "return-path", LOOP_HEADER.lower(),
-})
+_RESERVED = frozenset(
+    {
+        "from",
+        "to",
+        "cc",
+        "bcc",
+        "subject",
+        "message-id",
+        "in-reply-to",
+        "references",
+        "date",
+        "auto-submitted",
+        "content-type",
+        "content-transfer-encoding",
+        "mime-version",
+        "sender",
+        "reply-to",
+        "return-path",
+        LOOP_HEADER.lower(),
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +94,13 @@ def _address(raw: str, name: str) -> Address:
         raise ConnectorError(name, f"not a single e-mail address: {raw[:100]!r}", retryable=False)
     user, _, domain = spec.partition("@")
     try:
-        return Address(display_name=safe_header_text(display.strip().strip('"')),
-                       username=user, domain=domain)
+        return Address(
+            display_name=safe_header_text(display.strip().strip('"')), username=user, domain=domain
+        )
     except (ValueError, IndexError) as exc:
-        raise ConnectorError(name, f"not an e-mail address: {raw[:100]!r}: {exc}",
-                             retryable=False) from exc
+        raise ConnectorError(
+            name, f"not an e-mail address: {raw[:100]!r}: {exc}", retryable=False
+        ) from exc
 
 
 def compose(msg: OutboundMessage, config: EmailConfig, *, now: datetime) -> ComposedMail:
@@ -103,8 +121,10 @@ def compose(msg: OutboundMessage, config: EmailConfig, *, now: datetime) -> Comp
         body = f"{body.rstrip()}\n\n{watermark(token)}\n"
 
     out = EmailMessage(policy=SMTP)
-    sender = Address(display_name=safe_header_text(config.from_name),
-                     addr_spec=safe_header_text(config.from_address))
+    sender = Address(
+        display_name=safe_header_text(config.from_name),
+        addr_spec=safe_header_text(config.from_address),
+    )
     recipient = _address(msg.to, config.name)
     out["From"] = sender
     out["To"] = recipient

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 from connectors.email.limits import MailLimits
@@ -39,7 +39,9 @@ def config_from_env(config: Mapping[str, Any] | None, env: str) -> dict[str, Any
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ConnectorError(env, f"cannot read connector config {path}: {exc}", retryable=False) from exc
+        raise ConnectorError(
+            env, f"cannot read connector config {path}: {exc}", retryable=False
+        ) from exc
     if not isinstance(data, dict):
         raise ConnectorError(env, f"{path}: a JSON object expected", retryable=False)
     return data
@@ -85,10 +87,15 @@ class EmailConfig:
     def __post_init__(self) -> None:
         unknown = [r for r in self.thread_rules if r not in RULES]
         if unknown:
-            raise ConnectorError(self.name, f"unknown thread_rules {unknown} (known: {', '.join(RULES)})",
-                                 retryable=False)
+            raise ConnectorError(
+                self.name,
+                f"unknown thread_rules {unknown} (known: {', '.join(RULES)})",
+                retryable=False,
+            )
         if not self.domain:
-            object.__setattr__(self, "domain", self.from_address.rpartition("@")[2] or "careflow.invalid")
+            object.__setattr__(
+                self, "domain", self.from_address.rpartition("@")[2] or "careflow.invalid"
+            )
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> EmailConfig:
@@ -101,9 +108,11 @@ class EmailConfig:
         data = dict(config)
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConnectorError(str(data.get("name", "email")),
-                                 f"unknown config key(s) {unknown}; known: {', '.join(sorted(known))}",
-                                 retryable=False)
+            raise ConnectorError(
+                str(data.get("name", "email")),
+                f"unknown config key(s) {unknown}; known: {', '.join(sorted(known))}",
+                retryable=False,
+            )
         if isinstance(data.get("limits"), Mapping):
             data["limits"] = replace(MailLimits(), **dict(data["limits"]))
         for key in ("mailboxes", "thread_rules"):

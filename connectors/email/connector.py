@@ -57,8 +57,12 @@ class Rejection:
         object.__setattr__(self, "payload", MappingProxyType(dict(self.payload)))
 
     def as_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "reason": self.reason, "detail": self.detail,
-                "payload": dict(self.payload)}
+        return {
+            "source": self.source,
+            "reason": self.reason,
+            "detail": self.detail,
+            "payload": dict(self.payload),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,16 +87,25 @@ class EmailConnector:
         rate_store: RateStore | None = None,
         on_reject: Callable[[Rejection], None] | None = None,
     ) -> None:
-        cfg = (config if isinstance(config, EmailConfig)
-               else EmailConfig.from_mapping(config_from_env(config, CONFIG_ENV)))
+        cfg = (
+            config
+            if isinstance(config, EmailConfig)
+            else EmailConfig.from_mapping(config_from_env(config, CONFIG_ENV))
+        )
         self.config = cfg
         self.name: str = cfg.name
         self.clock = clock or SystemClock()
         self.cursors = CursorStore(cfg.state_dir, f"{cfg.name}-imap-cursors")
-        self.limiter = AutoReplyLimiter(rate_store, limit=cfg.auto_reply_limit,
-                                        window=timedelta(minutes=cfg.auto_reply_window_minutes), clock=self.clock)
+        self.limiter = AutoReplyLimiter(
+            rate_store,
+            limit=cfg.auto_reply_limit,
+            window=timedelta(minutes=cfg.auto_reply_window_minutes),
+            clock=self.clock,
+        )
         self._attachments = ContentStore(cfg.attachment_dir) if cfg.attachment_dir else None
-        self._quarantine = ContentStore(Path(cfg.state_dir) / "quarantine") if cfg.state_dir else None
+        self._quarantine = (
+            ContentStore(Path(cfg.state_dir) / "quarantine") if cfg.state_dir else None
+        )
         self.on_reject = on_reject
         self.rejected: deque[Rejection] = deque(maxlen=10_000)
         self.rejected_count = 0
@@ -104,16 +117,23 @@ class EmailConnector:
 
     # ---- inbound ---------------------------------------------------------------------
 
-    def event_from_bytes(self, raw: bytes, *, extra: Mapping[str, Any] | None = None) -> ChannelEvent:
+    def event_from_bytes(
+        self, raw: bytes, *, extra: Mapping[str, Any] | None = None
+    ) -> ChannelEvent:
         """Parse and classify one raw message (also the entry for an MTA pipe).
 
         Raises:
             MailRejected: refused by a cap or unparseable; dead-letter it with ``reason``.
         """
         mail = parse_mail(raw, self.config.limits, store_attachment=self._attachments)
-        return mail_to_event(mail, received_at=self.clock.now(), rules=self.config.thread_rules,
-                             domain=self.config.domain, loop_id=self.config.loop_id,
-                             extra=dict(extra or {}))
+        return mail_to_event(
+            mail,
+            received_at=self.clock.now(),
+            rules=self.config.thread_rules,
+            domain=self.config.domain,
+            loop_id=self.config.loop_id,
+            extra=dict(extra or {}),
+        )
 
     def _reject(self, rejection: Rejection) -> None:
         self.rejected_count += 1
@@ -122,14 +142,23 @@ class EmailConnector:
             self.on_reject(rejection)
 
     def _convert(self, item: FetchedMail) -> ChannelEvent | None:
-        where = {"mailbox": item.mailbox, "uidvalidity": item.uidvalidity, "uid": item.uid,
-                 "size": item.size}
+        where = {
+            "mailbox": item.mailbox,
+            "uidvalidity": item.uidvalidity,
+            "uid": item.uid,
+            "size": item.size,
+        }
         source = f"{self.name}:{item.mailbox}"
         if item.raw is None:
-            self._reject(Rejection(source, "oversize",
-                                   f"message is {item.size:,} bytes, cap "
-                                   f"{self.config.limits.max_bytes:,}; left on the server, not downloaded",
-                                   {**where, "headers": dict(item.summary)}))
+            self._reject(
+                Rejection(
+                    source,
+                    "oversize",
+                    f"message is {item.size:,} bytes, cap "
+                    f"{self.config.limits.max_bytes:,}; left on the server, not downloaded",
+                    {**where, "headers": dict(item.summary)},
+                )
+            )
             return None
         try:
             return self.event_from_bytes(item.raw, extra={"imap": where})
@@ -143,24 +172,42 @@ class EmailConnector:
         self._reject(Rejection(source, reason, detail, {**where, "quarantined": stored}))
         return None
 
-    def receive(self) -> Iterator[ChannelEvent]:
-        """New events from every mailbox. The cursor moves past a message only when the
-        caller asks for the next one, so a caller that fails (raises) gets it again.
+    def receive(self, *, autocommit: bool = True) -> Iterator[ChannelEvent]:
+        """New events from every mailbox.
+
+        The cursor moves past a message when the caller asks for the next one, so a caller
+        that fails (raises) gets it again. With ``autocommit`` the moves are persisted every
+        100 messages and at the end; without, only by ``commit()`` -- for a caller that
+        commits events in batches (``intake_bridge``) and calls ``rollback()`` on failure.
 
         Raises:
             ConnectorError: the IMAP server is unreachable or refused (retryable).
         """
         source = ImapSource(self.config, self.cursors)
+        taken = 0
         try:
             for item in source.iter_new():
                 event = self._convert(item)
                 if event is not None:
                     yield event
                 source.advance(item)
+                taken += 1
+                if autocommit and taken % 100 == 0:
+                    self.cursors.flush()
         except ConnectorError as exc:
             self._failed(str(exc))
             raise
+        if autocommit:
+            self.cursors.flush()
         self._succeeded()
+
+    def commit(self) -> None:
+        """Persist how far ``receive(autocommit=False)`` got (after the caller's commit)."""
+        self.cursors.flush()
+
+    def rollback(self) -> None:
+        """Forget unpersisted progress: the next ``receive`` starts from the last ``commit``."""
+        self.cursors.reload()
 
     def poll(self, handle: Callable[[ChannelEvent], object]) -> PollReport:
         """Hand every new event to ``handle`` (e.g. ``lambda ev: ingest(session, ev, ...)``)."""
@@ -185,12 +232,20 @@ class EmailConnector:
         if done is not None:
             return done
         if msg.automatic and never_auto_reply(msg.to):
-            return Delivery(msg.message_id, None, DeliveryStatus.FAILED,
-                            f"never auto-reply to {msg.to!r} (no-reply/system address)")
+            return Delivery(
+                msg.message_id,
+                None,
+                DeliveryStatus.FAILED,
+                f"never auto-reply to {msg.to!r} (no-reply/system address)",
+            )
         if msg.automatic and not self.limiter.allow(msg.to):
-            return Delivery(msg.message_id, None, DeliveryStatus.FAILED,
-                            f"auto-reply rate limit: {self.limiter.limit} per "
-                            f"{self.limiter.window} to {msg.to!r} reached")
+            return Delivery(
+                msg.message_id,
+                None,
+                DeliveryStatus.FAILED,
+                f"auto-reply rate limit: {self.limiter.limit} per "
+                f"{self.limiter.window} to {msg.to!r} reached",
+            )
         composed = compose(msg, self.config, now=self.clock.now())
         try:
             delivery = send_smtp(composed, self.config, message_id=msg.message_id)
@@ -223,6 +278,6 @@ class EmailConnector:
 
     def health(self) -> ConnectorHealth:
         with self._lock:
-            return ConnectorHealth(self.name, self._errors == 0, self._last_success,
-                                   self._last_error, self._errors)
-
+            return ConnectorHealth(
+                self.name, self._errors == 0, self._last_success, self._last_error, self._errors
+            )

@@ -84,10 +84,15 @@ class LocalDovecot:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> LocalDovecot:
-        binary = shutil.which("dovecot") or ("/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None)
+        binary = shutil.which("dovecot") or (
+            "/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None
+        )
         if binary is None:
-            raise ConnectorError("dovecot", "the dovecot binary is missing (apt-get install dovecot-imapd)",
-                                 retryable=False)
+            raise ConnectorError(
+                "dovecot",
+                "the dovecot binary is missing (apt-get install dovecot-imapd)",
+                retryable=False,
+            )
         self.root = Path(tempfile.mkdtemp(prefix="careflow-dovecot-"))
         self.root.chmod(0o755)
         if os.geteuid() == 0:  # dovecot refuses mail access as root
@@ -105,8 +110,9 @@ class LocalDovecot:
         self.port = free_port()
         conf = self.root / "dovecot.conf"
         conf.write_text(_CONF.format(root=self.root, uid=uid, gid=gid, port=self.port, **names))
-        self._proc = subprocess.Popen([binary, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE)
+        self._proc = subprocess.Popen(
+            [binary, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         self._wait_ready()
         return self
 
@@ -115,14 +121,18 @@ class LocalDovecot:
         while time.monotonic() < deadline:
             if self._proc is not None and self._proc.poll() is not None:
                 err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
-                raise ConnectorError("dovecot", f"dovecot exited: {err.strip()[:500]}", retryable=False)
+                raise ConnectorError(
+                    "dovecot", f"dovecot exited: {err.strip()[:500]}", retryable=False
+                )
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
                     if sock.recv(64).startswith(b"* OK"):
                         return
             except OSError:
                 time.sleep(0.05)
-        raise ConnectorError("dovecot", f"no IMAP greeting on port {self.port} within 10 s", retryable=False)
+        raise ConnectorError(
+            "dovecot", f"no IMAP greeting on port {self.port} within 10 s", retryable=False
+        )
 
     def stop(self) -> None:
         if self._proc is not None:
@@ -147,8 +157,13 @@ class LocalDovecot:
 
     def config(self, **extra: Any) -> dict[str, Any]:
         """Connector config keys pointing at this server."""
-        return {"imap_host": "127.0.0.1", "imap_port": self.port, "imap_user": self.user,
-                "imap_password": self.password, **extra}
+        return {
+            "imap_host": "127.0.0.1",
+            "imap_port": self.port,
+            "imap_user": self.user,
+            "imap_password": self.password,
+            **extra,
+        }
 
     def client(self) -> imaplib.IMAP4:
         client = imaplib.IMAP4("127.0.0.1", self.port, timeout=30)
@@ -213,16 +228,24 @@ class LocalSmtp:
         with self._lock:
             if self._refusals:
                 return self._refusals.pop(0)
-            self.messages.append(ReceivedMail(envelope.mail_from, tuple(envelope.rcpt_tos),
-                                              bytes(envelope.original_content or envelope.content)))
+            self.messages.append(
+                ReceivedMail(
+                    envelope.mail_from,
+                    tuple(envelope.rcpt_tos),
+                    bytes(envelope.original_content or envelope.content),
+                )
+            )
         return "250 OK"
 
-    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str,
-                      auth_data: Any) -> Any:
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> Any:
         from aiosmtpd.smtp import AuthResult, LoginPassword
 
-        ok = (isinstance(auth_data, LoginPassword)
-              and self.users.get(auth_data.login.decode()) == auth_data.password.decode())
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and self.users.get(auth_data.login.decode()) == auth_data.password.decode()
+        )
         return AuthResult(success=ok, handled=False)
 
     def start(self) -> LocalSmtp:

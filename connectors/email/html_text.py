@@ -13,10 +13,31 @@ from html.parser import HTMLParser
 __all__ = ["html_to_text"]
 
 _SKIP = frozenset({"script", "style", "head", "template", "noscript", "title"})
-_BLOCK = frozenset({
-    "p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol",
-    "blockquote", "pre", "hr", "section", "article", "header", "footer",
-})
+_BLOCK = frozenset(
+    {
+        "p",
+        "div",
+        "br",
+        "li",
+        "tr",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "table",
+        "ul",
+        "ol",
+        "blockquote",
+        "pre",
+        "hr",
+        "section",
+        "article",
+        "header",
+        "footer",
+    }
+)
 
 
 class _TextCollector(HTMLParser):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import imaplib
 import re
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
@@ -69,8 +68,9 @@ class ImapSource:
             client = cls(cfg.imap_host or "", cfg.imap_port, timeout=cfg.imap_timeout)
             client.login(cfg.imap_user, cfg.imap_password)
         except (OSError, imaplib.IMAP4.error) as exc:
-            raise ConnectorError(cfg.name, f"IMAP {cfg.imap_host}:{cfg.imap_port}: {exc}",
-                                 retryable=True) from exc
+            raise ConnectorError(
+                cfg.name, f"IMAP {cfg.imap_host}:{cfg.imap_port}: {exc}", retryable=True
+            ) from exc
         return client
 
     def iter_new(self) -> Iterator[FetchedMail]:
@@ -83,7 +83,7 @@ class ImapSource:
         try:
             for mailbox in self.config.mailboxes:
                 yield from self._mailbox(client, mailbox)
-        except (OSError, imaplib.IMAP4.error, socket.timeout) as exc:
+        except (TimeoutError, OSError, imaplib.IMAP4.error) as exc:
             raise ConnectorError(self.config.name, f"IMAP poll: {exc}", retryable=True) from exc
         finally:
             try:
@@ -92,11 +92,11 @@ class ImapSource:
                 pass
 
     def advance(self, item: FetchedMail) -> None:
-        """Record that ``item`` has been handed on (intake or dead letters)."""
+        """Record (in memory; ``cursors.flush()`` persists) that ``item`` has been handed on."""
         current = self.cursors.get(item.mailbox)
         if current and current.uidvalidity == item.uidvalidity and current.last_uid >= item.uid:
             return
-        self.cursors.set(item.mailbox, Cursor(item.uidvalidity, item.uid))
+        self.cursors.set(item.mailbox, Cursor(item.uidvalidity, item.uid), flush=False)
 
     def _mailbox(self, client: imaplib.IMAP4, mailbox: str) -> Iterator[FetchedMail]:
         name = self.config.name
@@ -107,7 +107,9 @@ class ImapSource:
         cursor = self.cursors.get(mailbox)
         last = cursor.last_uid if cursor and cursor.uidvalidity == uidvalidity else 0
         if cursor and cursor.uidvalidity != uidvalidity:
-            self.cursors.set(mailbox, Cursor(uidvalidity, 0))  # full resync, dedup by intake
+            self.cursors.set(
+                mailbox, Cursor(uidvalidity, 0), flush=False
+            )  # full resync, dedup by intake
         typ, data = client.uid("SEARCH", f"UID {last + 1}:*")
         _check(typ, data, "UID SEARCH", name)
         uids = sorted(int(u) for u in (data[0] or b"").split() if int(u) > last)
@@ -123,7 +125,9 @@ class ImapSource:
                 batch, batch_bytes = [], 0
                 yield FetchedMail(mailbox, uidvalidity, uid, size, None, self._summary(client, uid))
                 continue
-            if batch and (len(batch) >= self.config.fetch_batch or batch_bytes + size > _BATCH_BYTES):
+            if batch and (
+                len(batch) >= self.config.fetch_batch or batch_bytes + size > _BATCH_BYTES
+            ):
                 yield from self._download(client, mailbox, uidvalidity, batch, sizes)
                 batch, batch_bytes = [], 0
             batch.append(uid)
@@ -145,8 +149,14 @@ class ImapSource:
                     sizes[int(uid.group(1))] = int(size.group(1))
         return sizes
 
-    def _download(self, client: imaplib.IMAP4, mailbox: str, uidvalidity: int, batch: list[int],
-                  sizes: dict[int, int]) -> Iterator[FetchedMail]:
+    def _download(
+        self,
+        client: imaplib.IMAP4,
+        mailbox: str,
+        uidvalidity: int,
+        batch: list[int],
+        sizes: dict[int, int],
+    ) -> Iterator[FetchedMail]:
         if not batch:
             return
         typ, data = client.uid("FETCH", ",".join(map(str, batch)), "(BODY.PEEK[])")
@@ -154,17 +164,20 @@ class ImapSource:
         bodies: dict[int, bytes] = {}
         for item in data:
             if isinstance(item, tuple) and len(item) == 2:
-                uid = _UID.search(item[0])
-                if uid:
-                    bodies[int(uid.group(1))] = item[1]
+                found = _UID.search(item[0])
+                if found:
+                    bodies[int(found.group(1))] = item[1]
         for uid in batch:
             if uid in bodies:  # a message expunged meanwhile simply is not there
-                yield FetchedMail(mailbox, uidvalidity, uid, sizes.get(uid, len(bodies[uid])), bodies[uid])
+                yield FetchedMail(
+                    mailbox, uidvalidity, uid, sizes.get(uid, len(bodies[uid])), bodies[uid]
+                )
 
     def _summary(self, client: imaplib.IMAP4, uid: int) -> tuple[tuple[str, str], ...]:
         """Message-ID, From, Subject, Date of an oversize message (first 4 KiB of them only)."""
         typ, data = client.uid(
-            "FETCH", str(uid), "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID FROM SUBJECT DATE)]<0.4096>)")
+            "FETCH", str(uid), "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID FROM SUBJECT DATE)]<0.4096>)"
+        )
         if typ != "OK":
             return ()
         raw = next((item[1] for item in data if isinstance(item, tuple)), b"")

@@ -19,7 +19,7 @@ __all__ = ["MailLimits", "MailRejected", "prescan", "split_header_block"]
 
 @dataclass(frozen=True, slots=True)
 class MailLimits:
-    """What the e-mail connector accepts; every cap is documented in docs/channels-email-letter.md."""
+    """What the e-mail connector accepts (every cap: docs/channels-email-letter.md)."""
 
     #: whole message (IMAP RFC822.SIZE is compared with this before download)
     max_bytes: int = 10 * 1024 * 1024
@@ -65,7 +65,7 @@ def split_header_block(raw: bytes) -> tuple[bytes, bytes]:
     match = _HEADER_END.search(raw)
     if match is None:
         return raw, b""
-    return raw[: match.start()], raw[match.end():]
+    return raw[: match.start()], raw[match.end() :]
 
 
 def _iter_fields(header: bytes) -> list[tuple[bytes, int, int]]:

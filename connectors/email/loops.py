@@ -56,8 +56,14 @@ def auto_reason(mail: ParsedMail, *, loop_id: str = "careflow") -> str | None:
         value = _first(mail, name).lower()
         if value in _PRECEDENCE_AUTO:
             return f"{name}: {value}"
-    for name in ("x-autoreply", "x-autorespond", "x-auto-response-suppress", "list-id",
-                 "list-unsubscribe", "x-loop"):
+    for name in (
+        "x-autoreply",
+        "x-autorespond",
+        "x-auto-response-suppress",
+        "list-id",
+        "list-unsubscribe",
+        "x-loop",
+    ):
         if mail.header(name) is not None:
             return f"{name} present"
     if _first(mail, "x-fc-machinegenerated").lower() == "true":

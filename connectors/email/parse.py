@@ -33,9 +33,20 @@ StoreAttachment = Callable[[bytes, str], str | None]
 
 #: header names (lower case) kept verbatim for loop/bounce classification
 KEPT_HEADERS = (
-    "auto-submitted", "precedence", "x-precedence", "x-autoreply", "x-autorespond",
-    "x-auto-response-suppress", "list-id", "list-unsubscribe", "x-loop", "return-path",
-    "x-fc-machinegenerated", "x-careflow-loop", "content-type", "x-failed-recipients",
+    "auto-submitted",
+    "precedence",
+    "x-precedence",
+    "x-autoreply",
+    "x-autorespond",
+    "x-auto-response-suppress",
+    "list-id",
+    "list-unsubscribe",
+    "x-loop",
+    "return-path",
+    "x-fc-machinegenerated",
+    "x-careflow-loop",
+    "content-type",
+    "x-failed-recipients",
 )
 
 
@@ -136,8 +147,12 @@ def _read_delivery_status(part: Message, walk: _Walk) -> None:
     blocks = payload if isinstance(payload, list) else []
     if not blocks:  # some generators leave it as text
         text = _payload_text(part)
-        blocks = [HeaderParser(policy=compat32).parsestr(b) for b in text.split("\n\n") if b.strip()]
+        blocks = [
+            HeaderParser(policy=compat32).parsestr(b) for b in text.split("\n\n") if b.strip()
+        ]
     for block in blocks:
+        if not isinstance(block, Message):
+            continue
         status = (block.get("Status") or "").strip()
         if status:
             walk.dsn_status.append(status.split()[0])
@@ -178,7 +193,7 @@ def _walk(root: Message, limits: MailLimits, store: StoreAttachment | None) -> _
         if part.is_multipart() and ctype != "message/rfc822":
             children = part.get_payload()
             if isinstance(children, list):
-                stack.extend(reversed(children))
+                stack.extend(c for c in reversed(children) if isinstance(c, Message))
             continue
         _leaf(part, ctype, walk, store)
     return walk

@@ -30,15 +30,14 @@ class Cursor:
 class CursorStore:
     """Mailbox -> ``Cursor``, persisted in ``<directory>/<name>.json`` when a directory is given."""
 
-    def __init__(self, directory: str | os.PathLike[str] | None, name: str = "imap-cursors") -> None:
+    def __init__(
+        self, directory: str | os.PathLike[str] | None, name: str = "imap-cursors"
+    ) -> None:
         self.path = Path(directory) / f"{name}.json" if directory else None
         self._lock = threading.Lock()
-        self._data: dict[str, Any] = {}
-        if self.path is not None and self.path.exists():
-            try:
-                self._data = json.loads(self.path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                self._data = {}  # unreadable state: a full resync, deduplicated by intake
+        self._saved: dict[str, Any] = {}
+        self._dirty = False
+        self._data: dict[str, Any] = self._read()
 
     def get(self, mailbox: str) -> Cursor | None:
         with self._lock:
@@ -47,10 +46,37 @@ class CursorStore:
             return None
         return Cursor(int(item.get("uidvalidity", 0)), int(item.get("last_uid", 0)))
 
-    def set(self, mailbox: str, cursor: Cursor) -> None:
+    def set(self, mailbox: str, cursor: Cursor, *, flush: bool = True) -> None:
+        """Move ``mailbox``'s cursor; with ``flush=False`` only in memory until ``flush()``."""
         with self._lock:
             self._data[mailbox] = {"uidvalidity": cursor.uidvalidity, "last_uid": cursor.last_uid}
+            self._dirty = True
+        if flush:
+            self.flush()
+
+    def reload(self) -> None:
+        """Forget unflushed moves: back to what the file says (after a failed commit)."""
+        with self._lock:
+            self._data = self._read()
+            self._dirty = False
+
+    def _read(self) -> dict[str, Any]:
+        if self.path is None or not self.path.exists():
+            return {} if self.path is not None else dict(self._saved)
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}  # unreadable state: a full resync, deduplicated by intake
+        return data if isinstance(data, dict) else {}
+
+    def flush(self) -> None:
+        """Write the cursors (atomically, fsync'd) if anything moved since the last flush."""
+        with self._lock:
+            if not self._dirty:
+                return
+            self._dirty = False
             if self.path is None:
+                self._saved = dict(self._data)
                 return
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".cursor-", suffix=".tmp")

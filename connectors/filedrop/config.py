@@ -43,11 +43,15 @@ class FileDropConfig:
         if not self.root:
             raise ConnectorError(self.name, "no drop folder: set 'root'", retryable=False)
         if self.channel not in {"letter", "fax"}:
-            raise ConnectorError(self.name, f"channel must be letter or fax, not {self.channel!r}",
-                                 retryable=False)
+            raise ConnectorError(
+                self.name, f"channel must be letter or fax, not {self.channel!r}", retryable=False
+            )
         if self.sla_anchor not in {"received", "postmark"}:
-            raise ConnectorError(self.name, f"sla_anchor must be received or postmark, not "
-                                            f"{self.sla_anchor!r}", retryable=False)
+            raise ConnectorError(
+                self.name,
+                f"sla_anchor must be received or postmark, not {self.sla_anchor!r}",
+                retryable=False,
+            )
         if self.stable_scans < 1:
             raise ConnectorError(self.name, "stable_scans must be at least 1", retryable=False)
 
@@ -66,9 +70,11 @@ class FileDropConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConnectorError(str(data.get("name", "filedrop")),
-                                 f"unknown config key(s) {unknown}; known: {', '.join(sorted(known))}",
-                                 retryable=False)
+            raise ConnectorError(
+                str(data.get("name", "filedrop")),
+                f"unknown config key(s) {unknown}; known: {', '.join(sorted(known))}",
+                retryable=False,
+            )
         if isinstance(data.get("zip_limits"), Mapping):
             data["zip_limits"] = ZipLimits(**data["zip_limits"])
         if isinstance(data.get("ocr"), Mapping):

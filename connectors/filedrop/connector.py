@@ -24,7 +24,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.base import Attachment, ChannelEvent, ConnectorHealth, Delivery, DeliveryStatus, OutboundMessage
+from connectors.base import (
+    Attachment,
+    ChannelEvent,
+    ConnectorHealth,
+    Delivery,
+    DeliveryStatus,
+    OutboundMessage,
+)
 from connectors.email.config import config_from_env
 from connectors.email.connector import Rejection
 from connectors.filedrop.config import CONFIG_ENV, FileDropConfig
@@ -39,8 +46,13 @@ from engine.errors import ConnectorError
 __all__ = ["FileDropConnector"]
 
 _EXT = {"pdf": ".pdf", "png": ".png", "tiff": ".tif", "jpeg": ".jpg", "zip": ".zip"}
-_CTYPE = {"pdf": "application/pdf", "png": "image/png", "tiff": "image/tiff",
-          "jpeg": "image/jpeg", "zip": "application/zip"}
+_CTYPE = {
+    "pdf": "application/pdf",
+    "png": "image/png",
+    "tiff": "image/tiff",
+    "jpeg": "image/jpeg",
+    "zip": "application/zip",
+}
 
 
 class _Refused(Exception):
@@ -70,8 +82,11 @@ class FileDropConnector:
         clock: Clock | None = None,
         on_reject: Callable[[Rejection], None] | None = None,
     ) -> None:
-        cfg = (config if isinstance(config, FileDropConfig)
-               else FileDropConfig.from_mapping(config_from_env(config, CONFIG_ENV)))
+        cfg = (
+            config
+            if isinstance(config, FileDropConfig)
+            else FileDropConfig.from_mapping(config_from_env(config, CONFIG_ENV))
+        )
         self.config = cfg
         self.name: str = cfg.name
         self.clock = clock or SystemClock()
@@ -81,6 +96,7 @@ class FileDropConnector:
         self.quarantine = cfg.work / "quarantine"
         self.scanner = StabilityScanner(self.root, cfg.stable_scans)
         self.rejected: deque[Rejection] = deque(maxlen=10_000)
+        self._pending: list[tuple[str, Path]] = []
         self._lock = threading.Lock()
         self._last_success: datetime | None = None
         self._last_error: str | None = None
@@ -88,15 +104,19 @@ class FileDropConnector:
 
     # ---- inbound ---------------------------------------------------------------------
 
-    def receive(self) -> Iterator[ChannelEvent]:
-        """Events for every complete file; each file is removed only after its event was taken.
+    def receive(self, *, autocommit: bool = True) -> Iterator[ChannelEvent]:
+        """Events for every complete file; each file is removed only after its event was taken
+        (the caller asked for the next one) -- or, without ``autocommit``, only by ``commit()``
+        after the caller's own commit (``intake_bridge``); ``rollback()`` keeps them.
 
         Raises:
             ConnectorError: the drop folder is missing, or a text tool is not installed.
         """
         if not self.root.is_dir():
             self._failed(f"drop folder {self.root} does not exist")
-            raise ConnectorError(self.name, f"drop folder {self.root} does not exist", retryable=True)
+            raise ConnectorError(
+                self.name, f"drop folder {self.root} does not exist", retryable=True
+            )
         for directory in (self.archive, self.quarantine):
             directory.mkdir(parents=True, exist_ok=True)
         try:
@@ -106,7 +126,10 @@ class FileDropConnector:
                 event = self._one(candidate.name, candidate.path)
                 if event is not None:
                     yield event
-                    self._done(candidate.name, candidate.path)
+                    if autocommit:
+                        self._done(candidate.name, candidate.path)
+                    else:
+                        self._pending.append((candidate.name, candidate.path))
         except ConnectorError as exc:
             self._failed(str(exc))
             raise
@@ -183,25 +206,44 @@ class FileDropConnector:
                 if kind is None or kind == "zip":
                     notes.append(f"zip member {member.name!r} skipped: not a scan")
                     continue
-                attachments.append(self._archive(member.path, _sha256(member.path), kind, member.name))
+                attachments.append(
+                    self._archive(member.path, _sha256(member.path), kind, member.name)
+                )
                 texts.append(self._text(member.path, kind, member.name, notes))
         if not attachments:
             raise _Refused("zip_empty", "the archive holds no PDF, PNG, TIFF or JPEG scan")
         return attachments, texts
 
-    def _build(self, name: str, sha: str, kind: str, size: int, sidecar: Sidecar,
-               attachments: list[Attachment], texts: list[ExtractedText],
-               notes: list[str]) -> ChannelEvent:
+    def _build(
+        self,
+        name: str,
+        sha: str,
+        kind: str,
+        size: int,
+        sidecar: Sidecar,
+        attachments: list[Attachment],
+        texts: list[ExtractedText],
+        notes: list[str],
+    ) -> ChannelEvent:
         scanned_at = self.clock.now()
         received = sidecar.received_at or scanned_at
-        occurred = sidecar.postmark if self.config.sla_anchor == "postmark" and sidecar.postmark else received
+        occurred = (
+            sidecar.postmark
+            if self.config.sla_anchor == "postmark" and sidecar.postmark
+            else received
+        )
         channel = sidecar.channel or self.config.channel
         sender = dict(sidecar.sender)
-        customer = {k: sender[k] for k in ("name", "customer_number", "email", "phone") if k in sender}
+        customer: dict[str, str] = {
+            k: sender[k] for k in ("name", "customer_number", "email", "phone") if k in sender
+        }
         body = "\n\n".join(t.text for t in texts if t.text)[:200_000]
         first_line = next((line.strip() for line in body.splitlines() if line.strip()), "")
-        subject = sidecar.subject or (f"{channel.capitalize()} from {sender['name']}" if "name" in sender
-                                      else first_line[:120] or f"{channel.capitalize()} {name}")
+        subject = sidecar.subject or (
+            f"{channel.capitalize()} from {sender['name']}"
+            if "name" in sender
+            else first_line[:120] or f"{channel.capitalize()} {name}"
+        )
         metadata: dict[str, Any] = {
             "file_name": name,
             "file_type": kind,
@@ -220,9 +262,28 @@ class FileDropConnector:
             metadata["sidecar_extra"] = dict(sidecar.extra)
         if notes:
             metadata["notes"] = notes
-        return ChannelEvent(channel=channel, external_id=sha, direction="inbound", occurred_at=occurred,
-                            kind="message", customer=customer, subject=subject, body=body,
-                            attachments=tuple(attachments), metadata=metadata)
+        return ChannelEvent(
+            channel=channel,
+            external_id=sha,
+            direction="inbound",
+            occurred_at=occurred,
+            kind="message",
+            customer=customer,
+            subject=subject,
+            body=body,
+            attachments=tuple(attachments),
+            metadata=metadata,
+        )
+
+    def commit(self) -> None:
+        """The caller committed the events taken so far: their files leave the drop folder."""
+        pending, self._pending = self._pending, []
+        for name, path in pending:
+            self._done(name, path)
+
+    def rollback(self) -> None:
+        """The caller's commit failed: the files stay and are read again by the next scan."""
+        self._pending = []
 
     def _done(self, name: str, path: Path) -> None:
         """The event was taken: the original (archived) and its sidecar/marker leave the drop."""
@@ -250,8 +311,12 @@ class FileDropConnector:
             os.rename(side, target.with_suffix(".json"))
         (self.root / f"{name}.ready").unlink(missing_ok=True)
         self.scanner.forget(name)
-        rejection = Rejection(f"{self.name}:{self.root}", reason, f"{name!r}: {detail}",
-                              {"file_name": name, "quarantined": moved})
+        rejection = Rejection(
+            f"{self.name}:{self.root}",
+            reason,
+            f"{name!r}: {detail}",
+            {"file_name": name, "quarantined": moved},
+        )
         self.rejected.append(rejection)
         if self.on_reject is not None:
             self.on_reject(rejection)
@@ -261,9 +326,13 @@ class FileDropConnector:
     def send(self, msg: OutboundMessage) -> Delivery:
         """Letters and faxes are not sent from here (print/fax gateways are not modelled):
         the message is refused for good so the outbox does not retry it."""
-        return Delivery(msg.message_id, None, DeliveryStatus.FAILED,
-                        f"{self.name} cannot send on channel {msg.channel!r}: outbound letters "
-                        "and faxes need a print/fax gateway connector")
+        return Delivery(
+            msg.message_id,
+            None,
+            DeliveryStatus.FAILED,
+            f"{self.name} cannot send on channel {msg.channel!r}: outbound letters "
+            "and faxes need a print/fax gateway connector",
+        )
 
     def _succeeded(self) -> None:
         with self._lock:
@@ -277,5 +346,6 @@ class FileDropConnector:
 
     def health(self) -> ConnectorHealth:
         with self._lock:
-            return ConnectorHealth(self.name, self._errors == 0, self._last_success,
-                                   self._last_error, self._errors)
+            return ConnectorHealth(
+                self.name, self._errors == 0, self._last_success, self._last_error, self._errors
+            )

@@ -55,8 +55,9 @@ def kind_of(data_head: bytes) -> str | None:
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        raise ConnectorError("filedrop", f"{name} is not installed (Debian package {_TOOLS[name]})",
-                             retryable=True)
+        raise ConnectorError(
+            "filedrop", f"{name} is not installed (Debian package {_TOOLS[name]})", retryable=True
+        )
     return path
 
 
@@ -64,28 +65,44 @@ def _run(args: list[str], timeout: float) -> str:
     try:
         done = subprocess.run(args, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
-        raise ConnectorError("filedrop", f"{Path(args[0]).name} timed out after {timeout:.0f} s",
-                             retryable=False) from exc
+        raise ConnectorError(
+            "filedrop", f"{Path(args[0]).name} timed out after {timeout:.0f} s", retryable=False
+        ) from exc
     if done.returncode != 0:
         err = done.stderr.decode("utf-8", "replace").strip()[:300]
-        raise ConnectorError("filedrop", f"{Path(args[0]).name} failed ({done.returncode}): {err}",
-                             retryable=False)
+        raise ConnectorError(
+            "filedrop", f"{Path(args[0]).name} failed ({done.returncode}): {err}", retryable=False
+        )
     return done.stdout.decode("utf-8", "replace")
 
 
 def _ocr(image: Path, settings: OcrSettings) -> str:
-    return _run([_tool("tesseract"), str(image), "stdout", "-l", settings.languages],
-                settings.timeout)
+    return _run(
+        [_tool("tesseract"), str(image), "stdout", "-l", settings.languages], settings.timeout
+    )
 
 
 def _pdf(path: Path, settings: OcrSettings) -> ExtractedText:
-    text = _run([_tool("pdftotext"), "-enc", "UTF-8", "-l", str(settings.max_pages), str(path), "-"],
-                settings.timeout)
+    text = _run(
+        [_tool("pdftotext"), "-enc", "UTF-8", "-l", str(settings.max_pages), str(path), "-"],
+        settings.timeout,
+    )
     if text.strip():
         return ExtractedText(text.strip(), "pdftotext", text.count("\f") or 1)
     with tempfile.TemporaryDirectory(prefix="careflow-ocr-") as tmp:
-        _run([_tool("pdftoppm"), "-r", str(settings.dpi), "-l", str(settings.max_pages), "-png",
-              str(path), str(Path(tmp) / "page")], settings.timeout)
+        _run(
+            [
+                _tool("pdftoppm"),
+                "-r",
+                str(settings.dpi),
+                "-l",
+                str(settings.max_pages),
+                "-png",
+                str(path),
+                str(Path(tmp) / "page"),
+            ],
+            settings.timeout,
+        )
         pages = sorted(Path(tmp).glob("page*.png"))
         texts = [_ocr(page, settings).strip() for page in pages]
     return ExtractedText("\n\n".join(t for t in texts if t), "ocr", len(pages))

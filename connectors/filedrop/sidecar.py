@@ -42,7 +42,9 @@ class Sidecar:
 
 def _instant(key: str, value: Any) -> datetime:
     if not isinstance(value, str):
-        raise SidecarError(f"{key}: an ISO 8601 date or instant expected, got {type(value).__name__}")
+        raise SidecarError(
+            f"{key}: an ISO 8601 date or instant expected, got {type(value).__name__}"
+        )
     try:
         if len(value) == 10:
             return datetime.combine(date.fromisoformat(value), time(), tzinfo=UTC)
@@ -74,14 +76,18 @@ def parse_sidecar(raw: bytes, *, max_bytes: int = 64 * 1024) -> Sidecar:
         raise SidecarError("sender: an object of strings expected")
     unknown = set(sender) - _SENDER_KEYS
     if unknown:
-        raise SidecarError(f"sender: unknown key(s) {sorted(unknown)}; known: {sorted(_SENDER_KEYS)}")
+        raise SidecarError(
+            f"sender: unknown key(s) {sorted(unknown)}; known: {sorted(_SENDER_KEYS)}"
+        )
     subject = data.get("subject")
     if subject is not None and not isinstance(subject, str):
         raise SidecarError("subject: a string expected")
     return Sidecar(
         channel=channel,
         sender={k: v.strip()[:500] for k, v in sender.items() if v.strip()},
-        received_at=_instant("received_at", data["received_at"]) if data.get("received_at") else None,
+        received_at=_instant("received_at", data["received_at"])
+        if data.get("received_at")
+        else None,
         postmark=_instant("postmark", data["postmark"]) if data.get("postmark") else None,
         subject=subject[:500] if subject else None,
         extra={k: v for k, v in data.items() if k not in _TOP_KEYS},

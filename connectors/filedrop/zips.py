@@ -47,11 +47,14 @@ class ZipMember:
 
 def _check(infos: list[zipfile.ZipInfo], limits: ZipLimits) -> None:
     if len(infos) > limits.max_members:
-        raise ZipRejected("zip_too_many_members", f"{len(infos):,} members, cap {limits.max_members:,}")
+        raise ZipRejected(
+            "zip_too_many_members", f"{len(infos):,} members, cap {limits.max_members:,}"
+        )
     total = sum(i.file_size for i in infos)
     if total > limits.max_total_bytes:
-        raise ZipRejected("zip_too_large",
-                          f"{total:,} bytes uncompressed, cap {limits.max_total_bytes:,}")
+        raise ZipRejected(
+            "zip_too_large", f"{total:,} bytes uncompressed, cap {limits.max_total_bytes:,}"
+        )
     for info in infos:
         problem = check_member_name(info.filename)
         if problem:
@@ -64,8 +67,11 @@ def _check(infos: list[zipfile.ZipInfo], limits: ZipLimits) -> None:
             raise ZipRejected("zip_nested_archive", f"{info.filename[:200]!r}: nested archive")
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size > 1024 * 1024 and ratio > limits.max_ratio:
-            raise ZipRejected("zip_bomb", f"{info.filename[:200]!r}: compression ratio "
-                                          f"{ratio:,.0f}:1, cap {limits.max_ratio:,.0f}:1")
+            raise ZipRejected(
+                "zip_bomb",
+                f"{info.filename[:200]!r}: compression ratio "
+                f"{ratio:,.0f}:1, cap {limits.max_ratio:,.0f}:1",
+            )
 
 
 def extract_zip(path: Path, target: Path, limits: ZipLimits | None = None) -> list[ZipMember]:
@@ -89,8 +95,10 @@ def extract_zip(path: Path, target: Path, limits: ZipLimits | None = None) -> li
                     while chunk := src.read(1024 * 1024):
                         written += len(chunk)
                         if written > info.file_size or written > budget:
-                            raise ZipRejected("zip_bomb", f"{info.filename[:200]!r} inflates "
-                                                          "beyond its declared size")
+                            raise ZipRejected(
+                                "zip_bomb",
+                                f"{info.filename[:200]!r} inflates beyond its declared size",
+                            )
                         dst.write(chunk)
             except (zipfile.BadZipFile, OSError, EOFError) as exc:
                 raise ZipRejected("zip_corrupt", f"{info.filename[:200]!r}: {exc}") from exc

@@ -16,7 +16,9 @@ _boxes = itertools.count(1)
 @pytest.fixture(scope="session")
 def dovecot() -> Iterator[LocalDovecot]:
     if shutil.which("dovecot") is None and not __import__("os").path.exists("/usr/sbin/dovecot"):
-        pytest.fail("dovecot is not installed: run scripts/bootstrap.sh (Debian package dovecot-imapd)")
+        pytest.fail(
+            "dovecot is not installed: run scripts/bootstrap.sh (Debian package dovecot-imapd)"
+        )
     with LocalDovecot() as server:
         yield server
 

@@ -1,4 +1,4 @@
-"""Builders for test e-mail: ordinary mail, auto-replies, DSN bounces and the hostile corpus (R13)."""
+"""Builders for test e-mail: ordinary mail, DSN bounces and the hostile corpus (R13)."""
 
 from __future__ import annotations
 
@@ -14,22 +14,39 @@ def mail(
     message_id: str = "<m1@customer.example>",
     headers: dict[str, str] | None = None,
 ) -> bytes:
-    lines = [f"From: {sender}", f"To: {to}", f"Subject: {subject}",
-             "Date: Mon, 02 Mar 2026 09:00:00 +0100"]
+    lines = [
+        f"From: {sender}",
+        f"To: {to}",
+        f"Subject: {subject}",
+        "Date: Mon, 02 Mar 2026 09:00:00 +0100",
+    ]
     if message_id:
         lines.append(f"Message-ID: {message_id}")
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-    lines += ["MIME-Version: 1.0", 'Content-Type: text/plain; charset="utf-8"',
-              "Content-Transfer-Encoding: 8bit", "", body, ""]
+    lines += [
+        "MIME-Version: 1.0",
+        'Content-Type: text/plain; charset="utf-8"',
+        "Content-Transfer-Encoding: 8bit",
+        "",
+        body,
+        "",
+    ]
     return "\r\n".join(lines).encode("utf-8")
 
 
-def multipart(parts: list[tuple[dict[str, str], bytes]], *, subject: str = "With files",
-              message_id: str = "<mp1@customer.example>", ctype: str = "multipart/mixed",
-              extra: str = "") -> bytes:
-    head = (f"From: Ann <ann@customer.example>\r\nTo: care@careflow.example\r\nSubject: {subject}\r\n"
-            f"Message-ID: {message_id}\r\nMIME-Version: 1.0\r\n"
-            f'Content-Type: {ctype}; boundary="BOUNDARY"{extra}\r\n\r\n').encode()
+def multipart(
+    parts: list[tuple[dict[str, str], bytes]],
+    *,
+    subject: str = "With files",
+    message_id: str = "<mp1@customer.example>",
+    ctype: str = "multipart/mixed",
+    extra: str = "",
+) -> bytes:
+    head = (
+        f"From: Ann <ann@customer.example>\r\nTo: care@careflow.example\r\nSubject: {subject}\r\n"
+        f"Message-ID: {message_id}\r\nMIME-Version: 1.0\r\n"
+        f'Content-Type: {ctype}; boundary="BOUNDARY"{extra}\r\n\r\n'
+    ).encode()
     out = [head]
     for hdrs, payload in parts:
         out.append(b"--BOUNDARY\r\n")
@@ -39,14 +56,26 @@ def multipart(parts: list[tuple[dict[str, str], bytes]], *, subject: str = "With
     return b"".join(out)
 
 
-def attachment_part(name: str, data: bytes, ctype: str = "application/pdf") -> tuple[dict[str, str], bytes]:
-    return ({"Content-Type": f'{ctype}; name="{name}"',
-             "Content-Disposition": f'attachment; filename="{name}"',
-             "Content-Transfer-Encoding": "base64"}, base64.encodebytes(data))
+def attachment_part(
+    name: str, data: bytes, ctype: str = "application/pdf"
+) -> tuple[dict[str, str], bytes]:
+    return (
+        {
+            "Content-Type": f'{ctype}; name="{name}"',
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Content-Transfer-Encoding": "base64",
+        },
+        base64.encodebytes(data),
+    )
 
 
-def dsn(original_id: str, *, status: str = "5.1.1", recipient: str = "gone@customer.example",
-        message_id: str = "<dsn1@mx.example>") -> bytes:
+def dsn(
+    original_id: str,
+    *,
+    status: str = "5.1.1",
+    recipient: str = "gone@customer.example",
+    message_id: str = "<dsn1@mx.example>",
+) -> bytes:
     """A RFC 3464 delivery status notification with the original's headers attached."""
     return (
         "From: Mail Delivery System <MAILER-DAEMON@mx.example>\r\n"
@@ -67,14 +96,17 @@ def dsn(original_id: str, *, status: str = "5.1.1", recipient: str = "gone@custo
 
 # ---- hostile corpus (reliability scenario R13) --------------------------------------------
 
+
 def huge_to(n: int = 16_000) -> bytes:
     addrs = ", ".join(f"user{i} <u{i}@example.com>" for i in range(n))
-    return f"From: a@example.com\r\nTo: {addrs}\r\nSubject: hi\r\nMessage-ID: <huge-to@x>\r\n\r\nbody\r\n".encode()
+    head = f"From: a@example.com\r\nTo: {addrs}\r\nSubject: hi\r\nMessage-ID: <huge-to@x>\r\n"
+    return (head + "\r\nbody\r\n").encode()
 
 
 def many_encoded_words(n: int = 16_000) -> bytes:
     subject = " ".join("=?utf-8?q?a?=" for _ in range(n))
-    return f"From: a@example.com\r\nSubject: {subject}\r\nMessage-ID: <words@x>\r\n\r\nbody\r\n".encode()
+    head = f"From: a@example.com\r\nSubject: {subject}\r\nMessage-ID: <words@x>\r\n"
+    return (head + "\r\nbody\r\n").encode()
 
 
 def nested_multiparts(depth: int = 1_000) -> bytes:
@@ -89,27 +121,42 @@ def nested_multiparts(depth: int = 1_000) -> bytes:
 
 def big_message(megabytes: int = 30) -> bytes:
     payload = base64.encodebytes(b"\0" * (megabytes * 1024 * 1024 * 3 // 4))
-    return multipart([({"Content-Type": "text/plain"}, b"see attachment"),
-                      ({"Content-Type": "application/octet-stream",
-                        "Content-Disposition": 'attachment; filename="big.bin"',
-                        "Content-Transfer-Encoding": "base64"}, payload)],
-                     message_id="<big@x>")
+    return multipart(
+        [
+            ({"Content-Type": "text/plain"}, b"see attachment"),
+            (
+                {
+                    "Content-Type": "application/octet-stream",
+                    "Content-Disposition": 'attachment; filename="big.bin"',
+                    "Content-Transfer-Encoding": "base64",
+                },
+                payload,
+            ),
+        ],
+        message_id="<big@x>",
+    )
 
 
 def missing_boundary() -> bytes:
-    return (b"From: a@example.com\r\nMessage-ID: <nobound@x>\r\nMIME-Version: 1.0\r\n"
-            b"Content-Type: multipart/mixed\r\n\r\njust text, no boundary at all\r\n")
+    return (
+        b"From: a@example.com\r\nMessage-ID: <nobound@x>\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed\r\n\r\njust text, no boundary at all\r\n"
+    )
 
 
 def bad_charset() -> bytes:
-    return (b"From: =?x-no-such-charset?q?Bj=F6rn?= <bjorn@example.com>\r\nMessage-ID: <cs@x>\r\n"
-            b"Subject: =?x-no-such-charset?b?/////w==?= broken\r\nMIME-Version: 1.0\r\n"
-            b'Content-Type: text/plain; charset="x-no-such-charset"\r\n\r\nGr\xfc\xdfe \xff\xfe\r\n')
+    return (
+        b"From: =?x-no-such-charset?q?Bj=F6rn?= <bjorn@example.com>\r\nMessage-ID: <cs@x>\r\n"
+        b"Subject: =?x-no-such-charset?b?/////w==?= broken\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: text/plain; charset="x-no-such-charset"\r\n\r\nGr\xfc\xdfe \xff\xfe\r\n'
+    )
 
 
 def eight_bit_headers() -> bytes:
-    return ("From: Jörg Müller <joerg@example.com>\r\nMessage-ID: <8bit@x>\r\n"
-            "Subject: Grüße aus Köln\r\n\r\nHallo\r\n").encode("utf-8")
+    return (
+        "From: Jörg Müller <joerg@example.com>\r\nMessage-ID: <8bit@x>\r\n"
+        "Subject: Grüße aus Köln\r\n\r\nHallo\r\n"
+    ).encode()
 
 
 HOSTILE = {

@@ -21,18 +21,27 @@ INJECTED_SUBJECT = "=?utf-8?q?Printer=0ABcc:_attacker@evil.example?="
 
 
 def _msg(**kw: object) -> OutboundMessage:
-    base: dict[str, object] = dict(message_id="out-1", case_id="C1234", channel="email",
-                                   to="Ann <ann@customer.example>", subject="Re: printer",
-                                   body="We are on it.", idempotency_key="C1234:n1:1",
-                                   automatic=False)
+    base: dict[str, object] = dict(
+        message_id="out-1",
+        case_id="C1234",
+        channel="email",
+        to="Ann <ann@customer.example>",
+        subject="Re: printer",
+        body="We are on it.",
+        idempotency_key="C1234:n1:1",
+        automatic=False,
+    )
     base.update(kw)
     return OutboundMessage(**base)  # type: ignore[arg-type]
 
 
 def _headers(data: bytes) -> list[str]:
     head = data.split(b"\r\n\r\n", 1)[0].decode()
-    return [line.split(":", 1)[0].lower() for line in head.replace("\r\n", "\n").split("\n")
-            if line and not line[0].isspace()]
+    return [
+        line.split(":", 1)[0].lower()
+        for line in head.replace("\r\n", "\n").split("\n")
+        if line and not line[0].isspace()
+    ]
 
 
 def test_unsanitised_subject_injects_bcc_on_this_python() -> None:
@@ -46,12 +55,15 @@ def test_unsanitised_subject_injects_bcc_on_this_python() -> None:
         assert injected, "expected CVE-2024-6923 behaviour on an unpatched CPython"
 
 
-@pytest.mark.parametrize("subject", [
-    INJECTED_SUBJECT,
-    "Printer\r\nBcc: attacker@evil.example",
-    "x" * 70 + " =?utf-8?q?=0D=0ABcc:_attacker@evil.example?=",
-    "=?utf-8?b?UHJpbnRlcgpCY2M6IGF0dGFja2VyQGV2aWwuZXhhbXBsZQ==?=",
-])
+@pytest.mark.parametrize(
+    "subject",
+    [
+        INJECTED_SUBJECT,
+        "Printer\r\nBcc: attacker@evil.example",
+        "x" * 70 + " =?utf-8?q?=0D=0ABcc:_attacker@evil.example?=",
+        "=?utf-8?b?UHJpbnRlcgpCY2M6IGF0dGFja2VyQGV2aWwuZXhhbXBsZQ==?=",
+    ],
+)
 def test_no_header_injection_through_subject(subject: str) -> None:
     data = compose(_msg(subject=subject), CFG, now=NOW).data
     assert "bcc" not in _headers(data)
@@ -61,9 +73,10 @@ def test_no_header_injection_through_subject(subject: str) -> None:
 
 
 def test_no_injection_through_display_names_and_extra_headers() -> None:
-    msg = _msg(to="=?utf-8?q?Ann=0ABcc:_x@evil.example?= <ann@customer.example>",
-               headers={"X-Note": "a\r\nBcc: x@evil.example", "Bcc": "x@evil.example",
-                        "X-Ref\nBcc": "y"})
+    msg = _msg(
+        to="=?utf-8?q?Ann=0ABcc:_x@evil.example?= <ann@customer.example>",
+        headers={"X-Note": "a\r\nBcc: x@evil.example", "Bcc": "x@evil.example", "X-Ref\nBcc": "y"},
+    )
     cfg = EmailConfig(from_address="care@careflow.example", from_name="Care\nBcc: z@evil.example")
     data = compose(msg, cfg, now=NOW).data
     assert "bcc" not in _headers(data)
@@ -71,12 +84,15 @@ def test_no_injection_through_display_names_and_extra_headers() -> None:
 
 
 def test_threading_headers_watermark_and_tag() -> None:
-    msg = _msg(thread=ThreadRefs(in_reply_to="<m1@customer.example>",
-                                 references=("<m0@customer.example>",)))
+    msg = _msg(
+        thread=ThreadRefs(
+            in_reply_to="<m1@customer.example>", references=("<m0@customer.example>",)
+        )
+    )
     composed = compose(msg, CFG, now=NOW)
     parsed = message_from_bytes(composed.data, policy=email_policy.default)
-    assert composed.message_id.startswith("<cf.C1234.") and composed.message_id.endswith(
-        "@careflow.example>")
+    assert composed.message_id.startswith("<cf.C1234.")
+    assert composed.message_id.endswith("@careflow.example>")
     assert parsed["Message-ID"] == composed.message_id
     assert parsed["In-Reply-To"] == "<m1@customer.example>"
     assert parsed["References"] == "<m0@customer.example> <m1@customer.example>"

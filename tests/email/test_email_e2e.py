@@ -45,7 +45,9 @@ def library() -> Any:
 
 
 @pytest.fixture
-def outbox_email(smtp: LocalSmtp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def outbox_email(
+    smtp: LocalSmtp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
     """The outbox dispatcher finds the e-mail connector through the registry, configured by file."""
     from connectors.registry import default_registry, load_connectors
 
@@ -66,11 +68,22 @@ def _send_reply(db: Engine, case_id: str, to: str, clock: SimulatedClock) -> Non
     from engine.runtime.outbox import send_rows
 
     with Session(db, expire_on_commit=False) as session, session.begin():
-        row = OutboxRow(id="out-1", case_id=case_id, idempotency_key=f"{case_id}:answer:1",
-                        channel="email", status="pending", attempts=0, created_at=clock.now(),
-                        next_attempt_at=clock.now(),
-                        payload={"to": to, "subject": "Re: My printer is broken",
-                                 "body": "Hello Ann,\nplease restart the printer.", "automatic": False})
+        row = OutboxRow(
+            id="out-1",
+            case_id=case_id,
+            idempotency_key=f"{case_id}:answer:1",
+            channel="email",
+            status="pending",
+            attempts=0,
+            created_at=clock.now(),
+            next_attempt_at=clock.now(),
+            payload={
+                "to": to,
+                "subject": "Re: My printer is broken",
+                "body": "Hello Ann,\nplease restart the printer.",
+                "automatic": False,
+            },
+        )
         session.add(row)
     results = send_rows([row])
     assert results["out-1"].status == "sent", results["out-1"]
@@ -78,13 +91,19 @@ def _send_reply(db: Engine, case_id: str, to: str, clock: SimulatedClock) -> Non
 
 @pytest.mark.usefixtures("outbox_email")
 def test_mail_case_reply_answer_ooo_bounce_redelivery(
-        dovecot: LocalDovecot, mailbox: str, smtp: LocalSmtp, db: Engine, library: Any,
-        tmp_path: Path) -> None:
+    dovecot: LocalDovecot, mailbox: str, smtp: LocalSmtp, db: Engine, library: Any, tmp_path: Path
+) -> None:
     from engine.store.db import sessions
 
     clock = SimulatedClock(T0)
-    conn = EmailConnector(dovecot.config(mailboxes=[mailbox], state_dir=str(tmp_path / "state"),
-                                         from_address="care@careflow.example"), clock=clock)
+    conn = EmailConnector(
+        dovecot.config(
+            mailboxes=[mailbox],
+            state_dir=str(tmp_path / "state"),
+            from_address="care@careflow.example",
+        ),
+        clock=clock,
+    )
     factory = sessions(db)
 
     def poll() -> dict[str, int]:
@@ -109,24 +128,38 @@ def test_mail_case_reply_answer_ooo_bounce_redelivery(
     # 3. the customer's answer threads to the same case (own token in In-Reply-To)
     clock.advance(timedelta(hours=2))
     quoted = "\n".join(f"> {line}" for line in ours.get_content().splitlines())
-    answer = mail(subject=f"Re: {ours['Subject']}", body=f"Did not help.\n\n{quoted}",
-                  message_id="<ann-2@customer.example>",
-                  headers={"In-Reply-To": ours["Message-ID"], "References": ours["Message-ID"]})
+    answer = mail(
+        subject=f"Re: {ours['Subject']}",
+        body=f"Did not help.\n\n{quoted}",
+        message_id="<ann-2@customer.example>",
+        headers={"In-Reply-To": ours["Message-ID"], "References": ours["Message-ID"]},
+    )
     dovecot.append(answer, mailbox=mailbox)
     report = poll_into_intake(conn, factory, library=library, clock=clock)
     assert report.counts == {"correlated": 1}
-    assert report.results[0].case_id == case.id and report.results[0].rule == "case_token"
+    assert report.results[0].case_id == case.id
+    assert report.results[0].rule == "case_token"
 
     # 4. an out-of-office reply creates no case and gets no answer
-    ooo = mail(subject="Automatic reply: out of office", body="I am away until Monday.",
-               message_id="<ooo-1@customer.example>", sender="Bob <bob@other.example>",
-               headers={"Auto-Submitted": "auto-replied", "X-Autoreply": "yes"})
+    ooo = mail(
+        subject="Automatic reply: out of office",
+        body="I am away until Monday.",
+        message_id="<ooo-1@customer.example>",
+        sender="Bob <bob@other.example>",
+        headers={"Auto-Submitted": "auto-replied", "X-Autoreply": "yes"},
+    )
     dovecot.append(ooo, mailbox=mailbox)
     assert poll() == {"recorded": 1}
 
     # 5. a bounce of our reply attaches to its case
-    dovecot.append(dsn(ours["Message-ID"], recipient="ann@customer.example",
-                       message_id="<dsn-1@mx.customer.example>"), mailbox=mailbox)
+    dovecot.append(
+        dsn(
+            ours["Message-ID"],
+            recipient="ann@customer.example",
+            message_id="<dsn-1@mx.customer.example>",
+        ),
+        mailbox=mailbox,
+    )
     report = poll_into_intake(conn, factory, library=library, clock=clock)
     assert report.counts == {"correlated": 1}
     assert report.results[0].case_id == case.id
@@ -145,20 +178,27 @@ def test_mail_case_reply_answer_ooo_bounce_redelivery(
     assert len(smtp.messages) == 1
 
 
-def test_hostile_mail_becomes_dead_letters(dovecot: LocalDovecot, mailbox: str, db: Engine,
-                                           library: Any, tmp_path: Path) -> None:
+def test_hostile_mail_becomes_dead_letters(
+    dovecot: LocalDovecot, mailbox: str, db: Engine, library: Any, tmp_path: Path
+) -> None:
     from email_corpus import huge_to, nested_multiparts
 
     from engine.store.db import sessions
 
     clock = SimulatedClock(T0)
-    conn = EmailConnector(dovecot.config(mailboxes=[mailbox], state_dir=str(tmp_path / "state")),
-                          clock=clock)
-    dovecot.append(huge_to(), nested_multiparts(), mail(message_id="<ok@c.example>"), mailbox=mailbox)
+    conn = EmailConnector(
+        dovecot.config(mailboxes=[mailbox], state_dir=str(tmp_path / "state")), clock=clock
+    )
+    dovecot.append(
+        huge_to(), nested_multiparts(), mail(message_id="<ok@c.example>"), mailbox=mailbox
+    )
     report = poll_into_intake(conn, sessions(db), library=library, clock=clock)
     assert report.counts == {"rejected": 2, "started": 1}
     with sessions(db)() as session:
         letters = session.scalars(select(DeadLetterRow).order_by(DeadLetterRow.id)).all()
-        assert [d.reason.split(":")[0] for d in letters] == ["header_too_long", "too_many_multiparts"]
+        assert [d.reason.split(":")[0] for d in letters] == [
+            "header_too_long",
+            "too_many_multiparts",
+        ]
         assert all(d.source == f"email:{mailbox}" for d in letters)
         assert Path(letters[0].payload["payload"]["quarantined"]).exists()

@@ -56,9 +56,18 @@ def test_auto_submitted_no_is_a_person() -> None:
 
 
 def test_never_auto_reply_addresses() -> None:
-    for address in ("noreply@x.example", "no-reply@x.example", "No_Reply@x.example",
-                    "do-not-reply@x.example", "MAILER-DAEMON@x.example", "postmaster@x.example",
-                    "abuse@x.example", "root@x.example", "noreply+tag@x.example", ""):
+    for address in (
+        "noreply@x.example",
+        "no-reply@x.example",
+        "No_Reply@x.example",
+        "do-not-reply@x.example",
+        "MAILER-DAEMON@x.example",
+        "postmaster@x.example",
+        "abuse@x.example",
+        "root@x.example",
+        "noreply+tag@x.example",
+        "",
+    ):
         assert never_auto_reply(address), address
     for address in ("ann@x.example", "noreplyfan@x.example", "replyno@x.example"):
         assert not never_auto_reply(address), address
@@ -100,5 +109,7 @@ def test_temporary_bounce_is_informational() -> None:
 
 
 def test_bounce_storm_yields_only_bounce_events() -> None:
-    kinds = {_event(dsn(f"<o{i}@careflow.example>", message_id=f"<d{i}@mx>")).kind for i in range(200)}
+    kinds = {
+        _event(dsn(f"<o{i}@careflow.example>", message_id=f"<d{i}@mx>")).kind for i in range(200)
+    }
     assert kinds == {"bounce"}

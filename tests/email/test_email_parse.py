@@ -22,8 +22,12 @@ from connectors.email.parse import normalize_msgid, parse_mail, split_msgids
 
 
 def test_plain_mail_is_decoded() -> None:
-    parsed = parse_mail(mail(subject="=?utf-8?q?Gr=C3=BC=C3=9Fe?= printer",
-                             headers={"In-Reply-To": "<a@x>", "References": "<z@x> <a@x>"}))
+    parsed = parse_mail(
+        mail(
+            subject="=?utf-8?q?Gr=C3=BC=C3=9Fe?= printer",
+            headers={"In-Reply-To": "<a@x>", "References": "<z@x> <a@x>"},
+        )
+    )
     assert parsed.subject == "Grüße printer"
     assert parsed.from_addr == "ann@customer.example"
     assert parsed.from_name == "Ann Customer"
@@ -32,29 +36,41 @@ def test_plain_mail_is_decoded() -> None:
     assert parsed.in_reply_to == "<a@x>"
     assert parsed.references == ("<z@x>", "<a@x>")
     assert parsed.text.startswith("Hello, my printer does not print.")
-    assert parsed.date is not None and parsed.date.utcoffset() is not None
+    assert parsed.date is not None
+    assert parsed.date.utcoffset() is not None
 
 
 def test_html_only_body_becomes_text_without_scripts() -> None:
-    raw = multipart([({"Content-Type": "text/html; charset=utf-8"},
-                      b"<html><head><style>p{}</style></head><body><p>Hi <b>team</b></p>"
-                      b"<script>alert('x')</script><p>Order &amp; invoice</p></body></html>")],
-                    ctype="multipart/alternative")
+    raw = multipart(
+        [
+            (
+                {"Content-Type": "text/html; charset=utf-8"},
+                b"<html><head><style>p{}</style></head><body><p>Hi <b>team</b></p>"
+                b"<script>alert('x')</script><p>Order &amp; invoice</p></body></html>",
+            )
+        ],
+        ctype="multipart/alternative",
+    )
     parsed = parse_mail(raw)
     assert parsed.html_only is True
     assert parsed.text == "Hi team\n\nOrder & invoice"
 
 
 def test_plain_part_is_preferred_over_html() -> None:
-    raw = multipart([({"Content-Type": "text/plain; charset=utf-8"}, b"plain words"),
-                     ({"Content-Type": "text/html; charset=utf-8"}, b"<p>html words</p>")],
-                    ctype="multipart/alternative")
+    raw = multipart(
+        [
+            ({"Content-Type": "text/plain; charset=utf-8"}, b"plain words"),
+            ({"Content-Type": "text/html; charset=utf-8"}, b"<p>html words</p>"),
+        ],
+        ctype="multipart/alternative",
+    )
     assert parse_mail(raw).text.strip() == "plain words"
 
 
 def test_unknown_charsets_and_8bit_headers_do_not_fail() -> None:
     parsed = parse_mail(bad_charset())
-    assert "Gr" in parsed.text and "\ufffd" in parsed.text
+    assert "Gr" in parsed.text
+    assert "\ufffd" in parsed.text
     assert parsed.from_addr == "bjorn@example.com"
     assert parse_mail(eight_bit_headers()).from_addr == "joerg@example.com"
 
@@ -66,9 +82,13 @@ def test_missing_boundary_is_parsed_as_text() -> None:
 
 def test_attachments_are_stored_under_their_sha256_with_safe_names(tmp_path: Path) -> None:
     data = b"%PDF-1.4 invoice"
-    raw = multipart([({"Content-Type": "text/plain"}, b"see attached"),
-                     attachment_part("../../etc/passwd", data),
-                     attachment_part("=?utf-8?q?rechnung=0A=0DBcc:x.pdf?=", b"second")])
+    raw = multipart(
+        [
+            ({"Content-Type": "text/plain"}, b"see attached"),
+            attachment_part("../../etc/passwd", data),
+            attachment_part("=?utf-8?q?rechnung=0A=0DBcc:x.pdf?=", b"second"),
+        ]
+    )
     store = ContentStore(tmp_path / "store")
     parsed = parse_mail(raw, store_attachment=store)
     first, second = parsed.attachments
@@ -77,8 +97,10 @@ def test_attachments_are_stored_under_their_sha256_with_safe_names(tmp_path: Pat
     assert first.size == len(data)
     assert Path(first.path or "").read_bytes() == data
     assert Path(first.path or "").parent.parent == tmp_path / "store"
-    assert "\n" not in second.name and "\r" not in second.name
-    assert parsed.notes and "sanitised" in parsed.notes[0]
+    assert "\n" not in second.name
+    assert "\r" not in second.name
+    assert parsed.notes
+    assert "sanitised" in parsed.notes[0]
     assert not (tmp_path / "etc").exists()
 
 
@@ -87,8 +109,13 @@ def test_hostile_corpus_is_refused_with_a_reason(name: str) -> None:
     raw = HOSTILE[name]()
     with pytest.raises(MailRejected) as info:
         parse_mail(raw)
-    assert info.value.reason in {"oversize", "header_too_long", "too_many_addresses",
-                                 "too_many_encoded_words", "too_many_multiparts"}
+    assert info.value.reason in {
+        "oversize",
+        "header_too_long",
+        "too_many_addresses",
+        "too_many_encoded_words",
+        "too_many_multiparts",
+    }
     assert info.value.retryable is False
 
 

@@ -12,25 +12,39 @@ from email_corpus import HOSTILE, attachment_part, dsn, mail, multipart
 from connectors.base import OutboundMessage
 from connectors.email import EmailConnector
 from connectors.email.devservers import LocalDovecot, LocalSmtp, free_port
-from connectors.email.limits import MailLimits
 from engine.clock import SimulatedClock
 from engine.errors import ConnectorError
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 
-def _connector(dovecot: LocalDovecot, mailbox: str, tmp_path: Path, **extra: object) -> EmailConnector:
-    cfg = dovecot.config(mailboxes=[mailbox], state_dir=str(tmp_path / "state"),
-                         attachment_dir=str(tmp_path / "files"), from_address="care@careflow.example",
-                         **extra)
+def _connector(
+    dovecot: LocalDovecot, mailbox: str, tmp_path: Path, **extra: object
+) -> EmailConnector:
+    cfg = dovecot.config(
+        mailboxes=[mailbox],
+        state_dir=str(tmp_path / "state"),
+        attachment_dir=str(tmp_path / "files"),
+        from_address="care@careflow.example",
+        **extra,
+    )
     return EmailConnector(cfg, clock=SimulatedClock(NOW))
 
 
-def test_poll_turns_mail_into_events_once(dovecot: LocalDovecot, mailbox: str, tmp_path: Path) -> None:
-    dovecot.append(mail(message_id="<a1@c.example>"),
-                   multipart([({"Content-Type": "text/plain"}, b"invoice attached"),
-                              attachment_part("invoice.pdf", b"%PDF-1.4 x")], message_id="<a2@c.example>"),
-                   mailbox=mailbox)
+def test_poll_turns_mail_into_events_once(
+    dovecot: LocalDovecot, mailbox: str, tmp_path: Path
+) -> None:
+    dovecot.append(
+        mail(message_id="<a1@c.example>"),
+        multipart(
+            [
+                ({"Content-Type": "text/plain"}, b"invoice attached"),
+                attachment_part("invoice.pdf", b"%PDF-1.4 x"),
+            ],
+            message_id="<a2@c.example>",
+        ),
+        mailbox=mailbox,
+    )
     conn = _connector(dovecot, mailbox, tmp_path)
     events = list(conn.receive())
     assert [e.external_id for e in events] == ["<a1@c.example>", "<a2@c.example>"]
@@ -43,12 +57,16 @@ def test_poll_turns_mail_into_events_once(dovecot: LocalDovecot, mailbox: str, t
     assert list(_connector(dovecot, mailbox, tmp_path).receive()) == []
     dovecot.append(mail(message_id="<a3@c.example>"), mailbox=mailbox)
     assert [e.external_id for e in conn.receive()] == ["<a3@c.example>"]
-    assert conn.health().ok and conn.health().last_success == NOW
+    assert conn.health().ok
+    assert conn.health().last_success == NOW
 
 
 def test_cursor_moves_only_after_the_caller_took_the_event(
-        dovecot: LocalDovecot, mailbox: str, tmp_path: Path) -> None:
-    dovecot.append(mail(message_id="<b1@c.example>"), mail(message_id="<b2@c.example>"), mailbox=mailbox)
+    dovecot: LocalDovecot, mailbox: str, tmp_path: Path
+) -> None:
+    dovecot.append(
+        mail(message_id="<b1@c.example>"), mail(message_id="<b2@c.example>"), mailbox=mailbox
+    )
     conn = _connector(dovecot, mailbox, tmp_path)
 
     def crashing_intake(event: object) -> None:
@@ -60,8 +78,11 @@ def test_cursor_moves_only_after_the_caller_took_the_event(
 
 
 def test_uidvalidity_change_triggers_a_full_resync(
-        dovecot: LocalDovecot, mailbox: str, tmp_path: Path) -> None:
-    dovecot.append(mail(message_id="<u1@c.example>"), mail(message_id="<u2@c.example>"), mailbox=mailbox)
+    dovecot: LocalDovecot, mailbox: str, tmp_path: Path
+) -> None:
+    dovecot.append(
+        mail(message_id="<u1@c.example>"), mail(message_id="<u2@c.example>"), mailbox=mailbox
+    )
     conn = _connector(dovecot, mailbox, tmp_path)
     first = conn.receive()
     ids = [e.external_id for e in first]
@@ -69,20 +90,28 @@ def test_uidvalidity_change_triggers_a_full_resync(
     dovecot.recreate_mailbox(mailbox)
     again = [e.external_id for e in conn.receive()]
     after = conn.cursors.get(mailbox)
-    assert before is not None and after is not None and before.uidvalidity != after.uidvalidity
+    assert before is not None
+    assert after is not None
+    assert before.uidvalidity != after.uidvalidity
     assert again == ids  # same external ids: the inbox deduplicates them
 
 
 def test_hostile_mail_is_dead_lettered_and_polling_goes_on(
-        dovecot: LocalDovecot, mailbox: str, tmp_path: Path) -> None:
+    dovecot: LocalDovecot, mailbox: str, tmp_path: Path
+) -> None:
     hostile = [HOSTILE[name]() for name in sorted(HOSTILE)]
     dovecot.append(*hostile, mail(message_id="<after@c.example>"), mailbox=mailbox)
     conn = _connector(dovecot, mailbox, tmp_path)
     events = list(conn.receive())
     assert [e.external_id for e in events] == ["<after@c.example>"]
     reasons = sorted(r.reason for r in conn.rejected)
-    assert reasons == ["header_too_long", "header_too_long", "oversize",
-                       "too_many_multiparts", "too_many_multiparts"]
+    assert reasons == [
+        "header_too_long",
+        "header_too_long",
+        "oversize",
+        "too_many_multiparts",
+        "too_many_multiparts",
+    ]
     oversize = next(r for r in conn.rejected if r.reason == "oversize")
     assert "not downloaded" in oversize.detail
     assert oversize.payload["headers"]["message-id"] == "<big@x>"
@@ -91,17 +120,25 @@ def test_hostile_mail_is_dead_lettered_and_polling_goes_on(
     assert list(conn.receive()) == []  # refused mail is not fetched again
 
 
-def test_oversize_is_decided_by_rfc822_size(dovecot: LocalDovecot, mailbox: str, tmp_path: Path) -> None:
+def test_oversize_is_decided_by_rfc822_size(
+    dovecot: LocalDovecot, mailbox: str, tmp_path: Path
+) -> None:
     dovecot.append(mail(body="x" * 5_000, message_id="<s1@c.example>"), mailbox=mailbox)
     conn = _connector(dovecot, mailbox, tmp_path, limits={"max_bytes": 2_000})
     assert list(conn.receive()) == []
     (rejection,) = conn.rejected
-    assert rejection.reason == "oversize" and rejection.payload["size"] > 5_000
+    assert rejection.reason == "oversize"
+    assert rejection.payload["size"] > 5_000
 
 
-def test_auto_replies_and_bounces_are_classified(dovecot: LocalDovecot, mailbox: str, tmp_path: Path) -> None:
-    dovecot.append(mail(message_id="<ooo@c.example>", headers={"Auto-Submitted": "auto-replied"}),
-                   dsn("<cf.C1.abcdef12@careflow.example>"), mailbox=mailbox)
+def test_auto_replies_and_bounces_are_classified(
+    dovecot: LocalDovecot, mailbox: str, tmp_path: Path
+) -> None:
+    dovecot.append(
+        mail(message_id="<ooo@c.example>", headers={"Auto-Submitted": "auto-replied"}),
+        dsn("<cf.C1.abcdef12@careflow.example>"),
+        mailbox=mailbox,
+    )
     kinds = [e.kind for e in _connector(dovecot, mailbox, tmp_path).receive()]
     assert kinds == ["auto_reply", "bounce"]
 
@@ -111,30 +148,41 @@ def test_unreachable_imap_is_a_retryable_error(tmp_path: Path) -> None:
     with pytest.raises(ConnectorError) as info:
         list(conn.receive())
     assert info.value.retryable
-    assert not conn.health().ok and conn.health().errors == 1
+    assert not conn.health().ok
+    assert conn.health().errors == 1
 
 
 def _out(**kw: object) -> OutboundMessage:
-    base: dict[str, object] = dict(message_id="o1", case_id="C42", channel="email",
-                                   to="ann@customer.example", subject="Your request", body="Hello Ann",
-                                   idempotency_key="C42:ack:1", automatic=False)
+    base: dict[str, object] = dict(
+        message_id="o1",
+        case_id="C42",
+        channel="email",
+        to="ann@customer.example",
+        subject="Your request",
+        body="Hello Ann",
+        idempotency_key="C42:ack:1",
+        automatic=False,
+    )
     base.update(kw)
     return OutboundMessage(**base)  # type: ignore[arg-type]
 
 
 def _sender(smtp: LocalSmtp, clock: SimulatedClock | None = None) -> EmailConnector:
-    return EmailConnector(smtp.config(from_address="care@careflow.example"),
-                          clock=clock or SimulatedClock(NOW))
+    return EmailConnector(
+        smtp.config(from_address="care@careflow.example"), clock=clock or SimulatedClock(NOW)
+    )
 
 
 def test_send_delivers_over_smtp(smtp: LocalSmtp) -> None:
     delivery = _sender(smtp).send(_out())
-    assert delivery.status == "sent" and delivery.message_id == "o1"
+    assert delivery.status == "sent"
+    assert delivery.message_id == "o1"
     (received,) = smtp.messages
     assert received.rcpt_tos == ("ann@customer.example",)
     parsed = message_from_bytes(received.data)
     assert parsed["Message-ID"] == delivery.external_id
-    assert delivery.external_id is not None and delivery.external_id.startswith("<cf.C42.")
+    assert delivery.external_id is not None
+    assert delivery.external_id.startswith("<cf.C42.")
 
 
 def test_send_is_idempotent_per_key_within_a_process(smtp: LocalSmtp) -> None:
@@ -150,7 +198,8 @@ def test_smtp_refusals_map_to_delivery_status(smtp: LocalSmtp) -> None:
     assert conn.send(_out(idempotency_key="k1")).status == "failed"
     smtp.refuse_next(451, "4.3.0 try again later")
     deferred = conn.send(_out(idempotency_key="k2"))
-    assert deferred.status == "deferred" and "451" in deferred.detail
+    assert deferred.status == "deferred"
+    assert "451" in deferred.detail
     assert conn.send(_out(idempotency_key="k2")).status == "sent"
 
 
@@ -163,15 +212,26 @@ def test_automatic_mail_guards(smtp: LocalSmtp) -> None:
     clock = SimulatedClock(NOW)
     conn = _sender(smtp, clock)
     refused = conn.send(_out(to="noreply@shop.example", automatic=True))
-    assert refused.status == "failed" and "never auto-reply" in refused.detail
-    statuses = [conn.send(_out(to="peer@loop.example", automatic=True, idempotency_key=f"a{i}")).status
-                for i in range(8)]
+    assert refused.status == "failed"
+    assert "never auto-reply" in refused.detail
+    statuses = [
+        conn.send(_out(to="peer@loop.example", automatic=True, idempotency_key=f"a{i}")).status
+        for i in range(8)
+    ]
     assert statuses == ["sent"] * 5 + ["failed"] * 3
-    assert all(message_from_bytes(m.data)["Auto-Submitted"] == "auto-replied" for m in smtp.messages)
+    assert all(
+        message_from_bytes(m.data)["Auto-Submitted"] == "auto-replied" for m in smtp.messages
+    )
     clock.advance(timedelta(minutes=61))
-    assert conn.send(_out(to="peer@loop.example", automatic=True, idempotency_key="later")).status == "sent"
+    assert (
+        conn.send(_out(to="peer@loop.example", automatic=True, idempotency_key="later")).status
+        == "sent"
+    )
     # a person's reply is not rate limited
-    assert conn.send(_out(to="peer@loop.example", automatic=False, idempotency_key="human")).status == "sent"
+    assert (
+        conn.send(_out(to="peer@loop.example", automatic=False, idempotency_key="human")).status
+        == "sent"
+    )
     assert len(smtp.messages) == 7
 
 

@@ -20,8 +20,13 @@ def _event(raw: bytes, **kw: object):  # type: ignore[no-untyped-def]
 
 
 def test_own_token_in_references_wins() -> None:
-    ev = _event(mail(subject="Re: printer [Case#COTHER]", body="thanks\n> [ref:cf-CWATER]",
-                     headers={"In-Reply-To": OURS, "References": f"<x@y> {OURS}"}))
+    ev = _event(
+        mail(
+            subject="Re: printer [Case#COTHER]",
+            body="thanks\n> [ref:cf-CWATER]",
+            headers={"In-Reply-To": OURS, "References": f"<x@y> {OURS}"},
+        )
+    )
     assert ev.thread.case_token == "C1234ABCD"
     assert ev.thread.in_reply_to == OURS
     assert ev.thread.subject_tag == "COTHER"
@@ -37,8 +42,12 @@ def test_foreign_message_ids_fall_through_to_references() -> None:
 
 
 def test_watermark_survives_rewritten_message_ids() -> None:
-    ev = _event(mail(body="Answer above.\n> Hello Ann\n> [ref:cf-C77]\n",
-                     headers={"In-Reply-To": "<0100018e-rewritten@email.amazonses.com>"}))
+    ev = _event(
+        mail(
+            body="Answer above.\n> Hello Ann\n> [ref:cf-C77]\n",
+            headers={"In-Reply-To": "<0100018e-rewritten@email.amazonses.com>"},
+        )
+    )
     assert ev.thread.case_token == "C77"
     assert ev.metadata["thread_rule"] == "references"  # first in chain order that matched
 
@@ -72,4 +81,6 @@ def test_unknown_rule_is_an_error() -> None:
 
 def test_message_id_format() -> None:
     assert make_message_id("C1", "d.example", unique="abcd1234") == "<cf.C1.abcd1234@d.example>"
-    assert make_message_id("bad token!", "d.example", unique="abcd1234") == "<cf-abcd1234@d.example>"
+    assert (
+        make_message_id("bad token!", "d.example", unique="abcd1234") == "<cf-abcd1234@d.example>"
+    )

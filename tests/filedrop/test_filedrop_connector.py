@@ -34,23 +34,38 @@ def _conn(root: Path, **extra: object) -> FileDropConnector:
 def test_pdf_letter_with_sidecar(root: Path) -> None:
     data = text_pdf(LETTER)
     drop(root, "scan-0001.pdf", data)
-    (root / "scan-0001.pdf.json").write_text(json.dumps({
-        "channel": "letter", "postmark": "2026-02-27", "received_at": "2026-03-02T08:15:00+01:00",
-        "sender": {"name": "Jan de Vries", "address": "Kerkstraat 1, Utrecht", "customer_number": "K-100"}}))
+    (root / "scan-0001.pdf.json").write_text(
+        json.dumps(
+            {
+                "channel": "letter",
+                "postmark": "2026-02-27",
+                "received_at": "2026-03-02T08:15:00+01:00",
+                "sender": {
+                    "name": "Jan de Vries",
+                    "address": "Kerkstraat 1, Utrecht",
+                    "customer_number": "K-100",
+                },
+            }
+        )
+    )
     conn = _conn(root)
     (event,) = list(conn.receive())
     sha = hashlib.sha256(data).hexdigest()
-    assert event.channel == "letter" and event.kind == "message"
+    assert event.channel == "letter"
+    assert event.kind == "message"
     assert event.external_id == sha
     assert "invoice 4711 is wrong" in event.body
     assert event.customer == {"name": "Jan de Vries", "customer_number": "K-100"}
     assert event.subject == "Letter from Jan de Vries"
-    assert event.occurred_at == datetime(2026, 3, 2, 7, 15, tzinfo=UTC)  # received_at anchors the SLA
+    assert event.occurred_at == datetime(
+        2026, 3, 2, 7, 15, tzinfo=UTC
+    )  # received_at anchors the SLA
     assert event.metadata["postmark"] == "2026-02-27T00:00:00+00:00"
     assert event.metadata["sender_address"] == "Kerkstraat 1, Utrecht"
     assert event.metadata["text_method"] == ["pdftotext"]
     (attachment,) = event.attachments
-    assert attachment.sha256 == sha and Path(attachment.path or "").read_bytes() == data
+    assert attachment.sha256 == sha
+    assert Path(attachment.path or "").read_bytes() == data
     assert Path(attachment.path or "").name == f"{sha}.pdf"
     assert sorted(p.name for p in root.iterdir()) == [".careflow"]  # original, sidecar, marker gone
 
@@ -67,9 +82,11 @@ def test_png_and_image_only_pdf_are_read_by_ocr(root: Path) -> None:
     drop(root, "a-photo.png", text_image(["Invoice 4711 is wrong", "Please call me back"]))
     drop(root, "b-fax.pdf", text_image(["Contract 99 cancelled"], "PDF"))
     png, pdf = list(_conn(root, channel="fax").receive())
-    assert "4711" in png.body and "call me back" in png.body
+    assert "4711" in png.body
+    assert "call me back" in png.body
     assert png.metadata["text_method"] == ["ocr"]
-    assert "Contract 99" in pdf.body and pdf.metadata["text_method"] == ["ocr"]
+    assert "Contract 99" in pdf.body
+    assert pdf.metadata["text_method"] == ["ocr"]
     assert pdf.channel == "fax"
     assert pdf.subject.startswith("Contract 99")
 
@@ -130,7 +147,9 @@ def test_symlink_to_outside_is_never_followed(root: Path, tmp_path: Path) -> Non
     assert {r.reason for r in conn.rejected} == {"unsafe_file"}
     assert all("symbolic link" in r.detail for r in conn.rejected)
     assert secret.read_bytes().startswith(b"%PDF")  # the target is untouched
-    assert not any(p.name.startswith(secret.name) for p in (root / ".careflow" / "archive").iterdir())
+    assert not any(
+        p.name.startswith(secret.name) for p in (root / ".careflow" / "archive").iterdir()
+    )
 
 
 def test_unsupported_content_is_refused_by_magic_bytes(root: Path) -> None:
@@ -141,31 +160,46 @@ def test_unsupported_content_is_refused_by_magic_bytes(root: Path) -> None:
 
 
 def test_zip_of_scans_is_one_event(root: Path) -> None:
-    drop(root, "batch.zip", zip_bytes({"page1.pdf": text_pdf(["Page one text"]),
-                                       "sub/page2.pdf": text_pdf(["Page two text"]),
-                                       "readme.txt": b"not a scan"}))
+    drop(
+        root,
+        "batch.zip",
+        zip_bytes(
+            {
+                "page1.pdf": text_pdf(["Page one text"]),
+                "sub/page2.pdf": text_pdf(["Page two text"]),
+                "readme.txt": b"not a scan",
+            }
+        ),
+    )
     (event,) = list(_conn(root).receive())
     assert [a.name for a in event.attachments] == ["page1.pdf", "page2.pdf"]
-    assert "Page one text" in event.body and "Page two text" in event.body
+    assert "Page one text" in event.body
+    assert "Page two text" in event.body
     assert any("readme.txt" in n for n in event.metadata["notes"])
 
 
-@pytest.mark.parametrize(("members", "reason"), [
-    ({"../../evil.pdf": b"%PDF-1.4"}, "zip_unsafe_member"),
-    ({"/etc/cron.d/evil": b"x"}, "zip_unsafe_member"),
-    ({"C:/evil.pdf": b"x"}, "zip_unsafe_member"),
-    ({"a\\..\\evil.pdf": b"x"}, "zip_unsafe_member"),
-    ({"inner.zip": b"PK\x03\x04"}, "zip_nested_archive"),
-    ({f"p{i}.pdf": b"%PDF-1.4" for i in range(1_001)}, "zip_too_many_members"),
-    ({"bomb.pdf": b"\0" * (20 * 1024 * 1024)}, "zip_bomb"),
-], ids=["dotdot", "absolute", "drive", "backslash", "nested", "members", "bomb"])
-def test_hostile_zips_are_refused_before_extraction(root: Path, members: dict[str, bytes],
-                                                     reason: str) -> None:
+@pytest.mark.parametrize(
+    ("members", "reason"),
+    [
+        ({"../../evil.pdf": b"%PDF-1.4"}, "zip_unsafe_member"),
+        ({"/etc/cron.d/evil": b"x"}, "zip_unsafe_member"),
+        ({"C:/evil.pdf": b"x"}, "zip_unsafe_member"),
+        ({"a\\..\\evil.pdf": b"x"}, "zip_unsafe_member"),
+        ({"inner.zip": b"PK\x03\x04"}, "zip_nested_archive"),
+        ({f"p{i}.pdf": b"%PDF-1.4" for i in range(1_001)}, "zip_too_many_members"),
+        ({"bomb.pdf": b"\0" * (20 * 1024 * 1024)}, "zip_bomb"),
+    ],
+    ids=["dotdot", "absolute", "drive", "backslash", "nested", "members", "bomb"],
+)
+def test_hostile_zips_are_refused_before_extraction(
+    root: Path, members: dict[str, bytes], reason: str
+) -> None:
     drop(root, "evil.zip", zip_bytes(members))
     conn = _conn(root)
     assert list(conn.receive()) == []
     assert conn.rejected[0].reason == reason
-    assert not (root.parent / "evil.pdf").exists() and not (root / "evil.pdf").exists()
+    assert not (root.parent / "evil.pdf").exists()
+    assert not (root / "evil.pdf").exists()
     assert not any((root / ".careflow" / "archive").iterdir())
 
 
