@@ -2,8 +2,8 @@
 
 Typed fields are written plainly (datetimes as ISO 8601 strings, enums as their values,
 tuples as lists); free-form values (case data, payloads, results, audit details) keep
-their exact Python types through tags: ``{"$dt": iso}`` for datetimes and
-``{"$tuple": [...]}`` for tuples (``$``-keys never occur in case data written by the
+their exact Python types through tags: ``{"$dt": iso}`` for datetimes,
+``{"$td": [days, seconds, microseconds]}`` for timedeltas and ``{"$tuple": [...]}`` for tuples (``$``-keys never occur in case data written by the
 interpreter). Events and commands carry ``"type": <class name>``.
 
 ``state_from_json`` checks ``schema_version``: older versions are upgraded by one
@@ -17,7 +17,7 @@ import dataclasses
 import types
 import typing
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from functools import cache
 from typing import Any
@@ -54,6 +54,8 @@ class StateSchemaError(RunError):
 def _any_out(value: Any) -> Any:
     if isinstance(value, datetime):
         return {"$dt": value.isoformat()}
+    if isinstance(value, timedelta):
+        return {"$td": [value.days, value.seconds, value.microseconds]}
     if isinstance(value, tuple):
         return {"$tuple": [_any_out(v) for v in value]}
     if isinstance(value, Mapping):
@@ -70,6 +72,9 @@ def _any_in(value: Any) -> Any:
         if len(value) == 1:
             if "$dt" in value:
                 return datetime.fromisoformat(value["$dt"])
+            if "$td" in value:
+                days, secs, micros = value["$td"]
+                return timedelta(days=days, seconds=secs, microseconds=micros)
             if "$tuple" in value:
                 return tuple(_any_in(v) for v in value["$tuple"])
         return {k: _any_in(v) for k, v in value.items()}

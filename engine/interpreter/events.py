@@ -29,7 +29,7 @@ from engine.interpreter.types import (
     TimerFired,
     Token,
 )
-from engine.interpreter.work import Scope, Work
+from engine.interpreter.work import Scope, Work, coerce
 from engine.sop.model import FormFieldSpec, NodeSpec, NodeType, OutcomeSpec
 
 __all__ = ["apply_event"]
@@ -128,8 +128,14 @@ def _check_type(f: FormFieldSpec, value: Any) -> bool:
     t = f.type
     if value is None:
         return not f.required
-    if t in ("string", "timestamp", "duration"):
-        return isinstance(value, str) or (t == "timestamp" and isinstance(value, datetime))
+    if t == "string":
+        return isinstance(value, str)
+    if t == "timestamp":
+        return isinstance(value, datetime) or (
+            isinstance(value, str) and isinstance(coerce(t, value), datetime))
+    if t == "duration":
+        return isinstance(value, timedelta) or (
+            isinstance(value, str) and isinstance(coerce(t, value), timedelta))
     if t == "integer":
         return isinstance(value, int) and not isinstance(value, bool)
     if t == "number":

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import RunError
+from engine.clock import utc
+from engine.errors import CalendarError, RunError
 from engine.interpreter.context import StepContext
 from engine.interpreter.types import (
     Audit,
@@ -29,18 +30,34 @@ from engine.interpreter.types import (
     Token,
     TokenState,
 )
+from engine.sla.duration import parse_duration
 from engine.sop.model import Expr, NodeSpec
 
 if TYPE_CHECKING:
     from engine.sop import CompiledSop
 
-__all__ = ["MAX_MOVES", "Scope", "Work", "plain"]
+__all__ = ["MAX_MOVES", "Scope", "Work", "coerce", "plain"]
 
 #: node entries allowed in one step; more means a loop without a wait state
 MAX_MOVES = 10_000
 
 
-_SCALARS = (str, int, float, bool, type(None), datetime)
+_SCALARS = (str, int, float, bool, type(None), datetime, timedelta)
+
+
+def coerce(type_name: str | None, value: Any) -> Any:
+    """A value written to a declared field, in the type CEL expects for it: ISO 8601 text
+    becomes a datetime for ``timestamp`` fields and a timedelta for ``duration`` fields
+    (values from JSON channel events and forms arrive as text). Anything else is kept."""
+    if isinstance(value, str):
+        try:
+            if type_name == "timestamp":
+                return utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+            if type_name == "duration":
+                return timedelta(seconds=parse_duration(value))
+        except (ValueError, CalendarError):
+            return value
+    return value
 
 
 def plain(value: Any) -> Any:
@@ -176,8 +193,10 @@ class Work:
             self.data = dict(self.data)
             self._data_owned = True
         data: dict[str, Any] = self.data  # type: ignore[assignment]
+        declared = self.spec.data
         for key, v in values.items():
-            data[key] = plain(v)
+            f = declared.get(key)
+            data[key] = coerce(f.type, plain(v)) if f is not None else plain(v)
         p = values.get("priority")
         if isinstance(p, str):
             self.priority = p

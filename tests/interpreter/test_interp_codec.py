@@ -19,7 +19,7 @@ ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789:_", min_size=1, max
 instants = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
                         timezones=st.just(UTC))
 scalars = st.none() | st.booleans() | st.integers(-2**53, 2**53) | st.text(max_size=10) | \
-    st.floats(allow_nan=False, allow_infinity=False) | instants
+    st.floats(allow_nan=False, allow_infinity=False) | instants | st.timedeltas()
 values = st.recursive(
     scalars,
     lambda inner: st.lists(inner, max_size=3) | st.tuples(inner, inner)

@@ -182,3 +182,27 @@ def test_awaiting_lists_what_the_case_waits_for() -> None:
     assert signals_accepted(compiled, d.state) == {"reply", "cancel"}
     d.signal("cancel")
     assert awaiting(compiled, d.state) == () and signals_accepted(compiled, d.state) == set()
+
+
+def test_text_for_timestamp_and_duration_fields_becomes_typed_values() -> None:
+    from datetime import UTC, datetime
+
+    flow = """
+start: {type: start, next: route}
+route:
+  type: decision
+  branches: [{when: "bought + grace > now", next: fresh}]
+  otherwise: old
+fresh: {type: end, outcome: fresh}
+old: {type: end, outcome: old}
+"""
+    compiled = sop(flow, data="bought: {type: timestamp, input: true}\n"
+                   "grace: {type: duration, input: true}")
+    d = Driver(compiled)
+    d.start(bought="2026-03-01T12:00:00Z", grace="P2D")
+    assert d.state.data["bought"] == datetime(2026, 3, 1, 12, tzinfo=UTC)
+    assert d.state.data["grace"] == timedelta(days=2)
+    assert d.state.outcome == "fresh"
+    d2 = Driver(compiled)
+    d2.start(bought="2025-01-01T00:00:00+00:00", grace="1d")
+    assert d2.state.outcome == "old"
