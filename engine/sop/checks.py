@@ -48,6 +48,7 @@ CODES = frozenset({
     "E-ACTION-UNKNOWN",
     "E-DATA-NEVER-WRITTEN",
     "E-DATA-UNDECLARED",
+    "W-DATA-MAYBE-UNSET",
     "E-JOIN-MISMATCH",
     "E-LOOP-BOUND",
     "E-HUMAN-TASK",

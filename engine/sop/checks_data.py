@@ -8,6 +8,12 @@
   ``set``, ``on[].set``, handler ``set``, a ``form`` field, or a loop ``counter``).
   Declaring it gives the field a type, so expressions that read it are type-checked.
 
+- ``W-DATA-MAYBE-UNSET`` (warning): definite assignment. A node reads a field that is not
+  provided (input/default) and is not written on **every** path from ``start`` to the node
+  (must-analysis; a write counts on the edges it happens on: an action's ``set`` on its
+  ``next`` but not its ``on_error``, a form on the outcomes but not the timeout, a wait's
+  ``on[].set`` on that event's edge). Handlers may never fire, so their writes do not count.
+
 Names are found with :func:`engine.sop.expressions.referenced_names` (top-level identifiers,
 string literals and member names ignored), so ``case.tier`` reads ``case``, never ``tier``.
 """
@@ -17,11 +23,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from engine.errors import SopError, SourceSpan
-from engine.sop.checks_base import CheckContext, did_you_mean, error
+from engine.sop.checks_base import CheckContext, did_you_mean, error, warning
+from engine.sop.checks_flow import must_fixpoint
 from engine.sop.expressions import referenced_names
-from engine.sop.model import Expr, NodeType
+from engine.sop.model import Expr, NodeSpec, NodeType
 
-__all__ = ["iter_data_errors", "iter_reads", "iter_writes"]
+__all__ = ["iter_data_errors", "iter_node_reads", "iter_reads", "iter_writes"]
 
 
 def _expr_of(value: object, span: SourceSpan) -> Expr | None:
@@ -33,24 +40,29 @@ def _expr_of(value: object, span: SourceSpan) -> Expr | None:
     return None
 
 
+def iter_node_reads(node: NodeSpec) -> Iterator[tuple[Expr, str]]:
+    """Every expression of one node with the JSON path of where it stands."""
+    base = f"$.nodes.{node.id}"
+    for i, branch in enumerate(node.branches):
+        if branch.when is not None:
+            yield branch.when, f"{base}.branches[{i}].when"
+    for name, value in node.set.items():
+        yield value, f"{base}.set.{name}"
+    for name, value in node.inputs.items():
+        expr = _expr_of(value, node.span)
+        if expr is not None:
+            yield expr, f"{base}.inputs.{name}"
+    for i, on in enumerate(node.on):
+        if on.when is not None:
+            yield on.when, f"{base}.on[{i}].when"
+        for name, value in on.set.items():
+            yield value, f"{base}.on[{i}].set.{name}"
+
+
 def iter_reads(ctx: CheckContext) -> Iterator[tuple[Expr, str]]:
     """Every expression of the SOP with the JSON path of where it stands."""
     for node in ctx.spec.nodes.values():
-        base = f"$.nodes.{node.id}"
-        for i, branch in enumerate(node.branches):
-            if branch.when is not None:
-                yield branch.when, f"{base}.branches[{i}].when"
-        for name, value in node.set.items():
-            yield value, f"{base}.set.{name}"
-        for name, value in node.inputs.items():
-            expr = _expr_of(value, node.span)
-            if expr is not None:
-                yield expr, f"{base}.inputs.{name}"
-        for i, on in enumerate(node.on):
-            if on.when is not None:
-                yield on.when, f"{base}.on[{i}].when"
-            for name, value in on.set.items():
-                yield value, f"{base}.on[{i}].set.{name}"
+        yield from iter_node_reads(node)
     for i, handler in enumerate(ctx.spec.on_event):
         if handler.when is not None:
             yield handler.when, f"$.on_event[{i}].when"
@@ -90,10 +102,10 @@ def iter_data_errors(ctx: CheckContext) -> Iterator[SopError]:
                 path,
                 did_you_mean(name, data) or f"declare it: data: {{{name}: {{type: ...}}}}",
             )
-    provided = set(written) | {
-        name for name, spec in data.items() if spec.input or spec.default is not None
-    }
+    given = {name for name, spec in data.items() if spec.input or spec.default is not None}
+    provided = set(written) | given
     yield from _never_written(data, provided, iter_reads(ctx))
+    yield from _maybe_unset(ctx, given, provided)
 
 
 def _never_written(
@@ -111,3 +123,54 @@ def _never_written(
                     f"mark it 'input: true', give it a 'default', or write it with a set "
                     f"node or form field before this point",
                 )
+
+
+def _edge_writes(node: NodeSpec) -> list[tuple[str, frozenset[str]]]:
+    """(target, fields written on that way out) for every way out of ``node``."""
+    sets = frozenset(node.set)
+    edges: list[tuple[str, frozenset[str]]] = []
+    if node.type is NodeType.SET and node.next:
+        edges.append((node.next, sets))
+    elif node.type in (NodeType.ACTION, NodeType.CALL) and node.next:
+        edges.append((node.next, sets))
+    elif node.type is NodeType.HUMAN_TASK:
+        form = frozenset(f.name for f in node.form)
+        edges += [(o.next, form) for o in node.outcomes]
+    elif node.type is NodeType.WAIT:
+        edges += [(on.next, frozenset(on.set)) for on in node.on]
+    elif node.type is NodeType.LOOP and node.counter:
+        edges += [(t, frozenset({node.counter})) for t in (node.body, node.exit) if t]
+    declared = {target for target, _ in edges}
+    edges += [(target, frozenset()) for target, _ in node.successors() if target not in declared
+              or target in {node.on_error, node.timeout.next if node.timeout else None}]
+    return edges
+
+
+def _maybe_unset(ctx: CheckContext, given: set[str], provided: set[str]) -> Iterator[SopError]:
+    tracked = sorted(name for name in ctx.spec.data if name in provided and name not in given)
+    if not tracked:
+        return
+    bit = {name: 1 << i for i, name in enumerate(tracked)}
+    gens: dict[tuple[str, str], int] = {}
+    for node in ctx.spec.nodes.values():
+        for target, fields in _edge_writes(node):
+            mask = 0
+            for name in fields:
+                mask |= bit.get(name, 0)
+            key = (node.id, target)
+            gens[key] = gens[key] & mask if key in gens else mask  # several ways: the weakest
+    assigned = must_fixpoint(ctx, (1 << len(tracked)) - 1, 0,
+                             lambda p, n: gens.get((p, n), 0))
+    for nid in sorted(ctx.reachable, key=lambda n: (ctx.node(n).span.line, n)):
+        have = assigned.get(nid, 0)
+        for expr, path in iter_node_reads(ctx.node(nid)):
+            for name in sorted(referenced_names(expr.source)):
+                if name in bit and not have & bit[name]:
+                    yield warning(
+                        "W-DATA-MAYBE-UNSET",
+                        f"{name!r} is read here but some path to {nid!r} does not write it "
+                        "(it has no default and is no input)",
+                        expr.span,
+                        path,
+                        f"give {name!r} a default, or write it on every path before {nid!r}",
+                    )

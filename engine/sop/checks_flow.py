@@ -27,7 +27,7 @@ from engine.errors import SopError
 from engine.sop.checks_base import CheckContext, error, library_levels
 from engine.sop.model import NodeSpec, NodeType
 
-__all__ = ["DEFAULT_RANKS", "iter_flow_errors"]
+__all__ = ["DEFAULT_RANKS", "iter_flow_errors", "must_fixpoint"]
 
 #: ranks used when no organisation levels are loaded
 DEFAULT_RANKS: Mapping[str, int] = {"e": 0, "L1": 1, "L2": 2, "L3": 3, "specialist": 3}
@@ -61,48 +61,53 @@ def _full_split_joins(ctx: CheckContext) -> frozenset[str]:
     )
 
 
+def must_fixpoint(
+    ctx: CheckContext, everything: int, seed: int, gen: Callable[[str, str], int]
+) -> dict[str, int]:
+    """Must-analysis over bit sets: what holds on **every** path into each reachable node.
+
+    ``IN[root] = seed``; ``IN[n] = AND over predecessors p of (IN[p] | gen(p, n))`` (an OR at
+    the join of a full parallel split, whose branches all run). Starts optimistic
+    (``everything``) and only ever removes bits, so it terminates; the worklist revisits a
+    node only when a predecessor changed.
+    """
+    roots = set(ctx.roots)
+    unite = _full_split_joins(ctx)
+    order = _worklist_order(ctx)
+    in_ = {nid: (seed if nid in roots else everything) for nid in order}
+    queue, queued = deque(order), set(order)
+    visited: set[str] = set()
+    pred, succ = ctx.graph.pred, ctx.graph.succ
+    while queue:
+        nid = queue.popleft()
+        queued.discard(nid)
+        if nid not in roots:
+            values = [in_[p] | gen(p, nid) for p in pred[nid] if p in in_]
+            value = 0 if nid in unite else everything
+            for v in values:
+                value = value | v if nid in unite else value & v
+            if nid in visited and value == in_[nid]:
+                continue
+            in_[nid] = value
+        elif nid in visited:
+            continue
+        visited.add(nid)
+        for after in succ[nid]:
+            if after in in_ and after not in queued:
+                queue.append(after)
+                queued.add(after)
+    return in_
+
+
 def _started_clocks(ctx: CheckContext, clocks: list[str]) -> dict[str, int]:
     """IN set (bitmask over ``clocks``) of every reachable node: clocks started on all paths."""
     bit = {name: 1 << i for i, name in enumerate(clocks)}
-    everything = (1 << len(clocks)) - 1
     gen = {
         n.id: bit[_clock_of(n) or ""]
         for n in ctx.of_type(NodeType.SLA_START)
         if (_clock_of(n) or "") in bit
     }
-    roots = set(ctx.roots)
-    unite = _full_split_joins(ctx)
-    order = _worklist_order(ctx)
-    out = {nid: (0 if nid in roots else everything) for nid in order}
-    in_: dict[str, int] = {}
-    queue, queued = deque(order), set(order)
-    visited: set[str] = set()
-    pred = ctx.graph.pred
-    while queue:
-        nid = queue.popleft()
-        queued.discard(nid)
-        preds = [p for p in pred[nid] if p in out]
-        if nid in roots:
-            value = 0
-        elif nid in unite:
-            value = 0
-            for p in preds:
-                value |= out[p]
-        else:
-            value = everything
-            for p in preds:
-                value &= out[p]
-        in_[nid] = value
-        new_out = value | gen.get(nid, 0)
-        if nid in visited and new_out == out[nid]:
-            continue
-        visited.add(nid)
-        out[nid] = new_out
-        for succ in ctx.graph.succ[nid]:
-            if succ not in queued and succ in out:
-                queue.append(succ)
-                queued.add(succ)
-    return in_
+    return must_fixpoint(ctx, (1 << len(clocks)) - 1, 0, lambda p, _: gen.get(p, 0))
 
 
 def _path_without(ctx: CheckContext, target: str, avoid: set[str]) -> list[str] | None:

@@ -371,3 +371,67 @@ def test_pattern_examples_in_the_reference_are_the_tested_files() -> None:
         )
         assert f"`tests/sop_semantics/valid/{path.name}`" in reference
         assert body in reference, f"docs/sop-reference.md shows an outdated {path.name}"
+
+
+def test_definite_assignment_warns_when_some_path_skips_the_write() -> None:
+    spec = spec_of("""
+data:
+  vip: {type: boolean, input: true}
+  note: {type: string}
+nodes:
+  start: {type: start, next: choose}
+  choose:
+    type: decision
+    branches:
+      - {when: vip, next: remember}
+    otherwise: reply
+  remember: {type: set, set: {note: '"vip"'}, next: reply}
+  reply:
+    type: action
+    action: send_message
+    inputs: {body: "${ note }"}
+    next: done
+  done: {type: end}
+""")
+    (warn,) = iter_semantic_errors(compile_spec(spec))
+    assert (warn.code, warn.severity) == ("W-DATA-MAYBE-UNSET", "warning")
+    assert warn.json_path == "$.nodes.reply.inputs.body"
+    compile_sop(spec)  # a warning does not fail compilation
+
+
+def test_definite_assignment_follows_the_edges_writes_happen_on() -> None:
+    spec = spec_of("""
+data:
+  answer: {type: string}
+nodes:
+  start: {type: start, next: await}
+  await:
+    type: wait
+    on: [{event: customer_replied, set: {answer: 'string(event.body)'}, next: use}]
+    timeout: {after: 1d, next: use}
+  use:
+    type: decision
+    branches: [{when: answer == "yes", next: done}]
+    otherwise: done
+  done: {type: end}
+""")
+    assert codes(spec) == ["W-DATA-MAYBE-UNSET"]  # the timeout path never sets it
+    fixed = spec_of("""
+data:
+  answer: {type: string}
+nodes:
+  start: {type: start, next: split}
+  split:
+    type: parallel
+    branches: [{next: ask}, {next: other}]
+    join: both
+  ask: {type: set, set: {answer: '"yes"'}, next: both}
+  other: {type: set, set: {}, next: both}
+  both: {type: join, next: use}
+  use:
+    type: decision
+    branches: [{when: answer == "yes", next: done}]
+    otherwise: done
+  done: {type: end}
+""")
+    assert codes(fixed) == []  # every branch of a full split has run at the join
