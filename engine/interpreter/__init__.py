@@ -9,12 +9,13 @@ entry points), ``events`` (one handler per event), ``nodes`` (one handler per no
 from __future__ import annotations
 
 from engine.interpreter.context import StepContext
-from engine.interpreter.rejections import CaseAlreadyEnded, UnmatchedSignal
+from engine.interpreter.rejections import CaseAlreadyEnded, TaskNotOpen, UnmatchedSignal
 from engine.interpreter.step import initial_state, new_case, step
 
 __all__ = [
     "CaseAlreadyEnded",
     "StepContext",
+    "TaskNotOpen",
     "UnmatchedSignal",
     "initial_state",
     "new_case",

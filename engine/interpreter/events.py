@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from engine.errors import ExpressionError, TaskConflict, TransitionNotAllowed
+from engine.errors import ExpressionError, TransitionNotAllowed
 from engine.interpreter import nodes, sla_ops
-from engine.interpreter.rejections import UnmatchedSignal
+from engine.interpreter.rejections import TaskNotOpen, UnmatchedSignal
 from engine.interpreter.types import (
     ActionCompleted,
     ActionFailedEvent,
@@ -117,7 +117,7 @@ def _task(work: Work, task_id: str) -> tuple[Token, NodeSpec]:
     task = work.tasks.get(task_id)
     token = work.tokens.get(task.token) if task else None
     if task is None or token is None:
-        raise TaskConflict(
+        raise TaskNotOpen(
             f"task {task_id!r} is not open (already completed, cancelled or unknown)",
             case_id=work.case_id,
         )
@@ -263,7 +263,9 @@ def timer_fired(work: Work, event: TimerFired) -> bool:
     if token.wait == "task" and token.ref in work.tasks:
         del work.tasks[token.ref]
         work.emit(CancelTask(token.ref, "timeout"))
-    assert node.timeout is not None
+    if node.timeout is None:  # a timer this node cannot have: nothing to route
+        work.audit("timer_ignored", node.id, timer=event.timer_id, waited_for=token.wait)
+        return True
     work.audit("timeout", node.id, timer=event.timer_id, result=node.timeout.next,
                waited_for=token.wait)
     work.move(token, node.timeout.next)

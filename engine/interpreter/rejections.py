@@ -6,9 +6,9 @@ customer message nobody waits for); these types let it tell them apart from real
 
 from __future__ import annotations
 
-from engine.errors import TransitionNotAllowed
+from engine.errors import TaskConflict, TransitionNotAllowed
 
-__all__ = ["CaseAlreadyEnded", "UnmatchedSignal"]
+__all__ = ["CaseAlreadyEnded", "TaskNotOpen", "UnmatchedSignal"]
 
 
 class UnmatchedSignal(TransitionNotAllowed):
@@ -25,3 +25,11 @@ class UnmatchedSignal(TransitionNotAllowed):
 
 class CaseAlreadyEnded(TransitionNotAllowed):
     """The case has ended; only stale timers and late action/sub-case results are ignored."""
+
+
+class TaskNotOpen(TaskConflict, TransitionNotAllowed):
+    """The task is not open (completed, cancelled, escalated, or never existed).
+
+    Both a TaskConflict (the second of two agents) and a TransitionNotAllowed (the event
+    does not fit the case), so either ``except`` catches it.
+    """

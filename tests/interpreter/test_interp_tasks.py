@@ -133,8 +133,9 @@ def test_completing_a_task_twice_is_a_conflict(d: Driver) -> None:
 
 
 def test_unknown_task_is_a_conflict(d: Driver) -> None:
-    with pytest.raises(TaskConflict, match="not open"):
+    with pytest.raises(TaskConflict, match="not open") as info:
         d.send(TaskCompleted("C1:99:1", "reject", {"amount": 1}))
+    assert isinstance(info.value, TransitionNotAllowed)
 
 
 def test_timeout_cancels_task_and_routes_to_escalation(d: Driver) -> None:
