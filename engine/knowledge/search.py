@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from engine.knowledge import index_postgres, index_sqlite
 from engine.knowledge.model import LANGUAGES, SearchHit
-from engine.knowledge.text import PreparedQuery, prepare_query
+from engine.knowledge.text import PreparedQuery, prepare_query, split_compounds
 from engine.store.models_knowledge import ArticleEventRow, ArticleRow
 
 __all__ = ["CorpusStats", "SearchResult", "StatsCache", "search"]
@@ -150,8 +150,8 @@ def search(session: Session, text: str, *, language: str | None = None,
         limit: how many hits to return.
         cache: corpus statistics cache (a fresh one per call when None).
     """
-    query = prepare_query(text, language)
     stats = (cache or StatsCache()).get(session)
+    query = split_compounds(prepare_query(text, language), stats.df)
     languages = (query.language,) if query.language_sure else LANGUAGES
     hits = _collect(session, query, stats, languages, category, public_only, limit)
     if not hits and languages != LANGUAGES:

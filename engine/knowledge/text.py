@@ -13,7 +13,8 @@ terms, so a 100,000-character "question" costs the same as a long e-mail.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import snowballstemmer
@@ -27,6 +28,8 @@ __all__ = [
     "PreparedQuery",
     "detect_language",
     "prepare_query",
+    "split_compound",
+    "split_compounds",
     "stem_terms",
     "stem_text",
     "tokens",
@@ -186,3 +189,69 @@ def prepare_query(text: str, language: str | None = None) -> PreparedQuery:
     if len(words) > MAX_QUERY_TERMS:
         words, truncated = words[:MAX_QUERY_TERMS], True
     return PreparedQuery(capped, lang, sure, stems, truncated, words)
+
+
+#: languages that glue nouns together ("Kartenzahlung", "verzendbevestiging")
+COMPOUNDING = ("nl", "de")
+_LINKS = ("", "s", "n", "en", "e", "es", "er")
+
+
+def split_compound(word: str, language: str, vocabulary: Collection[str]) -> list[str] | None:
+    """Split ``word`` into two parts whose stems the knowledge base knows, or None.
+
+    Only words of 8+ letters are tried; each part keeps at least 3 letters; the first part
+    may end in a linking morpheme (``s``, ``n``, ``en``, ``e``, ``es``, ``er``).
+
+    >>> split_compound("kartenzahlung", "de", {"kart", "zahlung"})
+    ['karten', 'zahlung']
+    >>> split_compound("rechnungsadresse", "de", {"rechnung", "adress"})
+    ['rechnungs', 'adresse']
+    """
+    if len(word) < 8 or not word.isalpha():
+        return None
+    stemmer = _stemmer(language)
+    for i in range(3, len(word) - 2):
+        head, tail = word[:i], word[i:]
+        tail_stem = stemmer.stemWord(tail)
+        if tail_stem not in vocabulary:
+            continue
+        for link in _LINKS:
+            if link and not head.endswith(link):
+                continue
+            part = head[: len(head) - len(link)]
+            if len(part) >= 3 and stemmer.stemWord(part) in vocabulary:
+                return [part, tail]
+    return None
+
+
+def split_compounds(query: PreparedQuery,
+                    vocabularies: Mapping[str, Collection[str]]) -> PreparedQuery:
+    """The query with unknown Dutch/German compounds replaced by their known parts.
+
+    Runs at query time against the stems the published articles contain, so "Kartenzahlung"
+    also searches "Karte" + "Zahlung". Words the knowledge base knows stay as they are.
+    """
+    stems = dict(query.stems)
+    words = list(query.words)
+    changed = False
+    for language in COMPOUNDING:
+        vocab = vocabularies.get(language)
+        if not vocab:
+            continue
+        stemmer = _stemmer(language)
+        out: dict[str, None] = {}
+        for word in tokens(query.text):
+            if word in STOPWORDS[language] or len(word) <= 1:
+                continue
+            stem = stemmer.stemWord(word)
+            parts = None if stem in vocab else split_compound(word, language, vocab)
+            if parts is None:
+                out.setdefault(stem, None)
+                continue
+            changed = True
+            for part in parts:
+                out.setdefault(stemmer.stemWord(part), None)
+                if part not in words and len(words) < MAX_QUERY_TERMS:
+                    words.append(part)
+        stems[language] = tuple(out)[:MAX_QUERY_TERMS]
+    return replace(query, stems=stems, words=tuple(words)) if changed else query

@@ -77,3 +77,14 @@ def test_dangerous_link_schemes_are_not_linked() -> None:
 def test_plain_text_keeps_words_and_link_targets() -> None:
     text = render_text("## Steps\n1. Open **Settings**\n2. See [help](https://x.example/h)")
     assert text == "Steps\n1. Open Settings\n2. See help (https://x.example/h)"
+
+
+def test_unknown_compounds_are_split_into_known_parts() -> None:
+    from engine.knowledge.text import split_compounds
+
+    vocab = {"de": {"kart", "zahlung", "fehlgeschlag"}, "nl": {"verzend", "bevestig"}}
+    q = split_compounds(prepare_query("Meine Kartenzahlung ist fehlgeschlagen", "de"), vocab)
+    assert q.terms("de") == ("kart", "zahlung", "fehlgeschlag")
+    assert {"karten", "zahlung"} <= set(q.words)
+    known = split_compounds(prepare_query("Zahlung fehlgeschlagen", "de"), vocab)
+    assert known.terms("de") == ("zahlung", "fehlgeschlag")
