@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conftest import SOPS, T0, load_org_context
+from conftest import REPO, SOPS, T0, load_org_context
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -36,28 +36,30 @@ from engine.interpreter.types import (
 from engine.sop import compile_file
 from engine.sop.model import NodeType
 
-COMPILED = compile_file(SOPS / "machine.yaml")
 CTX = load_org_context()
 REGISTRY = load_actions()
-SIGNALS = ["reply", "withdrawn", "note", "poke", "nobody_listens"]
 
 
 class CaseMachine(RuleBasedStateMachine):
+    compiled = compile_file(SOPS / "machine.yaml")
+    signals = ("reply", "withdrawn", "note", "poke", "nobody_listens")
+    inputs: dict[str, object] = {"note": "start"}
+
     def __init__(self) -> None:
         super().__init__()
         self.now = T0
-        self.state: CaseState = initial_state(COMPILED, "M1")
+        self.state: CaseState = initial_state(self.compiled, "M1")
         self.timers: list[ScheduleTimer] = []
         self.actions: list[RunAction] = []
         self.incidents: list[str] = []
         self.last: Event | None = None
         self.ended_at_seq: int | None = None
-        self.apply(CaseStarted(data={"note": "start"}))
+        self.apply(CaseStarted(data=dict(self.inputs)))
 
     def apply(self, event: Event) -> None:
         before = self.state
         try:
-            after, out = step(COMPILED, before, event, self.now, CTX)
+            after, out = step(self.compiled, before, event, self.now, CTX)
         except (TransitionNotAllowed, TaskConflict):
             return  # refused: nothing changed (the state is immutable)
         if after is before:
@@ -82,12 +84,12 @@ class CaseMachine(RuleBasedStateMachine):
         if not self.state.tasks:
             return
         task = data.draw(st.sampled_from(sorted(self.state.tasks.values(), key=lambda t: t.task_id)))
-        node = COMPILED.node(task.node)
+        node = self.compiled.node(task.node)
         outcome = data.draw(st.sampled_from([o.name for o in node.outcomes] + ["bogus"]))
-        fields = data.draw(st.sampled_from([{}, {"answer": "yes"}, {"answer": 3}]))
-        if node.id == "t2":
-            fields = {}
-        self.apply(TaskCompleted(task.task_id, outcome, fields))
+        valid = {f.name: (f.enum[0] if f.enum else "yes") for f in node.form}
+        fields = data.draw(st.sampled_from([{}, valid, {"answer": 3}]))
+        knowledge = data.draw(st.sampled_from([None, {"kind": "linked", "article": "KB-1"}]))
+        self.apply(TaskCompleted(task.task_id, outcome, fields, knowledge=knowledge))
 
     @rule(data=st.data())
     def escalate_task(self, data: st.DataObject) -> None:
@@ -95,9 +97,10 @@ class CaseMachine(RuleBasedStateMachine):
             task_id = data.draw(st.sampled_from(sorted(self.state.tasks)))
             self.apply(TaskEscalated(task_id, "random"))
 
-    @rule(name=st.sampled_from(SIGNALS), text=st.sampled_from(["a", "b"]))
-    def signal(self, name: str, text: str) -> None:
-        self.apply(Signal(name, {"text": text}))
+    @rule(data=st.data(), text=st.sampled_from(["a", "b"]))
+    def signal(self, data: st.DataObject, text: str) -> None:
+        name = data.draw(st.sampled_from(self.signals))
+        self.apply(Signal(name, {"text": text, "confirmed": True}))
 
     @rule(data=st.data(), hours=st.integers(0, 30))
     def fire_timer(self, data: st.DataObject, hours: int) -> None:
@@ -148,7 +151,7 @@ class CaseMachine(RuleBasedStateMachine):
     @invariant()
     def no_token_at_an_end(self) -> None:
         for token in self.state.tokens:
-            assert COMPILED.node(token.node).type is not NodeType.END
+            assert self.compiled.node(token.node).type is not NodeType.END
             assert token.wait, "a token was left ready after a step"
 
     @invariant()
@@ -162,7 +165,18 @@ class CaseMachine(RuleBasedStateMachine):
                 assert self.state.timers.get(token.timer) == token.id
 
 
-CaseMachine.TestCase.settings = settings(
-    max_examples=60, stateful_step_count=30, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow])
+class PasswordResetMachine(CaseMachine):
+    """The reference SOP: SLA clocks, business-time timeouts, retries, a cancel handler."""
+
+    compiled = compile_file(REPO / "sop_definitions" / "password_reset.yaml")
+    signals = ("customer_confirmed", "withdrawn", "nobody_listens")
+    inputs = {"request_text": "I forgot my password", "customer_tier": "gold",
+              "email": "a@example.com"}
+
+
+_SETTINGS = settings(max_examples=50, stateful_step_count=30, deadline=None,
+                     suppress_health_check=[HealthCheck.too_slow])
+CaseMachine.TestCase.settings = _SETTINGS
+PasswordResetMachine.TestCase.settings = _SETTINGS
 TestCaseMachine = CaseMachine.TestCase
+TestPasswordResetMachine = PasswordResetMachine.TestCase
