@@ -410,8 +410,9 @@ def load_yaml_text(text: str, file: str = "<memory>") -> YamlDocument:
         raise SopErrors([LoadError("E-YAML-DEPTH", f"nested deeper than {MAX_DEPTH} levels",
                                    span=SourceSpan(file, deep, 1), hint="flatten the document")])
     composer = _Composer(file)
-    parser = _parser_class()(text)
+    parser: Any = None
     try:
+        parser = _parser_class()(text)  # the pure-Python reader checks characters here
         data = composer.compose(parser)
     except _TooDeep as exc:
         raise SopErrors([LoadError("E-YAML-DEPTH", f"nested deeper than {MAX_DEPTH} levels",
@@ -431,10 +432,10 @@ def load_yaml_text(text: str, file: str = "<memory>") -> YamlDocument:
     except (RecursionError, MemoryError) as exc:  # the caps should make this unreachable
         raise SopErrors([LoadError("E-YAML-DEPTH", "document too complex", span=span0)]) from exc
     finally:
-        dispose = getattr(parser, "dispose", None)
+        dispose = getattr(parser, "dispose", None) if parser is not None else None
         if dispose is not None:
             dispose()
-    if not composer.marks:
+    if not composer.marks or (data is None and not composer.problems):
         raise SopErrors([LoadError("E-YAML-EMPTY", "the document is empty", span=span0,
                                    hint="start with 'kind: sop'")])
     SopErrors.raise_if_any(composer.problems)

@@ -111,7 +111,11 @@ def node_keys(node_type: str) -> frozenset[str]:
 
 def _did_you_mean(word: object, choices: Iterable[object]) -> str | None:
     options = [str(c) for c in choices]
-    close = difflib.get_close_matches(str(word), options, n=1, cutoff=0.6)
+    text = str(word)
+    close = difflib.get_close_matches(text, options, n=1, cutoff=0.6)
+    if not close:  # web_form -> web, first -> first_response
+        close = [o for o in options if len(o) >= 3 and len(text) >= 3
+                 and (text.startswith(o) or o.startswith(text))][:1]
     return f"did you mean {close[0]!r}?" if close else None
 
 
