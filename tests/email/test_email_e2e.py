@@ -202,3 +202,49 @@ def test_hostile_mail_becomes_dead_letters(
         ]
         assert all(d.source == f"email:{mailbox}" for d in letters)
         assert Path(letters[0].payload["payload"]["quarantined"]).exists()
+
+
+def test_failed_batch_is_delivered_again(
+    dovecot: LocalDovecot, mailbox: str, db: Engine, library: Any, tmp_path: Path
+) -> None:
+    """A database failure mid-poll loses nothing: the failed batch comes again, once."""
+    from sqlalchemy import event as sa_event
+
+    from engine.store.db import sessions
+
+    clock = SimulatedClock(T0)
+    cfg = dovecot.config(mailboxes=[mailbox], state_dir=str(tmp_path / "state"))
+    dovecot.append(
+        *(mail(message_id=f"<f{i}@c.example>", sender=f"c{i}@c.example") for i in range(5)),
+        mailbox=mailbox,
+    )
+    factory = sessions(db)
+    commits = {"n": 0}
+
+    def failing() -> Session:
+        session = factory()
+
+        @sa_event.listens_for(session, "before_commit")
+        def _boom(inner: Session) -> None:
+            if inner.in_nested_transaction():  # a savepoint inside intake, not the batch
+                return
+            commits["n"] += 1
+            if commits["n"] == 2:
+                raise RuntimeError("disk full")
+
+        return session
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        poll_into_intake(
+            EmailConnector(cfg, clock=clock), failing, library=library, clock=clock, batch=2
+        )
+    with factory() as session:
+        assert _count(session, CaseRow) == 2, commits
+    # a restarted worker: the first batch was committed, the rest comes again
+    report = poll_into_intake(
+        EmailConnector(cfg, clock=clock), factory, library=library, clock=clock, batch=2
+    )
+    assert report.counts.get("started", 0) + report.counts.get("duplicate", 0) == 4
+    with factory() as session:
+        assert _count(session, CaseRow) == 5
+        assert _count(session, InboxRow) == 5
