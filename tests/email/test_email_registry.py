@@ -16,7 +16,8 @@ def test_entry_points_build_both_connectors(tmp_path: Path) -> None:
     assert {"email", "filedrop"} <= set(names)
     email = registry.create("email", {"from_address": "care@careflow.example"})
     drop = registry.create("filedrop", {"root": str(tmp_path)})
-    assert isinstance(email, EmailConnector) and isinstance(drop, FileDropConnector)
+    assert isinstance(email, EmailConnector)
+    assert isinstance(drop, FileDropConnector)
     assert registry.names_for_channel("email") == ["email"]
     assert registry.names_for_channel("letter") == registry.names_for_channel("fax") == ["filedrop"]
 
