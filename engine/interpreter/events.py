@@ -32,7 +32,20 @@ from engine.interpreter.types import (
 from engine.interpreter.work import Scope, Work, coerce
 from engine.sop.model import FormFieldSpec, NodeSpec, NodeType, OutcomeSpec
 
-__all__ = ["apply_event"]
+__all__ = [
+    "action_completed",
+    "action_failed",
+    "apply_event",
+    "check_form",
+    "check_knowledge",
+    "incident_retried",
+    "retry_delay",
+    "signal",
+    "subcase_ended",
+    "task_completed",
+    "task_escalated",
+    "timer_fired",
+]
 
 _KNOWLEDGE_KINDS = frozenset({"linked", "drafted", "none"})
 

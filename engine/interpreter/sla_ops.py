@@ -25,7 +25,17 @@ from engine.sop.model import NodeSpec, SlaPolicyDoc, frozen_map
 if TYPE_CHECKING:
     from engine.interpreter.work import Work
 
-__all__ = ["check", "finish_all", "on_timer", "pause", "resume", "start", "stop"]
+__all__ = [
+    "check",
+    "finish",
+    "finish_all",
+    "on_timer",
+    "pause",
+    "reprioritize_all",
+    "resume",
+    "start",
+    "stop",
+]
 
 
 
