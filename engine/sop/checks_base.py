@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
@@ -44,6 +44,8 @@ class CheckContext:
         reachable: node ids reachable from ``roots``.
         library: the library the SOP is checked against, or None.
         cycles: the strongly connected components that contain a cycle and a reachable node.
+        succ, pred: plain adjacency of ``graph`` (the dataflow loops read it thousands of
+            times; plain tuples are several times faster than networkx views).
     """
 
     spec: SopSpec
@@ -52,6 +54,8 @@ class CheckContext:
     reachable: frozenset[str]
     library: Any
     cycles: tuple[frozenset[str], ...] = ()
+    succ: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    pred: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def node(self, node_id: str) -> NodeSpec:
         return self.spec.nodes[node_id]
@@ -116,8 +120,11 @@ def build_context(compiled: Any, library: Any = None) -> CheckContext:
             reachable.add(root)
             reachable |= nx.descendants(graph, root)
     done = frozenset(reachable)
+    succ = {n: tuple(graph.succ[n]) for n in graph}
+    pred = {n: tuple(graph.pred[n]) for n in graph}
     return CheckContext(
-        spec, graph, tuple(dict.fromkeys(roots)), done, library, _cyclic_components(graph, done)
+        spec, graph, tuple(dict.fromkeys(roots)), done, library,
+        _cyclic_components(graph, done), succ, pred,
     )
 
 

@@ -21,6 +21,7 @@ string literals and member names ignored), so ``case.tier`` reads ``case``, neve
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 
 from engine.errors import SopError, SourceSpan
 from engine.sop.checks_base import CheckContext, did_you_mean, error, warning
@@ -108,11 +109,16 @@ def iter_data_errors(ctx: CheckContext) -> Iterator[SopError]:
     yield from _maybe_unset(ctx, given, provided)
 
 
+@lru_cache(maxsize=4096)
+def _names(source: str) -> frozenset[str]:
+    return referenced_names(source)
+
+
 def _never_written(
     data: Mapping[str, object], provided: set[str], reads: Iterator[tuple[Expr, str]]
 ) -> Iterator[SopError]:
     for expr, path in reads:
-        for name in sorted(referenced_names(expr.source)):
+        for name in sorted(_names(expr.source)):
             if name in data and name not in provided:
                 yield error(
                     "E-DATA-NEVER-WRITTEN",
@@ -141,8 +147,9 @@ def _edge_writes(node: NodeSpec) -> list[tuple[str, frozenset[str]]]:
     elif node.type is NodeType.LOOP and node.counter:
         edges += [(t, frozenset({node.counter})) for t in (node.body, node.exit) if t]
     declared = {target for target, _ in edges}
-    edges += [(target, frozenset()) for target, _ in node.successors() if target not in declared
-              or target in {node.on_error, node.timeout.next if node.timeout else None}]
+    bare = {node.on_error, node.timeout.next if node.timeout else None}
+    edges += [(target, frozenset()) for target, _ in node.successors()
+              if target not in declared or target in bare]
     return edges
 
 
@@ -161,11 +168,14 @@ def _maybe_unset(ctx: CheckContext, given: set[str], provided: set[str]) -> Iter
             gens[key] = gens[key] & mask if key in gens else mask  # several ways: the weakest
     assigned = must_fixpoint(ctx, (1 << len(tracked)) - 1, 0,
                              lambda p, n: gens.get((p, n), 0))
-    for nid in sorted(ctx.reachable, key=lambda n: (ctx.node(n).span.line, n)):
-        have = assigned.get(nid, 0)
-        for expr, path in iter_node_reads(ctx.node(nid)):
-            for name in sorted(referenced_names(expr.source)):
-                if name in bit and not have & bit[name]:
+    for node in ctx.spec.nodes.values():
+        if node.id not in ctx.reachable:
+            continue
+        nid, have = node.id, assigned.get(node.id, 0)
+        for expr, path in iter_node_reads(node):
+            read = _names(expr.source) & bit.keys()
+            for name in sorted(read) if read else ():
+                if not have & bit[name]:
                     yield warning(
                         "W-DATA-MAYBE-UNSET",
                         f"{name!r} is read here but some path to {nid!r} does not write it "

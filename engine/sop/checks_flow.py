@@ -45,7 +45,7 @@ def _worklist_order(ctx: CheckContext) -> list[str]:
     queue = deque(ctx.roots)
     while queue:
         nid = queue.popleft()
-        for succ in ctx.graph.succ[nid]:
+        for succ in ctx.succ[nid]:
             if succ not in seen:
                 seen[succ] = None
                 queue.append(succ)
@@ -77,7 +77,7 @@ def must_fixpoint(
     in_ = {nid: (seed if nid in roots else everything) for nid in order}
     queue, queued = deque(order), set(order)
     visited: set[str] = set()
-    pred, succ = ctx.graph.pred, ctx.graph.succ
+    pred, succ = ctx.pred, ctx.succ
     while queue:
         nid = queue.popleft()
         queued.discard(nid)
@@ -179,7 +179,7 @@ def _may_fixpoint(
         if out.get(nid) == new_out:
             continue
         out[nid] = new_out
-        for succ in ctx.graph.succ[nid]:
+        for succ in ctx.succ[nid]:
             if succ in in_ and not new_out <= in_[succ]:
                 in_[succ] = in_[succ] | new_out
                 if succ not in queued:

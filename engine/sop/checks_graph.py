@@ -114,7 +114,7 @@ def _can_finish(ctx: CheckContext) -> set[str]:
     """Nodes from which some end node is reachable (one reverse BFS from all ends)."""
     seen = {n.id for n in ctx.of_type(NodeType.END)}
     frontier = list(seen)
-    pred = ctx.graph.pred
+    pred = ctx.pred
     while frontier:
         nid = frontier.pop()
         for before in pred[nid]:
