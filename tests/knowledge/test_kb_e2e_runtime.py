@@ -200,3 +200,31 @@ def test_level_2_draft_published_then_the_next_case_resolves_at_the_e_level(rt: 
     assert general.median_level_previous == "L2"
     assert general.by_level_current == {"e": 1} and general.shift_left_share == 1.0
     assert any(g.category == "general" and g.low_confidence >= 2 for g in gaps)
+
+
+@pytest.mark.postgres
+def test_e_level_answer_confirmed_on_postgresql(tmp_path: Path, pg_schema_engine: Any,
+                                                starter_specs: list[ArticleSpec]) -> None:
+    """The same engine and knowledge port on PostgreSQL (tsvector search, FOR UPDATE claims)."""
+    sop_dir = tmp_path / "sops"
+    (sop_dir / "org").mkdir(parents=True)
+    for f in (ROOT / "sop_definitions" / "org").glob("*.yaml"):
+        if f.name != "routing.yaml":
+            shutil.copy(f, sop_dir / "org" / f.name)
+    shutil.copy(Path(__file__).with_name("sops") / "kb_self_service.yaml", sop_dir)
+    engine = pg_schema_engine()
+    load_all().metadata.create_all(engine)
+    with sessions(engine)() as s, s.begin():
+        repo.ensure_search_schema(s)
+        repo.import_specs(s, starter_specs, actor="import", at=T0)
+    runtime = make_runtime(engine, SimulatedClock(T0), sops=sop_dir, artifacts=False)
+    runtime.advancer.actions.ports["knowledge"] = KnowledgePort(sessions(engine))
+    try:
+        case_id = ask(runtime, "Wie kann ich meine Rechnung als PDF herunterladen?")
+        assert case(runtime, case_id)["data"]["kb"]["article_id"] == "invoice-copy.de"
+        ops.send_event(runtime, case_id, "customer_replied", {"text": "Ja, danke!"})
+        settle(runtime)
+        assert case(runtime, case_id)["outcome"] == "resolved_confirmed"
+        assert port(runtime).attempts(case_id)[0]["outcome"] == "confirmed"
+    finally:
+        unregister_runtime(runtime.key)
