@@ -8,8 +8,9 @@ timer that fires later, or a replay of the event log, needs nothing but the cloc
 Time axis: *elapsed* is business seconds of the clock's calendar (wall seconds when the
 unit is ``wall``) since ``started_at``, minus paused time:
 ``elapsed(now) = between(started_at, now) - paused_total``. The due instant is where
-elapsed reaches the budget: ``due_at = add(started_at, budget + paused_total)``. A clock
-is late (breached) when ``elapsed >= budget``: ``due_at`` is the first late instant.
+elapsed reaches the budget: ``due_at = add(started_at, budget + paused_total)`` (pauses that
+began once the clock was already late do not move it). A clock is late (breached) when
+``elapsed >= budget``: ``due_at`` is the first late instant.
 
 States: ``running``, ``paused``, ``completed``, ``cancelled``, with the orthogonal
 ``breached`` flag (a recorded breach is never undone). Each *arming* (a start, a
@@ -39,6 +40,7 @@ __all__ = [
     "Rung",
     "SlaClock",
     "cancel",
+    "breach_instant",
     "elapsed",
     "pause",
     "rearm",
@@ -259,7 +261,26 @@ def _wall(clock: SlaClock, now: datetime) -> int:
 
 
 def _due(clock: SlaClock, cal: BusinessCalendar) -> datetime:
-    return measure(clock.unit, cal).add(clock.started_at, clock.budget + clock.paused_total)
+    """The first late instant: where elapsed reaches the budget, walking the recorded pauses.
+
+    When every pause came before that instant this is ``add(started_at, budget +
+    paused_total)``; a pause that began after it (the clock was already late, its breach
+    not yet delivered) does not move it.
+    """
+    axis = measure(clock.unit, cal)
+    t, left = clock.started_at, clock.budget
+    for begin, end in clock.pauses:
+        run = axis.between(t, begin)
+        if run >= left:
+            break
+        left -= run
+        t = max(t, end)
+    return axis.add(t, left)
+
+
+def breach_instant(clock: SlaClock, cal: BusinessCalendar) -> datetime:
+    """The first instant at which the current arming was (or will be) late."""
+    return _due(clock, cal)
 
 
 def pause(clock: SlaClock, cal: BusinessCalendar, now: datetime) -> SlaClock:
@@ -299,12 +320,15 @@ def resume(clock: SlaClock, cal: BusinessCalendar, now: datetime) -> SlaClock:
 def stop(clock: SlaClock, cal: BusinessCalendar, now: datetime) -> SlaClock:
     """Complete the clock (the metric was met, or met late). A breach stays recorded.
 
-    Stopping at or after the due instant records the breach (``breached_at = due_at``)
-    even if the breach timer has not been delivered yet; it then never fires.
+    Stopping at or after the due instant records the breach (``breached_at`` = the first
+    late instant) even if the breach timer has not been delivered yet; it then never fires.
+    Stopping a paused clock ends its pause first, so the pause stays excluded.
     """
     if not clock.open:
         return clock
-    done = elapsed(clock, cal, now)  # while paused: the elapsed time when the pause began
+    if clock.state == "paused":  # close the pause first: it stays excluded (and replayable)
+        clock = resume(clock, cal, now)
+    done = elapsed(clock, cal, now)
     stopped = replace(
         clock,
         state="completed",

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from engine.sla.clock import SlaClock, elapsed, measure
+from engine.sla.clock import SlaClock, breach_instant, elapsed, measure
 from engine.sla.zone import epoch_seconds
 
 if TYPE_CHECKING:
@@ -182,7 +182,7 @@ def _breach(clock: SlaClock, cal: BusinessCalendar, now: datetime) -> SlaClock:
     return replace(
         clock,
         breached=True,
-        breached_at=clock.due_at,
+        breached_at=breach_instant(clock, cal),
         breached_arming=clock.arming,
         breaches=clock.breaches + 1,
         business_elapsed=elapsed(clock, cal, now),

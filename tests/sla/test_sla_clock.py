@@ -213,12 +213,12 @@ def test_priority_raise_is_retroactive_keeps_pause_and_breaches_once(
     clock = started(office_cal, priority="p3")  # 8 h target
     assert clock.due_at == local(2026, 1, 6, 8, 30)
     clock = resume(
-        pause(clock, office_cal, local(2026, 1, 5, 10)), office_cal, local(2026, 1, 5, 11)
-    )  # one hour paused
+        pause(clock, office_cal, local(2026, 1, 5, 9, 30)), office_cal, local(2026, 1, 5, 10, 30)
+    )  # one hour paused, after 30 minutes of work
     raised = reprioritize(clock, DEFAULT, FR, office_cal, local(2026, 1, 5, 13, 30), "p1", None)
     assert raised.paused_total == H  # GLPI #15605: the pause survives the change
     assert raised.budget == H
-    assert raised.due_at == local(2026, 1, 5, 11)
+    assert raised.due_at == local(2026, 1, 5, 11)  # 30 min + pause + 30 min; not 10:00
     assert status(raised, office_cal, local(2026, 1, 5, 13, 30)) == "breached"
     breaches = [t for t in due_timers(raised, FR, office_cal) if t.kind == "sla_breach"]
     assert breaches[0].due_at < local(2026, 1, 5, 13, 30)  # planned in the past: fires at once
@@ -544,3 +544,34 @@ def test_paused_periodic_update_rearms_paused(office_cal: BusinessCalendar) -> N
     assert again.state == "paused"
     assert again.business_elapsed == 0
     assert resume(again, office_cal, local(2026, 1, 5, 13)).due_at == local(2026, 1, 5, 17)
+
+
+def test_stop_while_paused_keeps_the_pause_excluded_for_reopen(
+    office_cal: BusinessCalendar,
+) -> None:
+    clock = pause(started(office_cal), office_cal, local(2026, 1, 5, 10))  # 1 h used
+    done = stop(clock, office_cal, local(2026, 1, 5, 15))  # resolved while pending
+    assert done.business_elapsed == H
+    assert done.pauses == ((local(2026, 1, 5, 10), local(2026, 1, 5, 15)),)
+    back = reopen(done, FR, office_cal, local(2026, 1, 6, 9), local(2026, 1, 5, 15), None)
+    assert isinstance(back, SlaClock)
+    assert elapsed(back, office_cal, local(2026, 1, 6, 9)) == H
+    assert back.due_at == local(2026, 1, 6, 12)
+    assert recalculate(done, office_cal, local(2026, 1, 7, 9), repair=True) == done
+
+
+def test_pause_after_an_undelivered_breach_does_not_move_the_breach_instant(
+    office_cal: BusinessCalendar,
+) -> None:
+    clock = started(office_cal)  # due Monday 14:00; the engine was down, no breach delivered
+    late_pause = pause(clock, office_cal, local(2026, 1, 5, 15))
+    assert status(late_pause, office_cal, local(2026, 1, 5, 16)) == "breached"
+    resumed = resume(late_pause, office_cal, local(2026, 1, 6, 9))
+    assert resumed.due_at == local(2026, 1, 5, 14)  # still the true first late instant
+    fired, effects = deliver(resumed, office_cal, local(2026, 1, 6, 9))
+    assert "breach" in kinds(effects)
+    assert fired.breached_at == local(2026, 1, 5, 14)
+    stopped = stop(
+        resume(late_pause, office_cal, local(2026, 1, 6, 9)), office_cal, local(2026, 1, 6, 10)
+    )
+    assert stopped.breached_at == local(2026, 1, 5, 14)
