@@ -42,6 +42,7 @@ __all__ = [
     "cancel",
     "breach_instant",
     "elapsed",
+    "instant_of",
     "pause",
     "rearm",
     "remaining",
@@ -261,14 +262,20 @@ def _wall(clock: SlaClock, now: datetime) -> int:
 
 
 def _due(clock: SlaClock, cal: BusinessCalendar) -> datetime:
-    """The first late instant: where elapsed reaches the budget, walking the recorded pauses.
+    """The first late instant (see ``instant_of``)."""
+    return instant_of(clock, cal, clock.budget)
 
-    When every pause came before that instant this is ``add(started_at, budget +
-    paused_total)``; a pause that began after it (the clock was already late, its breach
-    not yet delivered) does not move it.
+
+def instant_of(clock: SlaClock, cal: BusinessCalendar, reached: int) -> datetime:
+    """The first instant at which the arming's elapsed time reaches ``reached`` seconds,
+    walking the recorded pauses (assuming no further pause).
+
+    When every pause came before that instant this is ``add(started_at, reached +
+    paused_total)``; a pause that began after it (e.g. the clock was already late and its
+    breach not yet delivered) does not move it.
     """
     axis = measure(clock.unit, cal)
-    t, left = clock.started_at, clock.budget
+    t, left = clock.started_at, reached
     for begin, end in clock.pauses:
         run = axis.between(t, begin)
         if run >= left:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from engine.sla.clock import SlaClock, breach_instant, elapsed, measure
+from engine.sla.clock import SlaClock, breach_instant, elapsed, instant_of, measure
 from engine.sla.zone import epoch_seconds
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ def _timer(clock: SlaClock, cal: BusinessCalendar, rung: str) -> PlannedTimer | 
     axis = measure(clock.unit, cal)
     if kind == "warning" and index < len(clock.warn_at):
         at = clock.warn_at[index]
-        due = axis.add(clock.started_at, at + clock.paused_total)
+        due = instant_of(clock, cal, at)
         detail = {**_base(clock), "threshold_seconds": at, "remaining_seconds": clock.budget - at}
         return PlannedTimer("sla_warning", due, timer_key(clock, rung), detail)
     if kind == "escalation" and index < len(clock.ladder):
