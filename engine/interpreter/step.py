@@ -96,7 +96,12 @@ def _run(work: Work) -> None:
                 f"more than {MAX_MOVES} node entries in one step: a loop without a wait state",
                 case_id=work.case_id, node_id=token.node,
             )
-        node = work.compiled.node(token.node)
+        try:
+            node = work.compiled.node(token.node)
+        except KeyError:
+            raise RunError(f"token {token.id} is at unknown node {token.node!r}",
+                           case_id=work.case_id, node_id=token.node) from None
+        work.path.append(node.id)
         try:
             nodes.enter(work, token, node)
         except (ExpressionError, CalendarError, RunError) as exc:
@@ -146,6 +151,8 @@ def step(
     elif not apply_event(work, event):
         return state, ()
     _run(work)
+    if work.path:
+        work.audit("path", None, nodes=work.path)
     if (
         not work.ended
         and work.clocks

@@ -133,6 +133,8 @@ class Work:
         self.commands: list[Command] = []
         self.ready: deque[str] = deque()
         self.moves = 0
+        #: node ids entered in this step, in order (audited once per step as ``path``)
+        self.path: list[str] = []
 
     # ---- identity and output -------------------------------------------------------
 

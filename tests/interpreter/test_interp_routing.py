@@ -206,3 +206,11 @@ old: {type: end, outcome: old}
     d2 = Driver(compiled)
     d2.start(bought="2025-01-01T00:00:00+00:00", grace="1d")
     assert d2.state.outcome == "old"
+
+
+def test_each_step_audits_the_path_it_took() -> None:
+    d = Driver(sop(DECIDE, data="amount: {type: integer, input: true}"))
+    out = d.start(amount=50)
+    (path,) = [c for c in out if isinstance(c, Audit) and c.kind == "path"]
+    assert path.detail["nodes"] == ["start", "route", "medium"]
+    assert out[-1] == path
