@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from engine.errors import ActionFailed, KnowledgeError
 from engine.knowledge.elevel import DEFAULT_THRESHOLD, classify_feedback
-from engine.knowledge.port import KnowledgePort
+from engine.knowledge.port import KnowledgePort, customer_language
 
 __all__ = ["ACTIONS", "kb_answer", "kb_lookup", "kb_outcome", "kb_suggest"]
 
@@ -134,7 +134,8 @@ def kb_lookup(inputs: Mapping[str, Any], ctx: Any) -> dict[str, Any]:
     query = _query(inputs, ctx, "kb_lookup")
 
     def run() -> dict[str, Any]:
-        result = port.search(query, language=_opt_str(inputs, "language"),
+        language = customer_language(query, _opt_str(inputs, "language"))
+        result = port.search(query, language=language,
                              category=_opt_str(inputs, "category"), public_only=True,
                              limit=limit)
         articles = [{"article_id": h.article_id, "title": h.title, "language": h.language,

@@ -16,12 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.knowledge import elevel, learning, repo
-from engine.knowledge.model import Answer, AttemptOutcome, OutcomeKind, SearchHit
+from engine.knowledge.model import LANGUAGES, Answer, AttemptOutcome, OutcomeKind, SearchHit
 from engine.knowledge.render import render_text
 from engine.knowledge.search import SearchResult, StatsCache, search
+from engine.knowledge.text import detect_language
 from engine.store.models_knowledge import ArticleRow, ElevelAttemptRow, KnowledgeOutcomeRow
 
-__all__ = ["KnowledgePort"]
+__all__ = ["KnowledgePort", "customer_language"]
 
 
 class KnowledgePort:
@@ -79,7 +80,10 @@ class KnowledgePort:
         customer's language (its translation when the match was in another language) and
         the attempt is ``pending`` until the customer's feedback. Otherwise the attempt is
         ``escalated`` (reason ``low_confidence``) and the suggestions go to level 1.
+        ``language`` is a hint (e.g. the chat widget's setting): when the text is clearly in
+        another language, the customer is answered in the language they wrote in.
         """
+        language = customer_language(text, language)
         with self._session() as s, s.begin():
             result = search(s, text, language=language, category=category, public_only=True,
                             limit=max(limit, 1), cache=self._cache)
@@ -147,6 +151,20 @@ class KnowledgePort:
                 KnowledgeOutcomeRow.case_id == case_id).order_by(KnowledgeOutcomeRow.id)).all()
             return [{"task_id": r.task_id, "kind": r.kind, "article_id": r.article_id,
                      "reason": r.reason, "actor": r.actor, "at": r.at.isoformat()} for r in rows]
+
+
+def customer_language(text: str, hint: str | None) -> str | None:
+    """The language to answer in: what the text is clearly written in, else the hint.
+
+    >>> customer_language("Ich habe mein Passwort vergessen", "en")
+    'de'
+    >>> customer_language("ok", "nl")
+    'nl'
+    """
+    found = detect_language(text)
+    if found.sure and found.language != hint:
+        return found.language
+    return hint if hint in LANGUAGES else None
 
 
 def _attempt_dict(row: ElevelAttemptRow) -> dict[str, Any]:

@@ -50,7 +50,8 @@ STOPWORDS: dict[str, frozenset[str]] = {
         own same she should so some such than that the their theirs them then there these they
         this those through to too under until up very was we were what when where which while
         who whom why will with would you your yours yourself hi hello dear please thanks thank
-        regards can't don't i'm i've it's get got im ive want wants would like need""".split()
+        regards can't don't i'm i've it's get got im ive want wants would like need help question
+        anyone hey thx""".split()
     ),
     "nl": frozenset(
         """aan al alle als alsof altijd andere ben bij daar dan dat de der deze die dit doch doen
@@ -59,7 +60,7 @@ STOPWORDS: dict[str, frozenset[str]] = {
         mij mijn moet na naar niet niets nog nu of om omdat onder ons ook op over reeds te tegen
         toch toen tot u uw uit van veel voor want waren was wat we wel werd wie wij wil worden
         zal ze zei zelf zich zij zijn zo zonder zou hallo beste graag bedankt dank groet groeten
-        mvg hoi wilt wil kunt krijg""".split()
+        mvg hoi wilt wil kunt krijg helpen help vraag vraagje""".split()
     ),
     "de": frozenset(
         """aber alle allem allen aller alles als also am an ander andere anderem anderen anderer
@@ -71,9 +72,12 @@ STOPWORDS: dict[str, frozenset[str]] = {
         nach nicht nichts noch nun nur ob oder ohne sehr sein seine sich sie sind so solche soll
         sollte sondern um und uns unser unter viel vom von vor war waren warum was weil welche
         wenn werde werden wie wieder will wir wird wo wollen würde zu zum zur über hallo guten
-        tag danke bitte grüße gruß freundlichen möchte möchten ich's gibt""".split()
+        tag danke bitte grüße gruß freundlichen möchte möchten ich's gibt helfen hilfe frage""".split()
     ),
 }
+
+# Courtesy and filler words of customer messages ("please help", "a question") are stop words
+# too: they carry no topic, and an unknown word lowers the e-level's confidence.
 
 #: letters or letter groups that point to one language (weak evidence)
 _MARKERS = {
