@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
+import stat
 import tempfile
 import threading
 from collections import deque
@@ -148,24 +148,74 @@ class FileDropConnector:
         problem = check_name(name) or inside_root(self.root, path)
         if problem:
             raise _Refused("unsafe_file", problem)
-        size = path.stat().st_size
-        if size > self.config.max_file_bytes:
-            raise _Refused("oversize", f"{size:,} bytes, cap {self.config.max_file_bytes:,}")
-        with open(path, "rb") as fh:
-            kind = kind_of(fh.read(16))
-        if kind is None:
-            raise _Refused("unsupported_type", "not a PDF, PNG, TIFF, JPEG or zip (by content)")
-        sha = _sha256(path)
-        sidecar, sidecar_error = self._sidecar(name)
-        notes: list[str] = []
-        if sidecar_error:
-            notes.append(f"sidecar ignored: {sidecar_error}")
-        if kind == "zip":
-            attachments, texts = self._zip(path, notes)
+        copy, sha, size, kind = self._snapshot(path)
+        try:
+            sidecar, sidecar_error = self._sidecar(name)
+            notes: list[str] = []
+            if sidecar_error:
+                notes.append(f"sidecar ignored: {sidecar_error}")
+            if kind == "zip":
+                attachments, texts = self._zip(copy, notes)
+            else:
+                texts = [self._text(copy, kind, name, notes)]
+            original = self._archive(copy, sha, kind, name)  # only once everything worked
+        finally:
+            copy.unlink(missing_ok=True)
+        if kind != "zip":
+            attachments = [original]
         else:
-            attachments = [self._archive(path, sha, kind, name)]
-            texts = [self._text(path, kind, name, notes)]
+            notes.append(f"original archive kept as {original.path}")
         return self._build(name, sha, kind, size, sidecar, attachments, texts, notes)
+
+    def _snapshot(self, path: Path) -> tuple[Path, str, int, str]:
+        """Copy the dropped file ONCE, through a no-follow descriptor, into ``work/tmp``.
+
+        Everything after this (type, hash, text, zip checks) reads careflow's own copy, so
+        a file swapped for a link or rewritten after the checks cannot be read instead.
+        Returns (copy, sha256, size, kind); the caller archives or deletes the copy.
+        """
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        except OSError as exc:
+            raise _Refused(
+                "unsafe_file", f"cannot open without following links: {exc.strerror}"
+            ) from exc
+        with os.fdopen(fd, "rb") as src:
+            info = os.fstat(src.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise _Refused("unsafe_file", "not a regular file")
+            if info.st_nlink > 1:
+                raise _Refused("unsafe_file", "hard link (the file has several names)")
+            if info.st_size > self.config.max_file_bytes:
+                raise _Refused(
+                    "oversize", f"{info.st_size:,} bytes, cap {self.config.max_file_bytes:,}"
+                )
+            digest = hashlib.sha256()
+            work = self.config.work / "tmp"
+            work.mkdir(parents=True, exist_ok=True)
+            tmp_fd, tmp = tempfile.mkstemp(dir=work, prefix="drop-")
+            size = 0
+            head = b""
+            try:
+                with os.fdopen(tmp_fd, "wb") as dst:
+                    while chunk := src.read(1024 * 1024):
+                        head = head or chunk[:16]
+                        size += len(chunk)
+                        if size > self.config.max_file_bytes:
+                            raise _Refused(
+                                "oversize", f"grew beyond {self.config.max_file_bytes:,} bytes"
+                            )
+                        digest.update(chunk)
+                        dst.write(chunk)
+                kind = kind_of(head)
+                if kind is None:
+                    raise _Refused(
+                        "unsupported_type", "not a PDF, PNG, TIFF, JPEG or zip (by content)"
+                    )
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        return Path(tmp), digest.hexdigest(), size, kind
 
     def _sidecar(self, name: str) -> tuple[Sidecar, str | None]:
         side = self.root / f"{name}.json"
@@ -186,13 +236,12 @@ class FileDropConnector:
             return ExtractedText("", "none", 0)
 
     def _archive(self, path: Path, sha: str, kind: str, name: str) -> Attachment:
+        """Move careflow's own temp copy to ``archive/<sha256><ext>`` (kept if already there)."""
         target = self.archive / f"{sha}{_EXT[kind]}"
+        size = path.stat().st_size
         if not target.exists():
-            fd, tmp = tempfile.mkstemp(dir=self.archive, prefix=".part-")
-            os.close(fd)
-            shutil.copyfile(path, tmp, follow_symlinks=False)
-            os.replace(tmp, target)
-        return Attachment(name, _CTYPE[kind], target.stat().st_size, sha, str(target))
+            os.replace(path, target)
+        return Attachment(name, _CTYPE[kind], size, sha, str(target))
 
     def _zip(self, path: Path, notes: list[str]) -> tuple[list[Attachment], list[ExtractedText]]:
         attachments: list[Attachment] = []
@@ -206,10 +255,10 @@ class FileDropConnector:
                 if kind is None or kind == "zip":
                     notes.append(f"zip member {member.name!r} skipped: not a scan")
                     continue
+                texts.append(self._text(member.path, kind, member.name, notes))
                 attachments.append(
                     self._archive(member.path, _sha256(member.path), kind, member.name)
                 )
-                texts.append(self._text(member.path, kind, member.name, notes))
         if not attachments:
             raise _Refused("zip_empty", "the archive holds no PDF, PNG, TIFF or JPEG scan")
         return attachments, texts

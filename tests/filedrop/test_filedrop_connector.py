@@ -243,3 +243,14 @@ def test_rejections_reach_the_callback(root: Path) -> None:
     conn = FileDropConnector({"root": str(root)}, on_reject=seen.append)
     list(conn.receive())
     assert [r.reason for r in seen] == ["unsafe_file"]
+
+
+def test_hard_links_are_refused(root: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.pdf"
+    outside.write_bytes(text_pdf(["not for you"]))
+    os.link(outside, root / "linked.pdf")
+    (root / "linked.pdf.ready").touch()
+    conn = _conn(root)
+    assert list(conn.receive()) == []
+    assert "hard link" in conn.rejected[0].detail
+    assert outside.exists()
