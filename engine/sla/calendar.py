@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -185,6 +185,18 @@ class BusinessCalendar:
             if spec.span is None:
                 raise
             raise CalendarError(f"{spec.span}: {exc}") from exc
+
+    def in_zone(self, timezone: str) -> BusinessCalendar:
+        """The same hours and holidays read in another zone (a customer's or a level's).
+
+        sla-semantics.md 3.4.1: the zone may come from the calendar (default), the customer
+        or the assigned level; the caller picks it and the clock records ``calendar_id``
+        plus the zone in the id (``office_nl@America/New_York``).
+        """
+        if timezone == self.timezone:
+            return self
+        base = self.id.split("@", 1)[0]
+        return replace(self, id=f"{base}@{timezone}", timezone=timezone)
 
     # ---- what is closed ----------------------------------------------------------------
 

@@ -539,3 +539,13 @@ def test_calendars_pickle_and_copy_by_value(office_cal: BusinessCalendar) -> Non
         assert twin == cal
         assert twin.add(local(2026, 1, 5, 17), H) == local(2026, 1, 7, 8, 30)
     assert hash(office_cal) == hash(office())
+
+
+def test_same_hours_in_the_customers_zone(office_cal: BusinessCalendar) -> None:
+    ny = office_cal.in_zone("America/New_York")
+    assert ny.id == "office_nl@America/New_York"
+    assert ny.in_zone("Europe/Amsterdam").id == "office_nl@Europe/Amsterdam"
+    assert office_cal.in_zone("Europe/Amsterdam") is office_cal
+    new_york = ZoneInfo("America/New_York")
+    start = datetime(2026, 1, 9, 16, tzinfo=new_york)  # Friday 16:00 in New York
+    assert ny.add(start, 2 * H) == datetime(2026, 1, 12, 8, 30, tzinfo=new_york)
