@@ -248,3 +248,27 @@ def test_failed_batch_is_delivered_again(
     with factory() as session:
         assert _count(session, CaseRow) == 5
         assert _count(session, InboxRow) == 5
+
+
+def test_bounce_storm_creates_no_cases(db: Engine, library: Any) -> None:
+    """R15: a storm of DSNs for unknown originals is recorded, never starts or answers a case."""
+    from engine.intake.pipeline import ingest
+    from engine.store.db import sessions
+
+    clock = SimulatedClock(T0)
+    conn = EmailConnector({"from_address": "care@careflow.example"}, clock=clock)
+    statuses = set()
+    with sessions(db)() as session, session.begin():
+        for i in range(20):
+            event = conn.event_from_bytes(
+                dsn(
+                    f"<cf.CUNKNOWN{i}.abcd1234@careflow.example>",
+                    message_id=f"<storm-{i}@mx.example>",
+                )
+            )
+            statuses.add(ingest(session, event, library=library, clock=clock).status.value)
+    assert statuses == {"recorded"}
+    with sessions(db)() as session:
+        assert _count(session, CaseRow) == 0
+        assert _count(session, OutboxRow) == 0
+        assert _count(session, InboxRow) == 20
