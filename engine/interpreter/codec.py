@@ -3,8 +3,9 @@
 Typed fields are written plainly (datetimes as ISO 8601 strings, enums as their values,
 tuples as lists); free-form values (case data, payloads, results, audit details) keep
 their exact Python types through tags: ``{"$dt": iso}`` for datetimes,
-``{"$td": [days, seconds, microseconds]}`` for timedeltas and ``{"$tuple": [...]}`` for tuples (``$``-keys never occur in case data written by the
-interpreter). Events and commands carry ``"type": <class name>``.
+``{"$td": [days, seconds, microseconds]}`` for timedeltas and ``{"$tuple": [...]}`` for
+tuples (``$``-keys never occur in case data written by the interpreter). Events and
+commands carry ``"type": <class name>``.
 
 ``state_from_json`` checks ``schema_version``: older versions are upgraded by one
 function per version (``UPGRADES[v]`` turns version v into v + 1, its docstring says what

@@ -20,6 +20,7 @@ from engine.interpreter.types import (
     ActionCompleted,
     ActionFailedEvent,
     CancelTask,
+    CaseStatus,
     IncidentRetried,
     ScheduleTimer,
     Signal,
@@ -168,7 +169,8 @@ def check_form(work: Work, node: NodeSpec, fields: Mapping[str, Any]) -> None:
     for name in fields:
         if name not in declared:
             raise TransitionNotAllowed(
-                f"task {node.id!r} has no form field {name!r} (fields: {', '.join(declared) or 'none'})",
+                f"task {node.id!r} has no form field {name!r} "
+                f"(fields: {', '.join(declared) or 'none'})",
                 case_id=work.case_id, node_id=node.id)
     for f in node.form:
         value = fields.get(f.name)
@@ -344,7 +346,7 @@ def signal(work: Work, event: Signal) -> bool:
         if handler.next is not None:
             work.add_token(handler.next)
         elif not work.tokens:
-            nodes.end_case(work, nodes.CaseStatus.CANCELLED, event.name, None)
+            nodes.end_case(work, CaseStatus.CANCELLED, event.name, None)
         return True
     raise UnmatchedSignal(
         f"nothing waits for signal {event.name!r}", signal=event.name, case_id=work.case_id

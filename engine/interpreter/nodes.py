@@ -121,7 +121,8 @@ def _parallel(work: Work, token: Token, node: NodeSpec) -> None:
             work.audit("parallel", node.id, branches=[], result=node.otherwise)
             work.move(token, node.otherwise)
         else:
-            work.incident(token, node, "no branch of the parallel was taken and there is no otherwise")
+            work.incident(token, node,
+                          "no branch of the parallel was taken and there is no otherwise")
         return
     fork_id = work.new_id()
     work.forks[fork_id] = len(taken)
@@ -187,7 +188,10 @@ def escalate_level(work: Work, to: str, node_id: str | None, actor: str, reason:
     or any change when ranks are unknown). Returns whether it was counted."""
     before = work.level
     old_rank, new_rank = work.ctx.rank(before), work.ctx.rank(to)
-    deeper = (new_rank > old_rank) if (old_rank is not None and new_rank is not None) else to != before
+    if old_rank is not None and new_rank is not None:
+        deeper = new_rank > old_rank
+    else:
+        deeper = to != before
     work.level = to
     if deeper:
         work.escalations += 1

@@ -227,7 +227,9 @@ class Work:
         self.ready.append(token.id)
         return token
 
-    def move(self, token: Token, target: str, forks: tuple[tuple[str, str], ...] | None = None) -> Token:
+    def move(
+        self, token: Token, target: str, forks: tuple[tuple[str, str], ...] | None = None
+    ) -> Token:
         """Send ``token`` on to ``target`` (optionally with a new fork stack); it runs in
         this step."""
         moved = Token(token.id, target, TokenState.READY,
@@ -303,7 +305,9 @@ class Work:
 
     # ---- incidents ---------------------------------------------------------------
 
-    def incident(self, token: Token, node: NodeSpec, error: str, action_id: str | None = None) -> None:
+    def incident(
+        self, token: Token, node: NodeSpec, error: str, action_id: str | None = None
+    ) -> None:
         """Park ``token`` on an incident an operator must retry (IncidentRetried)."""
         incident_id = action_id or self.new_id()
         self.emit(RaiseIncident(node.id, error, token.attempt, action_id, incident_id))
@@ -321,7 +325,7 @@ class Work:
             sop_version=old.sop_version,
             sop_hash=old.sop_hash,
             status=self.status,
-            data=MappingProxyType(self.data) if self._data_owned else old.data,  # type: ignore[arg-type]
+            data=MappingProxyType(self.data) if self._data_owned else old.data,
             level=self.level,
             priority=self.priority,
             tier=self.tier,

@@ -119,7 +119,9 @@ def test_stale_and_duplicate_results_are_no_ops() -> None:
     before = d.state
     # a late result of attempt 1 arrives after the retry was scheduled
     new_state, out = d.state, d.send(ActionCompleted(first.action_id, {"intent": "late"}))
-    assert out == () and d.state is before and new_state.seq == before.seq
+    assert out == ()
+    assert d.state is before
+    assert new_state.seq == before.seq
 
 
 def test_result_that_is_not_a_map_is_seen_as_value() -> None:
@@ -145,12 +147,19 @@ start: {type: start, next: msg}
 msg:
   type: action
   action: send_message
-  inputs: {channel: email, template: ack, subject: "Got it", body: "${ 'Hi ' + name }", to: "${ email }"}
+  inputs:
+    channel: email
+    template: ack
+    subject: "Got it"
+    body: "${ 'Hi ' + name }"
+    to: "${ email }"
   set: {sent_id: result.message_id}
   next: done
 done: {type: end}
 """
-    d = Driver(sop(flow, data="name: {type: string, input: true}\nemail: {type: string, input: true}\nsent_id: {type: string}"))
+    data = ("name: {type: string, input: true}\nemail: {type: string, input: true}\n"
+            "sent_id: {type: string}")
+    d = Driver(sop(flow, data=data))
     out = d.start(name="Ann", email="ann@example.com")
     (msg,) = d.of(SendMessage, out)
     assert (msg.channel, msg.template, msg.subject, msg.body, msg.to) == (

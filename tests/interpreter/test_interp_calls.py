@@ -50,7 +50,8 @@ def test_call_starts_a_sub_case_and_continues_with_its_result() -> None:
     assert timer.due_at == T0 + timedelta(days=1)
     out = d.send(SubCaseEnded(start.call_id, "verified", "resolved", {"score": 7}))
     assert CancelTimer(timer.timer_id) in out
-    assert d.state.data["verified"] is True and d.state.data["score"] == 7
+    assert d.state.data["verified"] is True
+    assert d.state.data["score"] == 7
     assert d.state.outcome == "done"
 
 
@@ -84,7 +85,8 @@ def _ctx(**kw: Any) -> ActionContext:
      {"intent": "complaint", "category": "complaint", "priority": "normal"}),
     ("My kettle is broken, is it under warranty? urgent", None,
      {"intent": "warranty_claim", "category": "warranty", "priority": "high"}),
-    ("Hello there", None, {"intent": "access_problem", "category": "general", "priority": "normal"}),
+    ("Hello there", None,
+     {"intent": "access_problem", "category": "general", "priority": "normal"}),
 ])
 def test_classifier(text: str, tier: str | None, expected: dict[str, str]) -> None:
     assert classify_text(text, tier) == expected
@@ -130,7 +132,8 @@ def test_a_plugin_may_replace_a_builtin_but_not_the_reverse() -> None:
 
     reg.register("kb_lookup", better, plugin="knowledge")
     reg.register_all(ACTIONS, plugin="builtin")
-    assert reg.get("kb_lookup") is better and reg.plugin_of("kb_lookup") == "knowledge"
+    assert reg.get("kb_lookup") is better
+    assert reg.plugin_of("kb_lookup") == "knowledge"
 
 
 def test_known_actions_include_builtins_and_plugins() -> None:
@@ -152,9 +155,12 @@ def test_execute_turns_results_and_errors_into_events() -> None:
     cmd = RunAction("a1", "n", "flaky", {}, 2, "C:n:1:2")
     assert reg.execute(cmd, case_id="C", now=T0) == ActionCompleted(
         "a1", {"attempt": 2, "key": "C:n:1:2"})
-    fatal = reg.execute(RunAction("a2", "n", "flaky", {"mode": "fatal"}, 1, "k"), case_id="C", now=T0)
+    fatal = reg.execute(RunAction("a2", "n", "flaky", {"mode": "fatal"}, 1, "k"),
+                        case_id="C", now=T0)
     assert fatal == ActionFailedEvent("a2", "bad account", False)
-    crash = reg.execute(RunAction("a3", "n", "flaky", {"mode": "crash"}, 1, "k"), case_id="C", now=T0)
+    crash = reg.execute(RunAction("a3", "n", "flaky", {"mode": "crash"}, 1, "k"),
+                        case_id="C", now=T0)
     assert crash == ActionFailedEvent("a3", "ConnectionError: reset by peer", True)
     unknown = reg.execute(RunAction("a4", "n", "nope", {}, 1, "k"), case_id="C", now=T0)
-    assert unknown.retryable is False and "unknown action 'nope'" in unknown.error  # type: ignore[union-attr]
+    assert unknown.retryable is False
+    assert "unknown action 'nope'" in unknown.error

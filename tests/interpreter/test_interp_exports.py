@@ -28,4 +28,4 @@ def test_all_is_complete_and_resolvable(name: str) -> None:
         and getattr(obj, "__module__", None) == name
     }
     assert defined <= exported, f"{name} defines but does not export {sorted(defined - exported)}"
-    assert module.__doc__ and module.__doc__.strip(), f"{name} has no docstring"
+    assert (module.__doc__ or "").strip(), f"{name} has no docstring"

@@ -19,7 +19,6 @@ from engine.actions import load_actions
 from engine.errors import TaskConflict, TransitionNotAllowed
 from engine.interpreter import initial_state, step
 from engine.interpreter.types import (
-    ActionCompleted,
     ActionFailedEvent,
     CaseStarted,
     CaseState,
@@ -68,7 +67,8 @@ class CaseMachine(RuleBasedStateMachine):
             assert after.seq == before.seq + 1
             assert not before.status.ended, "an ended case accepted an event"
         if before.status.ended:
-            assert out == () and after is before
+            assert out == ()
+            assert after is before
         self.state = after
         self.last = event
         for cmd in out:
@@ -83,7 +83,8 @@ class CaseMachine(RuleBasedStateMachine):
     def complete_task(self, data: st.DataObject) -> None:
         if not self.state.tasks:
             return
-        task = data.draw(st.sampled_from(sorted(self.state.tasks.values(), key=lambda t: t.task_id)))
+        tasks = sorted(self.state.tasks.values(), key=lambda t: t.task_id)
+        task = data.draw(st.sampled_from(tasks))
         node = self.compiled.node(task.node)
         outcome = data.draw(st.sampled_from([o.name for o in node.outcomes] + ["bogus"]))
         valid = {f.name: (f.enum[0] if f.enum else "yes") for f in node.form}
@@ -144,7 +145,9 @@ class CaseMachine(RuleBasedStateMachine):
             if self.ended_at_seq is None:
                 self.ended_at_seq = self.state.seq
             assert self.state.seq == self.ended_at_seq
-            assert not self.state.tokens and not self.state.tasks and not self.state.timers
+            assert not self.state.tokens
+            assert not self.state.tasks
+            assert not self.state.timers
         else:
             assert self.ended_at_seq is None
 

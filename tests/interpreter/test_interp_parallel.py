@@ -38,10 +38,12 @@ def test_parallel_split_waits_for_every_branch() -> None:
     d.signal("b_done")
     d.signal("a_done")
     assert d.at() == ["c", "merge", "merge"]
-    assert d.state.joins[fork_id] and len(d.state.joins[fork_id]) == 2
+    assert d.state.joins[fork_id]
+    assert len(d.state.joins[fork_id]) == 2
     d.signal("c_done")
     assert d.at() == ["after"]
-    assert not d.state.forks and not d.state.joins
+    assert not d.state.forks
+    assert not d.state.joins
     (token,) = d.state.tokens
     assert token.forks == ()
     d.signal("finish")
@@ -139,7 +141,8 @@ done: {type: end}
     d = Driver(sop(flow, data="n: {type: integer, input: true}\nlabel: {type: string}\n"
                    "seen: {type: boolean}"))
     d.start(n=3)
-    assert d.state.data["label"] == "big" and d.state.data["seen"] is True
+    assert d.state.data["label"] == "big"
+    assert d.state.data["seen"] is True
 
 
 HANDLED = """
@@ -190,7 +193,10 @@ def test_interrupting_handler_cancels_the_case(h: Driver) -> None:
     assert CancelTask(task_id, "interrupted by withdrawn") in out
     assert CancelTimer(timer.timer_id) in out
     assert (h.state.status, h.state.outcome) == ("cancelled", "withdrawn")
-    assert not h.state.tokens and not h.state.tasks and not h.state.timers and not h.state.forks
+    assert not h.state.tokens
+    assert not h.state.tasks
+    assert not h.state.timers
+    assert not h.state.forks
 
 
 def test_wait_entry_wins_over_a_handler_for_the_same_event(h: Driver) -> None:
@@ -208,6 +214,7 @@ def test_cancel_activity_handler_cancels_only_scoped_tokens(h: Driver) -> None:
     # the join lost its last missing branch, so the arrived token went on (and reached
     # 'finished', which is not the last token: 'redo' from the handler still runs)
     assert h.at() == ["redo"]
-    assert h.state.status == "open" and not h.state.forks
+    assert h.state.status == "open"
+    assert not h.state.forks
     h.complete("redo", "done")
     assert (h.state.status, h.state.outcome) == ("resolved", "finished")

@@ -37,7 +37,9 @@ def test_reference_paths_end_with_the_expected_outcome(password_reset: CompiledS
         assert common.outcome_from_data(dict(data)) == expected
         intent, priority = common.classify(data["request_text"], data["customer_tier"])
         assert (data["intent"], data["priority"]) == (intent, priority)
-    assert not d.state.tokens and not d.state.tasks and not d.state.timers
+    assert not d.state.tokens
+    assert not d.state.tasks
+    assert not d.state.timers
 
 
 def test_self_service_path_commands(password_reset: CompiledSop, org_ctx: StepContext) -> None:
@@ -62,7 +64,8 @@ def test_l1_path_runs_an_sla_clock_and_a_business_time_timeout(
     assert (task.node, task.level, task.role) == ("verify_identity", "L1", "service_desk_agent")
     assert task.outcomes == ("verified", "escalate")
     # 4 business hours of office_nl from Monday 09:00 UTC (10:00 Amsterdam) -> 15:00 local
-    assert task.due_at is not None and task.due_at.isoformat() == "2026-03-02T14:00:00+00:00"
+    assert task.due_at is not None
+    assert task.due_at.isoformat() == "2026-03-02T14:00:00+00:00"
     kinds = {c.kind for c in d.commands if isinstance(c, ScheduleTimer)}
     assert {"timeout", "sla_warning", "sla_breach"} <= kinds
     # every scheduled timer was cancelled again by the end
@@ -70,16 +73,19 @@ def test_l1_path_runs_an_sla_clock_and_a_business_time_timeout(
     cancelled = {c.timer_id for c in d.commands if isinstance(c, CancelTimer)}
     assert scheduled == cancelled
     clock = d.state.clocks["first_response"]
-    assert clock.state["state"] == "completed" and not clock.timers
+    assert clock.state["state"] == "completed"
+    assert not clock.timers
     audits = [c.kind for c in d.commands if isinstance(c, Audit)]
-    assert "sla_started" in audits and "task_completed" in audits
+    assert "sla_started" in audits
+    assert "task_completed" in audits
 
 
 def test_l2_path_escalates_and_hands_knowledge_back(password_reset: CompiledSop,
                                                     org_ctx: StepContext) -> None:
     d = run_reference_case(password_reset, org_ctx, 9)
     assert [t.node for t in d.created()] == ["verify_identity", "specialist_fix"]
-    assert d.state.escalations == 1 and d.state.hand_backs == 1
+    assert d.state.escalations == 1
+    assert d.state.hand_backs == 1
     assert d.state.level == "L1"
     assert d.state.knowledge == {"kind": "linked", "article": "KB-42"}
     (hand_back,) = [c for c in d.commands if isinstance(c, Audit) and c.kind == "handed_back"]

@@ -52,8 +52,10 @@ def test_decision_on_missing_data_raises_incident() -> None:
     d = Driver(sop(DECIDE, data="amount: {type: integer, input: true}"))
     out = d.start()
     (incident,) = d.of(RaiseIncident, out)
-    assert incident.node == "route" and "amount" in incident.error
-    assert d.at() == ["route"] and d.state.status == "open"
+    assert incident.node == "route"
+    assert "amount" in incident.error
+    assert d.at() == ["route"]
+    assert d.state.status == "open"
 
 
 WAIT = """
@@ -76,7 +78,8 @@ def test_wait_first_matching_entry_wins_sets_data_and_cancels_timeout() -> None:
     d = Driver(sop(WAIT, data="answer: {type: string}"))
     out = d.start()
     (timer,) = d.of(ScheduleTimer, out)
-    assert timer.kind == "wait_timeout" and timer.due_at == d.now + timedelta(hours=2)
+    assert timer.kind == "wait_timeout"
+    assert timer.due_at == d.now + timedelta(hours=2)
     out = d.signal("reply", text="thanks")
     assert d.state.data["answer"] == "thanks"
     assert CancelTimer(timer.timer_id) in out
@@ -115,10 +118,14 @@ def test_ended_case_stays_ended() -> None:
     timer = d.timer("wait_timeout")
     d.signal("cancel")
     ended = d.state
-    assert ended.status == "cancelled" and not ended.tokens and not ended.timers
+    assert ended.status == "cancelled"
+    assert not ended.tokens
+    assert not ended.timers
     # a duplicate or late timer is a silent no-op: same state object, no commands
     state, out = d.state, d.send(TimerFired(timer.timer_id, timer.due_at, d.now))
-    assert out == () and d.state is ended and state.seq == ended.seq
+    assert out == ()
+    assert d.state is ended
+    assert state.seq == ended.seq
     with pytest.raises(CaseAlreadyEnded):
         d.signal("reply", text="too late")
     with pytest.raises(CaseAlreadyEnded):
@@ -152,7 +159,8 @@ def test_loop_runs_body_up_to_max_then_exits_and_resets() -> None:
     assert d.state.data["rounds"] == 1
     d.signal("retry")
     d.signal("retry")
-    assert d.state.data["rounds"] == 3 and d.at() == ["ask"]
+    assert d.state.data["rounds"] == 3
+    assert d.at() == ["ask"]
     out = d.signal("retry")
     assert d.state.outcome == "gave_up"
     assert "again" not in d.state.counters
@@ -181,7 +189,8 @@ def test_awaiting_lists_what_the_case_waits_for() -> None:
     assert what.timer == d.timer("wait_timeout").timer_id
     assert signals_accepted(compiled, d.state) == {"reply", "cancel"}
     d.signal("cancel")
-    assert awaiting(compiled, d.state) == () and signals_accepted(compiled, d.state) == set()
+    assert awaiting(compiled, d.state) == ()
+    assert signals_accepted(compiled, d.state) == set()
 
 
 def test_text_for_timestamp_and_duration_fields_becomes_typed_values() -> None:

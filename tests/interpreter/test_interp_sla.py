@@ -55,10 +55,12 @@ def d(org_ctx: StepContext) -> Driver:
 
 def test_sla_start_chooses_policy_and_arms_warning_breach_escalation_timers(d: Driver) -> None:
     clock = d.state.clocks["fr"]
-    assert clock.state["policy_id"] == "sla_default" and clock.state["state"] == "running"
+    assert clock.state["policy_id"] == "sla_default"
+    assert clock.state["state"] == "running"
     timers = scheduled(d)
     kinds = sorted(t.kind for t in timers.values())
-    assert kinds.count("sla_breach") == 1 and kinds.count("sla_warning") == 2
+    assert kinds.count("sla_breach") == 1
+    assert kinds.count("sla_warning") == 2
     assert "sla_escalation" in kinds
     (breach,) = [t for t in timers.values() if t.kind == "sla_breach"]
     # normal priority: 4 business hours of office_nl from Monday 10:00 local -> 15:00 local
@@ -74,7 +76,8 @@ def test_gold_tier_gets_the_gold_policy(org_ctx: StepContext) -> None:
 
 
 def test_forced_policy_on_the_node(org_ctx: StepContext) -> None:
-    d = Driver(sop(FLOW.replace("metric: first_response,", "metric: first_response, policy: sla_gold,")),
+    forced = FLOW.replace("metric: first_response,", "metric: first_response, policy: sla_gold,")
+    d = Driver(sop(forced),
                org_ctx)
     d.start()
     assert d.state.clocks["fr"].state["policy_id"] == "sla_gold"
@@ -84,7 +87,8 @@ def test_without_policies_no_clock_runs_and_the_path_goes_on() -> None:
     d = Driver(sop(FLOW))
     out = d.start()
     assert audits(out, "sla_not_applicable")
-    assert not d.state.clocks and d.at() == ["work"]
+    assert not d.state.clocks
+    assert d.at() == ["work"]
     d.complete("work", "done")
     assert d.state.outcome == "in_time"
 
@@ -94,7 +98,8 @@ def test_pause_cancels_timers_and_resume_replans_them_later(d: Driver) -> None:
     d.advance(hours=1)
     out = d.complete("work", "need_info")
     assert {c.timer_id for c in out if isinstance(c, CancelTimer)} == armed
-    assert not d.state.clocks["fr"].timers and not d.state.timers
+    assert not d.state.clocks["fr"].timers
+    assert not d.state.timers
     assert d.state.clocks["fr"].state["state"] == "paused"
     first_breach = [t for t in scheduled(d).values() if t.kind == "sla_breach"][0].due_at
     d.advance(hours=2)
@@ -125,8 +130,10 @@ def test_timers_fire_warning_breach_escalation_and_notify(d: Driver) -> None:
         assert timer.timer_id not in d.state.timers
     assert effects.count("sla_warning") == 2
     assert "sla_breach" in effects
-    assert d.state.level == "L2" and d.state.escalations == 1
-    assert messages and all(m.channel == "internal" for m in messages)
+    assert d.state.level == "L2"
+    assert d.state.escalations == 1
+    assert messages
+    assert all(m.channel == "internal" for m in messages)
     assert {m.to for m in messages} >= {"supervisor"}
     # the human completes late: the check routes to breached
     d.complete("work", "done")
@@ -137,7 +144,8 @@ def test_duplicate_sla_timer_is_a_no_op(d: Driver) -> None:
     (warning,) = [t for t in scheduled(d).values() if t.kind == "sla_warning"][:1]
     d.fire(warning)
     state = d.state
-    assert d.fire(warning) == () and d.state is state
+    assert d.fire(warning) == ()
+    assert d.state is state
 
 
 def test_case_end_stops_running_clocks_and_cancels_their_timers(org_ctx: StepContext) -> None:

@@ -76,7 +76,8 @@ def test_completion_writes_fields_cancels_timeout_and_audits(d: Driver) -> None:
     task_id = d.task_id("review")
     out = d.send(TaskCompleted(task_id, "approve", {"amount": 12, "urgent": True},
                                actor="ann"))
-    assert d.state.data["amount"] == 12 and d.state.data["urgent"] is True
+    assert d.state.data["amount"] == 12
+    assert d.state.data["urgent"] is True
     assert CancelTimer(timer.timer_id) in out
     (audit,) = [c for c in out if isinstance(c, Audit) and c.kind == "task_completed"]
     assert audit.actor == "ann"
@@ -142,10 +143,12 @@ def test_timeout_cancels_task_and_routes_to_escalation(d: Driver) -> None:
     task_id = d.task_id("review")
     out = d.fire(d.timer("timeout"))
     assert CancelTask(task_id, "timeout") in out
-    assert d.state.level == "L2" and d.state.escalations == 1
+    assert d.state.level == "L2"
+    assert d.state.escalations == 1
     assert d.at() == ["senior"]
     (senior,) = d.of(CreateTask, out)
-    assert senior.level == "L2" and senior.due_at is None
+    assert senior.level == "L2"
+    assert senior.due_at is None
 
 
 def test_manual_escalation_routes_like_the_timeout_and_counts_once(d: Driver) -> None:
@@ -159,7 +162,8 @@ def test_manual_escalation_routes_like_the_timeout_and_counts_once(d: Driver) ->
     # the manual escalation moved the case; the escalate node on the route found it there
     assert d.state.escalations == 1
     (manual, node) = [c for c in out if isinstance(c, Audit) and c.kind == "escalated"]
-    assert manual.actor == "bob" and manual.detail["counted"] is True
+    assert manual.actor == "bob"
+    assert manual.detail["counted"] is True
     assert node.detail["counted"] is False
 
 
@@ -197,7 +201,8 @@ e: {type: end}
     d = Driver(sop(flow), org_ctx)
     d.start()
     d.send(TaskEscalated(d.task_id("t"), "hard"))
-    assert d.at() == ["deeper"] and d.state.level == "L2"
+    assert d.at() == ["deeper"]
+    assert d.state.level == "L2"
     (second,) = d.created()[1:]
     assert second.level == "L2"
 
@@ -217,7 +222,8 @@ e: {type: end}
     d.start()
     (task,) = d.created()
     # 1.5 h on Monday (to 17:30) + 0.5 h on Tuesday from 08:00 -> Tuesday 08:30 local
-    assert task.due_at is not None and task.due_at.isoformat() == "2026-03-03T07:30:00+00:00"
+    assert task.due_at is not None
+    assert task.due_at.isoformat() == "2026-03-03T07:30:00+00:00"
 
 
 def test_hand_back_without_required_knowledge_is_flagged(org_ctx: StepContext) -> None:
@@ -232,4 +238,5 @@ e: {type: end}
     (audit,) = [c for c in out if isinstance(c, Audit) and c.kind == "handed_back"]
     assert audit.detail["knowledge_missing"] is True
     assert (audit.detail["source"], audit.detail["target"]) == ("L2", "L1")
-    assert d.state.hand_backs == 1 and d.state.level == "L1"
+    assert d.state.hand_backs == 1
+    assert d.state.level == "L1"
