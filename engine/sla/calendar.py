@@ -29,6 +29,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -212,18 +213,13 @@ class BusinessCalendar:
     def _public_holidays(self, year: int) -> frozenset[date]:
         found = self._public.get(year)
         if found is None:
-            import holidays  # only calendars with public holidays pay for this import
-
             try:
-                table = holidays.country_holidays(
-                    str(self.country), subdiv=self.subdivision, years=year
-                )
+                found = public_holidays(str(self.country), self.subdivision, year)
             except NotImplementedError as exc:
                 raise CalendarError(
                     f"calendar {self.id!r}: unknown holiday set country={self.country!r} "
                     f"subdivision={self.subdivision!r} ({exc})"
                 ) from exc
-            found = frozenset(table.keys())
             self._public[year] = found
         return found
 
@@ -373,6 +369,18 @@ class BusinessCalendar:
             streak = self._guard(streak + 1 if day.total == 0 else 0, t)
             ordinal += 1
             t, at_day_start = day.end, True
+
+
+@lru_cache(maxsize=1024)
+def public_holidays(country: str, subdivision: str | None, year: int) -> frozenset[date]:
+    """The public holidays of a country (and subdivision) in one year, shared by all calendars.
+
+    Raises:
+        NotImplementedError: the ``holidays`` package knows no such country / subdivision.
+    """
+    import holidays  # only calendars with public holidays pay for this import
+
+    return frozenset(holidays.country_holidays(country, subdiv=subdivision, years=year).keys())
 
 
 def _seconds(value: int) -> int:
