@@ -24,6 +24,7 @@ from typing import Any
 
 from engine.errors import SchemaError, SopError
 from engine.sop.loader import JsonPath, YamlDocument, format_json_path
+from engine.sop.schema_fast import Check, compile_check
 
 __all__ = [
     "KINDS",
@@ -54,16 +55,14 @@ def load_schema(kind: str) -> Mapping[str, Any]:
 
 
 @cache
-def _validator(kind: str, definition: str | None = None) -> Any:
-    """A Draft 2020-12 validator for a document kind, or for one SOP node type.
+def _derived_schema(kind: str, definition: str | None = None) -> Mapping[str, Any]:
+    """The schema actually validated: a document kind, or one SOP node type, flattened.
 
-    For speed the node schemas are *flattened* (``$ref`` inlined, ``node_common`` merged,
+    Node schemas are *flattened* (``$ref`` inlined, ``node_common`` merged,
     ``unevaluatedProperties`` turned into ``additionalProperties``): the same constraints
     as the published schema, without the reference resolution and annotation tracking
     that make jsonschema slow on a 2,000-node SOP.
     """
-    from jsonschema import Draft202012Validator  # lazy: only validation needs it
-
     schema = copy.deepcopy(dict(load_schema(kind)))
     if definition is not None:
         defs = schema["$defs"]
@@ -78,7 +77,21 @@ def _validator(kind: str, definition: str | None = None) -> Any:
         # nodes are checked one by one against their own type (see _iter_node_errors)
         schema["$defs"]["node"] = {"type": "object"}
     schema.pop("$id", None)
-    return Draft202012Validator(schema)
+    return schema
+
+
+@cache
+def _validator(kind: str, definition: str | None = None) -> Any:
+    """A jsonschema Draft 2020-12 validator (for the detailed errors)."""
+    from jsonschema import Draft202012Validator  # lazy: only invalid documents need it
+
+    return Draft202012Validator(_derived_schema(kind, definition))
+
+
+@cache
+def _fast(kind: str, definition: str | None = None) -> Check:
+    """The fast yes/no check of the same schema (engine.sop.schema_fast)."""
+    return compile_check(_derived_schema(kind, definition))
 
 
 def _inline(schema: Any, defs: Mapping[str, Any]) -> Any:
@@ -142,8 +155,9 @@ def iter_schema_errors(doc: YamlDocument) -> Iterator[SopError]:
                          hint=_did_you_mean(kind, KINDS) or f"one of: {', '.join(KINDS)}")
         return
     schema = load_schema(str(kind))
-    for err in _validator(str(kind)).iter_errors(data):
-        yield from _convert(doc, err, (), schema)
+    if not _fast(str(kind))(data):
+        for err in _validator(str(kind)).iter_errors(data):
+            yield from _convert(doc, err, (), schema)
     if kind == "sop" and isinstance(data.get("nodes"), Mapping):
         for node_id, node in data["nodes"].items():
             yield from _iter_node_errors(doc, node_id, node)
@@ -162,6 +176,8 @@ def _iter_node_errors(doc: YamlDocument, node_id: str, node: Any) -> Iterator[So
         yield _error(doc, "E-SCHEMA-ENUM", f"unknown node type {node_type!r}", (*path, "type"),
                      hint=_did_you_mean(node_type, node_types())
                      or f"one of: {', '.join(node_types())}")
+        return
+    if _fast("sop", f"node_{node_type}")(node):
         return
     schema = load_schema("sop")
     for err in _validator("sop", f"node_{node_type}").iter_errors(node):

@@ -78,3 +78,43 @@ def test_sop_shaped_trees_raise_only_sop_errors(tree: dict[str, Any]) -> None:
 @given(st.text(alphabet=st.sampled_from(list("[]{}:-,'\"#&*!|> \n\tab1")), max_size=200))
 def test_yaml_punctuation_soup_raises_only_sop_errors(text: str) -> None:
     _check(text)
+
+
+# ---- the fast schema check agrees with jsonschema ---------------------------------------------
+
+NODE_KEYS = st.sampled_from(["type", "next", "title", "level", "action", "inputs", "set", "retry",
+                             "branches", "otherwise", "outcomes", "form", "timeout", "on", "max",
+                             "body", "exit", "clock", "to", "status", "terminate", "when", "after",
+                             "max_attempts", "label", "knowledge", "event", "bogus"])
+NODE_VALUES = st.recursive(
+    st.one_of(SCALARS, st.sampled_from(["start", "end", "action", "decision", "human_task", "wait",
+                                        "loop", "escalate", "sla_start", "a_node", "4h"])),
+    lambda children: st.one_of(st.lists(children, max_size=3),
+                               st.dictionaries(NODE_KEYS, children, max_size=4)),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(NODE_KEYS, NODE_VALUES, max_size=7),
+       st.sampled_from(["start", "action", "decision", "parallel", "human_task", "wait", "loop",
+                        "sla_check", "call", "end", "escalate", "set"]))
+def test_fast_node_check_agrees_with_jsonschema(node: dict[str, Any], node_type: str) -> None:
+    from engine.sop.schema import _fast, _validator
+
+    node = {**node, "type": node_type}
+    definition = f"node_{node_type}"
+    assert _fast("sop", definition)(node) == _validator("sop", definition).is_valid(node)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["sop", "levels", "calendar", "sla_policy", "routing"]),
+       st.dictionaries(st.sampled_from(["id", "version", "title", "nodes", "levels", "timezone",
+                                        "week", "metrics", "order", "calendar", "rules",
+                                        "fallback", "always", "data", "on_event"]),
+                       NODE_VALUES, max_size=6))
+def test_fast_document_check_agrees_with_jsonschema(kind: str, doc: dict[str, Any]) -> None:
+    from engine.sop.schema import _fast, _validator
+
+    doc = {**doc, "kind": kind}
+    assert _fast(kind)(doc) == _validator(kind).is_valid(doc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from collections.abc import Iterator
 from typing import Any
 
@@ -213,3 +214,31 @@ def test_published_schema_and_fast_validators_agree(example_text: str) -> None:
         parts = tuple(p for p in path.replace("$", "").replace("[", ".").replace("]", "").split(".") if p)
         assert any(parts[: len(t)] == t or t[: len(parts)] == parts for t in theirs), path
     assert len(ours) >= 5
+
+
+def _corpus() -> list[Path]:
+    root = Path(__file__).resolve().parents[2]
+    files = sorted((root / "sop_definitions").rglob("*.yaml"))
+    files += sorted((root / "tests" / "sop_semantics").rglob("*.yaml"))
+    return files
+
+
+def test_fast_check_agrees_with_jsonschema_on_every_corpus_file() -> None:
+    from engine.sop.schema import _fast, _validator
+
+    checked = 0
+    for path in _corpus():
+        try:
+            data = load_yaml_text(path.read_text(encoding="utf-8"), str(path)).data
+        except SopErrors:
+            continue
+        kind = data.get("kind") if isinstance(data, dict) else None
+        if kind not in KINDS:
+            continue
+        assert _fast(kind)(data) == _validator(kind).is_valid(data), path
+        checked += 1
+        for node in (data.get("nodes") or {}).values() if kind == "sop" else ():
+            if isinstance(node, dict) and node.get("type") in {t.value for t in NodeType}:
+                definition = f"node_{node['type']}"
+                assert _fast("sop", definition)(node) == _validator("sop", definition).is_valid(node), path
+    assert checked >= 10
