@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from engine.errors import SopError, SopErrors
 from engine.sop import load_text
 from engine.sop.build import NODE_FIELDS, SOP_FIELDS
-from engine.sop.loader import load_yaml_text
+from engine.sop.loader import load_yaml_file, load_yaml_text
 from engine.sop.model import NodeSpec, NodeType, SopSpec
 from engine.sop.schema import KINDS, SCHEMA_DIR, iter_schema_errors, load_schema, node_keys
 
@@ -229,7 +229,7 @@ def test_fast_check_agrees_with_jsonschema_on_every_corpus_file() -> None:
     checked = 0
     for path in _corpus():
         try:
-            data = load_yaml_text(path.read_text(encoding="utf-8"), str(path)).data
+            data = load_yaml_file(path).data
         except SopErrors:
             continue
         kind = data.get("kind") if isinstance(data, dict) else None
