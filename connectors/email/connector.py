@@ -231,22 +231,23 @@ class EmailConnector:
             done = self._sent.get(msg.idempotency_key)
         if done is not None:
             return done
-        if msg.automatic and never_auto_reply(msg.to):
+        composed = compose(msg, self.config, now=self.clock.now())
+        recipient = composed.recipients[0]
+        if msg.automatic and never_auto_reply(recipient):
             return Delivery(
                 msg.message_id,
                 None,
                 DeliveryStatus.FAILED,
-                f"never auto-reply to {msg.to!r} (no-reply/system address)",
+                f"never auto-reply to {recipient!r} (no-reply/system address)",
             )
-        if msg.automatic and not self.limiter.allow(msg.to):
+        if msg.automatic and not self.limiter.allow(recipient):
             return Delivery(
                 msg.message_id,
                 None,
                 DeliveryStatus.FAILED,
                 f"auto-reply rate limit: {self.limiter.limit} per "
-                f"{self.limiter.window} to {msg.to!r} reached",
+                f"{self.limiter.window} to {recipient!r} reached",
             )
-        composed = compose(msg, self.config, now=self.clock.now())
         try:
             delivery = send_smtp(composed, self.config, message_id=msg.message_id)
         except ConnectorError as exc:
@@ -254,7 +255,7 @@ class EmailConnector:
             raise
         if delivery.status == DeliveryStatus.SENT:
             if msg.automatic:
-                self.limiter.record(msg.to)
+                self.limiter.record(recipient)
             with self._lock:
                 self._sent[msg.idempotency_key] = delivery
                 while len(self._sent) > 10_000:

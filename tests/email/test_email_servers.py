@@ -214,8 +214,14 @@ def test_automatic_mail_guards(smtp: LocalSmtp) -> None:
     refused = conn.send(_out(to="noreply@shop.example", automatic=True))
     assert refused.status == "failed"
     assert "never auto-reply" in refused.detail
-    statuses = [
-        conn.send(_out(to="peer@loop.example", automatic=True, idempotency_key=f"a{i}")).status
+    statuses = [  # the same recipient however its display name is written
+        conn.send(
+            _out(
+                to=f"Peer {i} <Peer@Loop.example>" if i % 2 else "peer@loop.example",
+                automatic=True,
+                idempotency_key=f"a{i}",
+            )
+        ).status
         for i in range(8)
     ]
     assert statuses == ["sent"] * 5 + ["failed"] * 3
