@@ -212,7 +212,7 @@ def iter_join_errors(ctx: CheckContext) -> Iterator[SopError]:
                     f"join {node.join!r}",
                     branch.span,
                     f"{_path(node.id)}.branches",
-                    "lead every branch to the join, or drop 'join' (implicit termination)",
+                    "lead every branch to the join, or drop 'join' so the branches end on their own",
                 )
     for join in ctx.of_type(NodeType.JOIN):
         if join.id not in referenced:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sop_semantics_helpers import HERE
 
 from engine.interpreter import StepContext, initial_state, step
 from engine.interpreter.types import (
@@ -30,6 +31,7 @@ from engine.interpreter.types import (
 from engine.sla import BusinessCalendar
 from engine.sop.compiler import CompiledSop
 from engine.sop.library import Library
+from engine.sop.pipeline import compile_file
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday morning
 
@@ -256,3 +258,12 @@ def test_identity_check_by_one_time_code(library: Library, org: StepContext) -> 
     c.signal("identity_code_entered", valid=True)
     assert c.value("method") == "one_time_code"
     assert c.ended().outcome == "verified"
+
+
+def test_implicit_termination_pattern_ends_when_the_last_path_ends(org: StepContext) -> None:
+    c = Case(compile_file(HERE / "valid" / "implicit_termination.yaml"), org)
+    c.start()
+    assert c.messages("satisfaction_survey")  # the survey path ended at once
+    assert not [cmd for cmd in c.commands if isinstance(cmd, CaseEnded)]
+    c.finish("archive", {"archived": True})
+    assert (c.ended().outcome, c.ended().status) == ("archived", "closed")
