@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
@@ -29,6 +30,29 @@ CALENDARS = [
     BusinessCalendar.always("Asia/Tehran"),
 ]
 
+
+def _with_ical_closures() -> BusinessCalendar:
+    """Office hours in Berlin minus a closed 10:00-11:30 UTC slot every third day, a closed
+    overnight stretch every 50 days and every 40th date (as an iCalendar import would)."""
+    base = BusinessCalendar.create(
+        "ical", "Europe/Berlin", week={d: ["08:00-12:00", "13:00-18:00"] for d in WEEKDAYS}
+    )
+    first = int(datetime(2016, 12, 1, tzinfo=UTC).timestamp())
+    slots = [(first + d * 86_400 + 36_000, first + d * 86_400 + 41_400) for d in range(0, 4100, 3)]
+    nights = [
+        (first + d * 86_400 + 60_000, first + d * 86_400 + 120_000) for d in range(1, 4100, 50)
+    ]
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted(slots + nights):
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        else:
+            merged.append((lo, hi))
+    days = frozenset((datetime(2017, 1, 1) + timedelta(days=d)).date() for d in range(0, 4000, 40))
+    return replace(base, ical_intervals=tuple(merged), ical_days=days)
+
+
+CALENDARS.append(_with_ical_closures())
 calendars = st.sampled_from(CALENDARS)
 starts = st.integers(
     min_value=int(datetime(2017, 1, 1, tzinfo=UTC).timestamp()),
@@ -82,3 +106,23 @@ def test_next_open_is_open_and_nothing_open_before_it(cal: BusinessCalendar, t: 
     nxt = cal.next_open(t)
     assert cal.is_open(nxt)
     assert cal.between(t, nxt) == 0
+
+
+@settings(max_examples=80, deadline=None)
+@given(calendars, starts, st.integers(min_value=0, max_value=120 * 86_400))
+def test_between_equals_the_open_intervals(cal: BusinessCalendar, a: datetime, span: int) -> None:
+    b = a + timedelta(seconds=span)
+    intervals = cal.open_intervals(a, b)
+    assert cal.between(a, b) == sum(int((hi - lo).total_seconds()) for lo, hi in intervals)
+    assert all(cal.is_open(lo) for lo, _ in intervals)
+
+
+@settings(max_examples=80, deadline=None)
+@given(calendars, starts, st.integers(0, 30), st.integers(0, 30), st.booleans())
+def test_add_days_is_monotonic_and_lands_in_business_time(
+    cal: BusinessCalendar, start: datetime, m: int, n: int, end_of_day: bool
+) -> None:
+    lo, hi = sorted((m, n))
+    first = cal.add_days(start, lo, end_of_day=end_of_day)
+    assert first <= cal.add_days(start, hi, end_of_day=end_of_day)
+    assert cal.is_open(first) or cal.is_open(first - timedelta(seconds=1))
