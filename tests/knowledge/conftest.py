@@ -87,6 +87,31 @@ def shared_starter(tmp_path_factory: pytest.TempPathFactory,
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def case_db_template(tmp_path_factory: pytest.TempPathFactory,
+                     starter_specs: list[ArticleSpec]) -> Path:
+    """A SQLite file with the whole case schema and the starter KB, built once; tests copy it."""
+    path = tmp_path_factory.mktemp("casedb") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    load_all().metadata.create_all(engine)
+    with sessions(engine)() as s, s.begin():
+        repo.ensure_search_schema(s)
+        repo.import_specs(s, starter_specs, actor="import", at=T0)
+    engine.dispose()  # the last connection to close checkpoints the WAL into the file
+    assert not path.with_name(path.name + "-wal").exists()
+    return path
+
+
+@pytest.fixture
+def case_db(case_db_template: Path, tmp_path: Path) -> Engine:
+    """A private copy of the case database template (whole schema + starter KB)."""
+    import shutil
+
+    target = tmp_path / "careflow.db"
+    shutil.copy(case_db_template, target)
+    return make_engine(f"sqlite:///{target}")
+
+
 def _pg_reachable() -> str | None:
     try:
         probe = create_engine(PG_URL, connect_args={"connect_timeout": 3})

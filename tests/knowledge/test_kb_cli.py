@@ -13,9 +13,18 @@ from engine.cli import build_app
 KB_DIR = Path(__file__).resolve().parents[2] / "sop_definitions" / "knowledge"
 
 
+@pytest.fixture(scope="module")
+def cli_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """One database for the module (schema by Alembic, starter KB imported by the CLI)."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('kbcli') / 'cli.db'}"
+    result = CliRunner().invoke(build_app(), ["kb", "import", str(KB_DIR), "--actor", "alice",
+                                              "--db", url])
+    return url, result.stdout
+
+
 @pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201 - a small helper
-    monkeypatch.setenv("CAREFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+def cli(cli_db: tuple[str, str], monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201 - a helper
+    monkeypatch.setenv("CAREFLOW_DATABASE_URL", cli_db[0])
     app, runner = build_app(), CliRunner()
 
     def run(*args: str) -> tuple[int, str, str]:
@@ -25,9 +34,8 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201 - a sm
     return run
 
 
-def test_import_list_show_search_publish_retire(cli) -> None:  # noqa: ANN001
-    code, out, _ = cli("import", str(KB_DIR), "--actor", "alice")
-    assert code == 0 and "57 new" in out
+def test_import_list_show_search_publish_retire(cli, cli_db: tuple[str, str]) -> None:  # noqa: ANN001
+    assert "57 new" in cli_db[1]
     code, out, _ = cli("import", str(KB_DIR), "--actor", "alice")
     assert "57 unchanged" in out
     code, out, _ = cli("list", "--language", "de", "--json")
@@ -44,7 +52,6 @@ def test_import_list_show_search_publish_retire(cli) -> None:  # noqa: ANN001
 
 
 def test_lifecycle_errors_are_one_clear_line(cli) -> None:  # noqa: ANN001
-    cli("import", str(KB_DIR))
     code, _, err = cli("publish", "password-reset.en", "--actor", "bob")
     assert code == 1
     assert err.strip() == ("careflow kb: password-reset.en: cannot move from published to "
@@ -70,7 +77,6 @@ def test_a_5_mb_article_and_script_in_markdown(cli, tmp_path: Path) -> None:  # 
 
 
 def test_a_100000_character_search_is_truncated(cli) -> None:  # noqa: ANN001
-    cli("import", str(KB_DIR))
     code, out, _ = cli("search", "invoice " * 12_500, "--json")
     data = json.loads(out)
     assert code == 0 and data["truncated"] is True
@@ -78,7 +84,6 @@ def test_a_100000_character_search_is_truncated(cli) -> None:  # noqa: ANN001
 
 
 def test_gaps_shift_left_and_stats_run_on_an_empty_history(cli) -> None:  # noqa: ANN001
-    cli("import", str(KB_DIR))
     assert cli("gaps")[1].strip() == "no knowledge gaps found"
     assert cli("shift-left", "--json")[1].strip() == "[]"
     assert json.loads(cli("stats", "--json")[1])["attempts"] == 0

@@ -15,27 +15,20 @@ import pytest
 from sqlalchemy.orm import Session
 
 from engine.clock import SimulatedClock
-from engine.knowledge import repo
-from engine.knowledge.model import ArticleSpec
 from engine.knowledge.port import KnowledgePort
 from engine.runtime import ops
 from engine.runtime.registry import Runtime, unregister_runtime
 from engine.runtime.worker import make_runtime, run_until_idle
-from engine.store.all_models import load_all
 from engine.store.cases import load_case
-from engine.store.db import make_engine, sessions
+from engine.store.db import sessions
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)  # a Tuesday, office hours
 
 
 @pytest.fixture
-def rt(tmp_path: Path, starter_specs: list[ArticleSpec]) -> Iterator[Runtime]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'careflow.db'}")
-    load_all().metadata.create_all(engine)
-    with sessions(engine)() as s, s.begin():
-        repo.ensure_search_schema(s)
-        repo.import_specs(s, starter_specs, actor="import", at=T0)
+def rt(case_db: Any) -> Iterator[Runtime]:
+    engine = case_db
     runtime = make_runtime(engine, SimulatedClock(T0), sops=ROOT / "sop_definitions",
                            artifacts=False)
     runtime.advancer.actions.ports["knowledge"] = KnowledgePort(sessions(engine))

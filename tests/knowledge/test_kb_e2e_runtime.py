@@ -29,7 +29,7 @@ from engine.runtime.registry import Runtime, unregister_runtime
 from engine.runtime.worker import make_runtime, run_until_idle
 from engine.store.all_models import load_all
 from engine.store.cases import load_case
-from engine.store.db import make_engine, sessions
+from engine.store.db import sessions
 from engine.store.models import HumanTaskRow, OutboxRow
 from engine.store.models_knowledge import KnowledgeOutcomeRow
 
@@ -38,18 +38,14 @@ T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def rt(tmp_path: Path, starter_specs: list[ArticleSpec]) -> Iterator[Runtime]:
+def rt(tmp_path: Path, case_db: Any) -> Iterator[Runtime]:
     sop_dir = tmp_path / "sops"
     (sop_dir / "org").mkdir(parents=True)
     for f in (ROOT / "sop_definitions" / "org").glob("*.yaml"):
         if f.name != "routing.yaml":  # routes to SOPs this library does not hold
             shutil.copy(f, sop_dir / "org" / f.name)
     shutil.copy(Path(__file__).with_name("sops") / "kb_self_service.yaml", sop_dir)
-    engine = make_engine(f"sqlite:///{tmp_path / 'careflow.db'}")
-    load_all().metadata.create_all(engine)
-    with sessions(engine)() as s, s.begin():
-        repo.ensure_search_schema(s)
-        repo.import_specs(s, starter_specs, actor="import", at=T0)
+    engine = case_db
     runtime = make_runtime(engine, SimulatedClock(T0), sops=sop_dir, artifacts=False)
     runtime.advancer.actions.ports["knowledge"] = KnowledgePort(sessions(engine))
     yield runtime
