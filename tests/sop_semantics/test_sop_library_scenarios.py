@@ -267,3 +267,18 @@ def test_implicit_termination_pattern_ends_when_the_last_path_ends(org: StepCont
     assert not [cmd for cmd in c.commands if isinstance(cmd, CaseEnded)]
     c.finish("archive", {"archived": True})
     assert (c.ended().outcome, c.ended().status) == ("archived", "closed")
+
+
+def test_general_enquiry_goes_to_l2_and_comes_back_with_knowledge(library: Library,
+                                                                  org: StepContext) -> None:
+    c = case(library, org, "general_enquiry")
+    c.start(channel="letter", subject="Recycling", question="Do you take back old devices?")
+    c.finish("suggest_articles", {"suggestions": ["KB-3"], "hits": []})
+    assert c.value("suggestions") == ["KB-3"]
+    c.complete("l1_answer", "needs_specialist")
+    c.complete("l2_answer", "answered", knowledge=KNOWLEDGE, answer="Yes, at every store.")
+    (answer,) = c.messages("general_answer")
+    assert (answer.subject, answer.body) == ("Re: Recycling", "Yes, at every store.")
+    assert answer.channel is None  # the customer's own channel (a letter here)
+    assert c.state.level == "L1"
+    assert c.ended().outcome == "answered"

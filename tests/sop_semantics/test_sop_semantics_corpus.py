@@ -54,7 +54,8 @@ def test_every_library_sop_validates(library: Library) -> None:
     errors = [e for e in iter_library_errors(LIBRARY_DIR) if e.severity == "error"]
     assert errors == []
     assert {"password_reset", "complaint_handling", "billing_question", "warranty_claim",
-            "software_update_notice", "general_enquiry_chat", "identity_check"} <= set(library.sops)
+            "software_update_notice", "general_enquiry_chat", "general_enquiry",
+            "identity_check"} <= set(library.sops)
     assert library.routing is not None
     assert library.routing.fallback in library.sops
     assert {rule.sop for rule in library.routing.rules} <= set(library.sops)
@@ -62,7 +63,7 @@ def test_every_library_sop_validates(library: Library) -> None:
 
 @pytest.mark.parametrize("sop_id", ["complaint_handling", "billing_question", "warranty_claim",
                                     "software_update_notice", "general_enquiry_chat",
-                                    "identity_check"])
+                                    "general_enquiry", "identity_check"])
 def test_library_sops_are_documented_and_warning_free(sop_id: str, library: Library) -> None:
     spec = library.sops[sop_id].spec
     assert spec.owner and spec.purpose and spec.category and spec.itil
