@@ -205,6 +205,14 @@ def _add_edge(graph: nx.DiGraph, u: str, v: str, kind: str, label: str, cond: Ex
                    kinds=[kind], labels=[label])
 
 
+def _check_reserved(spec: SopSpec, errors: list[SopError]) -> None:
+    if HANDLERS_NODE in spec.nodes:
+        node = spec.nodes[HANDLERS_NODE]
+        errors.append(SopError("E-NAME-RESERVED", f"the node id {HANDLERS_NODE!r} is reserved",
+                               span=node.span, json_path=f"$.nodes.{HANDLERS_NODE}",
+                               hint="choose another id"))
+
+
 def _check_starts(spec: SopSpec, errors: list[SopError]) -> None:
     starts = [n for n in spec.nodes.values() if n.type is NodeType.START]
     if not starts:
@@ -366,6 +374,7 @@ def content_hash(spec: SopSpec) -> str:
 
 def _compile(spec: SopSpec) -> tuple[CompiledSop, list[SopError]]:
     errors: list[SopError] = []
+    _check_reserved(spec, errors)
     _check_starts(spec, errors)
     graph = _build_graph(spec, errors)
     env = expression_env(spec)

@@ -49,8 +49,8 @@ __all__ = [
     "load_library",
 ]
 
-#: names an SLA policy's ``when`` can read (all strings)
-POLICY_FIELDS = ("priority", "tier", "channel", "category", "sop", "itil")
+#: what an SLA policy's ``when`` reads: ``case.<name>`` (engine.sla.policy evaluates it so)
+POLICY_FIELDS = ("priority", "tier", "channel", "category", "sop")
 #: names a routing rule's ``when`` can read besides ``event`` (all strings)
 ROUTING_FIELDS = ("channel", "subject", "body", "intent", "sender", "language")
 
@@ -235,8 +235,7 @@ def _iter_reference_errors(lib: Library) -> Iterator[SopError]:
             yield _ref_error("calendar", policy.calendar, policy.span, "$.calendar",
                              known.calendars or ())
         if policy.when is not None:
-            yield from _check_expr(ExpressionEnv((n, "string", None) for n in POLICY_FIELDS),
-                                   policy.when, "$.when")
+            yield from _check_expr(ExpressionEnv(), policy.when, "$.when")  # reads case.*
         for name, metric in policy.metrics.items():
             for j, step in enumerate(metric.escalation):
                 if _missing(known.levels, step.to_level):

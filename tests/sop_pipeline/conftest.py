@@ -32,7 +32,7 @@ kind: sla_policy
 id: ola_l1
 order: 10
 calendar: office_nl
-when: priority == "high"
+when: case.priority == "high"
 reopen_window: P7D
 metrics:
   first_response:

@@ -283,3 +283,15 @@ def test_generated_sop_is_valid_and_large() -> None:
     compiled = compile_text(generate_sop(400))
     assert len(compiled.spec.nodes) >= 390
     assert nx.is_weakly_connected(compiled.graph)
+
+
+def test_the_handlers_node_id_is_reserved() -> None:
+    text = MINI.replace("  done: {type: end, outcome: ok}\n",
+                        "  done: {type: end, outcome: ok}\n  __handlers__: {type: end}\n")
+    with pytest.raises(SopErrors) as info:
+        compile_text(text)
+    assert "E-NAME-RESERVED" in [e.code for e in info.value]
+
+
+def test_no_handlers_node_without_handlers() -> None:
+    assert HANDLERS_NODE not in compile_text(MINI).graph
