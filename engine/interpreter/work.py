@@ -99,6 +99,13 @@ class Scope:
 class Work:
     """Mutable state of one case while one event is applied (never outlives the step)."""
 
+    __slots__ = (
+        "_data_owned", "_n", "case_id", "channel", "clocks", "commands", "compiled", "counters",
+        "ctx", "customer_id", "data", "escalations", "forks", "hand_backs", "joins",
+        "knowledge", "level", "moves", "now", "outcome", "parent", "path", "priority", "ready",
+        "seq", "spec", "state", "status", "tasks", "tier", "timers", "tokens",
+    )
+
     def __init__(
         self, compiled: CompiledSop, state: CaseState, now: datetime, ctx: StepContext
     ) -> None:
