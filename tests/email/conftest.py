@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 from collections.abc import Iterator
 
@@ -15,7 +16,7 @@ _boxes = itertools.count(1)
 
 @pytest.fixture(scope="session")
 def dovecot() -> Iterator[LocalDovecot]:
-    if shutil.which("dovecot") is None and not __import__("os").path.exists("/usr/sbin/dovecot"):
+    if shutil.which("dovecot") is None and not os.path.exists("/usr/sbin/dovecot"):
         pytest.fail(
             "dovecot is not installed: run scripts/bootstrap.sh (Debian package dovecot-imapd)"
         )
