@@ -194,3 +194,39 @@ def test_priority_change_recomputes_running_clocks(org_ctx: StepContext) -> None
     assert breach.due_at < old_breach.due_at
     assert audits(out, "sla_reprioritized")
     assert CancelTimer(old_breach.timer_id) in out or old_breach.timer_id in d.state.timers
+
+
+CHECK = """
+start: {type: start, next: clock}
+clock: {type: sla_start, clock: fr, metric: first_response, next: work}
+work:
+  type: human_task
+  level: L1
+  outcomes: {done: {next: check}}
+check: {type: sla_check, clock: fr, ok: fine, warning: hurry, breached: late}
+fine: {type: end, outcome: fine}
+hurry: {type: end, outcome: hurry}
+late: {type: end, outcome: late}
+"""
+
+
+@pytest.mark.parametrize(("hours", "outcome"), [(1, "fine"), (4.5, "hurry"), (6, "late")])
+def test_sla_check_routes_on_the_clock_status(org_ctx: StepContext, hours: float,
+                                              outcome: str) -> None:
+    # 4 business hours from Monday 10:00 local; warning at 75% (3 h), lunch 12-13 local
+    d = Driver(sop(CHECK), org_ctx)
+    d.start()
+    d.advance(hours=hours)
+    d.complete("work", "done")
+    assert d.state.outcome == outcome
+
+
+def test_sla_check_warning_falls_back_to_ok(org_ctx: StepContext) -> None:
+    d = Driver(sop(CHECK.replace(" warning: hurry,", "")
+                   .replace("hurry: {type: end, outcome: hurry}\n", "")), org_ctx)
+    d.start()
+    d.advance(hours=4.5)  # 3.5 business hours (lunch excluded): past the 75% warning
+    out = d.complete("work", "done")
+    (check,) = audits(out, "sla_check")
+    assert check.detail["status"] == "warning"
+    assert d.state.outcome == "fine"
