@@ -245,6 +245,34 @@ def kb_search(
         typer.echo("no matching article")
 
 
+@kb_app.command("suggest")
+def kb_suggest(
+    case: Annotated[str | None, typer.Option(help="Articles for this case.")] = None,
+    task: Annotated[str | None, typer.Option(help="Articles for this task's case.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=20)] = 3,
+    as_json: JsonOpt = False,
+    db: DbOpt = None,
+) -> None:
+    """Agent assist: the articles that likely answer a case (what the e-level offered first)."""
+    from engine.knowledge.assist import suggestions_for_case, suggestions_for_task
+
+    if bool(case) == bool(task):
+        _err("careflow kb suggest: give --case or --task")
+        raise typer.Exit(2)
+    with _session(db) as s:
+        hits = (suggestions_for_task(s, task, limit=limit) if task
+                else suggestions_for_case(s, case or "", limit=limit))
+    items = [{"article_id": h.article_id, "title": h.title, "confidence": h.confidence}
+             for h in hits]
+    if as_json:
+        typer.echo(json.dumps(items, ensure_ascii=False, indent=2))
+        return
+    for i in items:
+        typer.echo(f"{i['confidence']:.2f}  {i['article_id']:<40} {i['title']}")
+    if not items:
+        typer.echo("no suggestions")
+
+
 @kb_app.command("draft-from-case")
 def kb_draft_from_case(
     case_id: Annotated[str, typer.Argument(help="The resolved (or resolving) case.")],

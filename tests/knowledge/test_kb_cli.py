@@ -87,3 +87,12 @@ def test_gaps_shift_left_and_stats_run_on_an_empty_history(cli) -> None:  # noqa
     assert cli("gaps")[1].strip() == "no knowledge gaps found"
     assert cli("shift-left", "--json")[1].strip() == "[]"
     assert json.loads(cli("stats", "--json")[1])["attempts"] == 0
+
+
+def test_suggest_needs_a_known_case_or_task(cli) -> None:  # noqa: ANN001
+    code, _, err = cli("suggest")
+    assert code == 2 and "give --case or --task" in err
+    code, _, err = cli("suggest", "--case", "C-404")
+    assert code == 1 and "no such case 'C-404'" in err
+    code, _, err = cli("suggest", "--task", "T-404")
+    assert code == 1 and "no such task 'T-404'" in err

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from engine.clock import SimulatedClock
 from engine.knowledge import repo
+from engine.knowledge.assist import suggestions_for_task
 from engine.knowledge.drafting import draft_from_case
 from engine.knowledge.model import ArticleSpec
 from engine.knowledge.port import KnowledgePort
@@ -120,6 +121,9 @@ def test_low_confidence_goes_to_level_1_with_suggestions(rt: Runtime) -> None:
     [attempt] = port(rt).attempts(case_id)
     assert (attempt["outcome"], attempt["reason"]) == ("escalated", "low_confidence")
     assert attempt["suggestions"] == suggestions
+    with Session(rt.engine) as s:  # agent assist on the task: what the e-level offered first
+        shown = [h.article_id for h in suggestions_for_task(s, task.id, limit=5)]
+    assert shown[: len(suggestions)] == suggestions[:5]
 
 
 def test_customer_says_no_escalates_to_level_1(rt: Runtime) -> None:
