@@ -17,9 +17,10 @@ See docs/engine.md for the semantics of every node type.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from engine.clock import utc
 from engine.errors import CalendarError, ExpressionError, RunError, TransitionNotAllowed
 from engine.interpreter import nodes, sla_ops
 from engine.interpreter.context import StepContext
@@ -118,7 +119,8 @@ def step(
         compiled: the SOP version the case runs on (its hash must match the state's).
         state: the case before the event.
         event: what happened.
-        now: the instant of the step (injected; used for timers, ``now`` in CEL, audit).
+        now: the instant of the step (injected; used for timers, ``now`` in CEL, audit);
+            a naive value is taken as UTC.
         ctx: calendars, SLA policies and levels.
 
     Returns:
@@ -143,7 +145,7 @@ def step(
             f"{type(event).__name__} not applied",
             case_id=state.case_id,
         )
-    work = Work(compiled, state, now, ctx)
+    work = Work(compiled, state, now if now.tzinfo is UTC else utc(now), ctx)
     if isinstance(event, CaseStarted):
         _start(work, event)
     elif state.seq == 0:
