@@ -6,12 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import SopError, SopErrors
-from engine.sop.build import build_document
 from engine.sop.checks import iter_semantic_errors
 from engine.sop.compiler import compile_spec
-from engine.sop.loader import load_yaml_file, load_yaml_text
 from engine.sop.model import SopSpec
-from engine.sop.schema import iter_schema_errors
+from engine.sop.pipeline import load_document, load_text
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY_DIR = ROOT / "sop_definitions"
@@ -25,14 +23,7 @@ def collect_errors(source: Path | str, library: Any = None) -> list[SopError]:
     semantic checks run against ``library``.
     """
     try:
-        if isinstance(source, Path):
-            doc = load_yaml_file(source)
-        else:
-            doc = load_yaml_text(source, "<test>")
-        schema = list(iter_schema_errors(doc))
-        if any(e.severity == "error" for e in schema):
-            return schema
-        spec = build_document(doc)
+        spec = load_document(source) if isinstance(source, Path) else load_text(source, "<test>")
     except SopErrors as exc:
         return list(exc)
     assert isinstance(spec, SopSpec)
