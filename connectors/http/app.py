@@ -66,6 +66,7 @@ class ApiSettings:
     max_body: int = MAX_BODY
     connectors: Sequence[Connector] = ()
     sweep_interval: float | None = 30.0  # None: no sweeper thread (tests call sweep())
+    delivery_retention_days: int = 7  # replay protection lasts longer than any sender retries
     process: bool = True  # False: accept only (benchmarks of the acknowledgement path)
 
 
@@ -169,6 +170,20 @@ class _Intake:
         with self.s.session_factory() as session, session.begin():
             return len(process_pending(session, library=self.s.library, clock=self.s.clock))
 
+    def prune(self) -> int:
+        """Forget delivery ids older than the retention (the inbox keeps its own rows)."""
+        from datetime import timedelta
+
+        from sqlalchemy import delete
+
+        from engine.store.models_channels import WebhookDeliveryRow
+
+        cutoff = self.now() - timedelta(days=self.s.delivery_retention_days)
+        with self.s.session_factory() as session, session.begin():
+            result = session.execute(delete(WebhookDeliveryRow)
+                                     .where(WebhookDeliveryRow.received_at < cutoff))
+        return int(getattr(result, "rowcount", 0) or 0)
+
     def receive(self, endpoint: str, raw: bytes, headers: Any) -> tuple[int, dict[str, Any], int | None]:
         """Steps 1: returns (http status, body, inbox id to process or None)."""
         from engine.intake.inbox import accept, dead_letter
@@ -232,6 +247,7 @@ def _sweeper(intake: _Intake, interval: float, stop: threading.Event) -> None:
     while not stop.wait(interval):
         try:
             intake.sweep()
+            intake.prune()
         except Exception:  # noqa: BLE001 -- keep sweeping
             log.exception("inbox sweep failed")
 

@@ -325,6 +325,37 @@ def customer_verify(
     typer.echo(f"{cid}: {row.kind}={row.value} verified by {actor}")
 
 
+@customer_app.command("org")
+def customer_org(
+    key: Annotated[str, typer.Argument(help="Customer id or identifier.")],
+    organisation: Annotated[str, typer.Argument(help="Organisation name (created if new).")],
+    role: Annotated[str, typer.Option(help="Role in the organisation.")] = "",
+    db: DbOpt = None,
+) -> None:
+    """Add a customer to an organisation (many-to-many)."""
+    from engine.crm.customers import add_to_organisation, find_customer
+
+    with _session(db) as session:
+        cid = find_customer(session, key)
+        org = add_to_organisation(session, cid, organisation, now=_clock().now(), role=role)
+    typer.echo(f"{cid} is a member of {organisation} ({org})")
+
+
+@customer_app.command("tier")
+def customer_tier(
+    key: Annotated[str, typer.Argument(help="Customer id or identifier.")],
+    tier: Annotated[str, typer.Argument(help="Loyalty tier, e.g. standard, silver, gold.")],
+    db: DbOpt = None,
+) -> None:
+    """Set a customer's tier (new cases get the tier's SLA targets)."""
+    from engine.crm.customers import find_customer, set_tier
+
+    with _session(db) as session:
+        cid = find_customer(session, key)
+        set_tier(session, cid, tier, now=_clock().now())
+    typer.echo(f"{cid}: tier {tier}")
+
+
 @customer_app.command("link")
 def customer_link(
     case_id: Annotated[str, typer.Argument(help="The case.")],

@@ -32,10 +32,12 @@ __all__ = [
     "Resolution",
     "active_id",
     "add_identifier",
+    "add_to_organisation",
     "find_customer",
     "find_customers",
     "new_customer",
     "resolve_customer",
+    "set_tier",
     "suggest_merge",
     "verify_identifier",
 ]
@@ -279,3 +281,39 @@ def find_customer(session: Session, key: str, *, region: str | None = None) -> s
     if len(found) > 1:
         raise CrmError(f"{key!r} matches several customers: {', '.join(found)}")
     return found[0]
+
+
+def add_to_organisation(session: Session, customer_id: str, organisation: str, *, now: datetime,
+                        role: str = "") -> str:
+    """Make a customer a member of an organisation (created by name if new); returns its id.
+
+    Membership is many-to-many: a consultant may serve several organisations.
+    """
+    from engine.store.models_crm import CustomerOrganisationRow, OrganisationRow
+
+    cid = active_id(session, customer_id)
+    org = session.scalars(select(OrganisationRow).where(OrganisationRow.name == organisation)).first()
+    if org is None:
+        org = OrganisationRow(id="O" + uuid.uuid4().hex[:15].upper(), name=organisation[:300],
+                              created_at=now)
+        session.add(org)
+        session.flush()
+    link = session.scalars(select(CustomerOrganisationRow).where(
+        CustomerOrganisationRow.customer_id == cid,
+        CustomerOrganisationRow.organisation_id == org.id)).first()
+    if link is None:
+        session.add(CustomerOrganisationRow(customer_id=cid, organisation_id=org.id, role=role,
+                                            created_at=now))
+    elif role:
+        link.role = role
+    session.flush()
+    return org.id
+
+
+def set_tier(session: Session, customer_id: str, tier: str, *, now: datetime) -> None:
+    """Set the customer's loyalty tier (new cases get tier-dependent SLA targets)."""
+    row = session.get(CustomerRow, active_id(session, customer_id))
+    if row is None:
+        raise CrmError("no such customer", customer_id=customer_id)
+    row.tier, row.updated_at = tier, now
+    session.flush()

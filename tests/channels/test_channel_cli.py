@@ -67,6 +67,10 @@ def test_intake_deadletter_and_customer_commands(run, tmp_path: Path) -> None:  
     assert "no customer matches" in run("customer", "show", "nobody@example.org", code=1)
     verified = run("customer", "verify", "lea@example.org", "phone", "020 111 2233")
     assert "phone=+31201112233 verified" in verified
+    assert "member of Acme" in run("customer", "org", "020 111 2233", "Acme", "--role", "buyer")
+    assert "tier gold" in run("customer", "tier", "lea@example.org", "gold")
+    shown = run("customer", "show", "lea@example.org")
+    assert "organisations=Acme" in shown and "tier=gold" in shown
 
 
 def test_connectors_list_shows_builtins(run) -> None:  # type: ignore[no-untyped-def]

@@ -215,3 +215,23 @@ def test_call_updates_without_a_call_are_recorded(session: Session, library: Any
     ev = mail(clock, f"x:{kind}", channel="phone", kind=kind, customer={"phone": "+31201234567"},
               thread=ThreadRefs(in_reply_to="call:x"))
     assert ingest(session, ev, library=library, clock=clock).status is IntakeStatus.RECORDED
+
+
+def test_new_case_gets_the_customers_tier(session: Session, library: Any,
+                                          clock: SimulatedClock) -> None:
+    from engine.crm.customers import set_tier, verify_identifier
+
+    first = ingest(session, mail(clock, "<g1@x>"), library=library, clock=clock)
+    verify_identifier(session, first.customer_id or "", "email", "alice@example.org", actor="a",
+                      now=clock.now())
+    set_tier(session, first.customer_id or "", "gold", now=clock.now())
+    case = session.get(CaseRow, first.case_id)
+    assert case is not None
+    case.status = "resolved"
+    session.flush()
+    second = ingest(session, mail(clock, "<g2@x>"), library=library, clock=clock)
+    assert second.customer_id == first.customer_id
+    new = session.get(CaseRow, second.case_id)
+    assert new is not None and new.tier == "gold"
+    started = session.scalars(select(CaseEventRow).where(CaseEventRow.case_id == new.id)).one()
+    assert started.event["tier"] == "gold" and started.event["data"]["customer_tier"] == "gold"

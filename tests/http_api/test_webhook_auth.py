@@ -160,3 +160,38 @@ def test_comparisons_use_compare_digest() -> None:
     source = inspect.getsource(signing)
     assert source.count("hmac.compare_digest(") >= 2
     assert "== sig" not in source and "sig ==" not in source and "expected ==" not in source
+
+
+def test_concurrent_replays_of_one_delivery_store_one_row(server: Any) -> None:
+    import threading
+
+    raw = _raw()
+    ts = server.ts()
+    header = f"t={ts},v1={sign_payload(SECRETS[0], ts, raw)}"
+    codes: list[int] = []
+    barrier = threading.Barrier(6)
+
+    def send() -> None:
+        barrier.wait()
+        codes.append(server.post("webform", None, raw=raw, header=header, delivery="evt-same").status_code)
+
+    threads = [threading.Thread(target=send) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes) == [200] * 5 + [202]
+    assert counts(server) == (1, 1)
+    server.wait_processed()
+
+
+def test_delivery_ids_are_kept_for_the_retention_then_pruned(server: Any) -> None:
+    from datetime import timedelta
+
+    assert server.post("webform", FORM, delivery="old-evt").status_code == 202
+    server.wait_processed()
+    server.clock.advance(timedelta(days=6))
+    assert server.app.state.intake.prune() == 0
+    server.clock.advance(timedelta(days=1, seconds=1))
+    assert server.app.state.intake.prune() == 1
+    assert counts(server) == (1, 0)  # the inbox row stays (its own retention)
