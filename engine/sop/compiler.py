@@ -24,19 +24,17 @@ expression's own line and column in the YAML.
 from __future__ import annotations
 
 import difflib
-import hashlib
-import json
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
-from enum import StrEnum
+from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
 
 from engine.errors import ExpressionError, SopError, SopErrors, SourceSpan
 from engine.sop.expressions import ExpressionEnv, Program
-from engine.sop.model import Duration, Expr, NodeSpec, NodeType, SopSpec
+from engine.sop.hashing import canonical_json, content_hash
+from engine.sop.model import Expr, NodeSpec, NodeType, SopSpec
 
 __all__ = [
     "HANDLERS_NODE",
@@ -304,69 +302,6 @@ def _compile_programs(spec: SopSpec, env: ExpressionEnv,
         except SopError as err:
             errors.append(err)
     return programs
-
-
-# ---- hashing ------------------------------------------------------------------------------
-
-_UNORDERED = frozenset({"outcomes", "form"})  # tuples built from YAML mappings: order is cosmetic
-_SKIP = frozenset({"span", "source"})
-_MISSING = object()
-_FIELDS: dict[type, tuple[tuple[str, Any], ...]] = {}
-
-
-def _fields_of(cls: type) -> tuple[tuple[str, Any], ...]:
-    """(name, default) of the fields that enter the hash; defaults are left out of it, so
-    adding an optional field to the model does not change existing hashes."""
-    found = _FIELDS.get(cls)
-    if found is None:
-        out = []
-        for f in fields(cls):
-            if f.name in _SKIP:
-                continue
-            if f.default is not MISSING:
-                default = f.default
-            elif f.default_factory is not MISSING:
-                default = f.default_factory()
-            else:
-                default = _MISSING
-            out.append((f.name, default))
-        found = _FIELDS[cls] = tuple(out)
-    return found
-
-
-def _canonical(value: Any, name: str = "") -> Any:
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value.value if isinstance(value, StrEnum) else value
-    if isinstance(value, Duration):
-        return {"seconds": value.seconds}
-    if isinstance(value, Expr):
-        return {"cel": value.source}
-    if is_dataclass(value) and not isinstance(value, type):
-        out = {}
-        for field_name, default in _fields_of(type(value)):
-            item = getattr(value, field_name)
-            if default is not _MISSING and item == default:
-                continue
-            out[field_name] = _canonical(item, field_name)
-        return out
-    if isinstance(value, Mapping):
-        return {str(k): _canonical(v) for k, v in value.items()}
-    if isinstance(value, (tuple, list)):
-        items = [_canonical(v) for v in value]
-        if name in _UNORDERED:
-            items.sort(key=lambda item: json.dumps(item, sort_keys=True, default=str))
-        return items
-    return str(value)
-
-
-def canonical_json(spec: SopSpec) -> str:
-    """A canonical JSON text of ``spec``: no spans, sorted keys, durations in seconds."""
-    return json.dumps(_canonical(spec), sort_keys=True, separators=(",", ":"), default=str)
-
-
-def content_hash(spec: SopSpec) -> str:
-    """sha256 hex of ``canonical_json(spec)``: same meaning, same hash."""
-    return hashlib.sha256(canonical_json(spec).encode("utf-8")).hexdigest()
 
 
 # ---- entry points -------------------------------------------------------------------------

@@ -4,11 +4,14 @@ This is the only module that imports ``yaml``. It turns untrusted text into JSON
 (dict / list / str / int / float / bool / None) plus an index of where each value and each
 mapping key stands, so that schema and compile errors point at ``file:line:col``.
 
-Hazards are rejected *before* or *while* parsing, never by walking a exploded tree:
+Hazards are rejected *before* or *while* parsing, never by walking an exploded tree:
 
 - size above ``MAX_BYTES`` (1 MiB) and nesting deeper than ``MAX_DEPTH`` (64), found by a cheap
-  pre-scan, so 30,000 nested ``[`` are refused in microseconds (PyYAML's C loader crashes on
-  them, the pure-Python one recurses; we use the pure-Python composer only);
+  pre-scan, so 30,000 nested ``[`` are refused in microseconds. PyYAML's C *composer*
+  (``CSafeLoader.get_single_node``) recurses in C and crashes the process on them, and the
+  pure-Python one recurses in Python: neither is used. We take only parser *events* (from
+  libyaml when present -- ten times faster than the pure-Python scanner -- else pure Python)
+  and compose them here, iteratively, stopping at ``MAX_DEPTH``;
 - anchors and aliases (``E-YAML-ALIAS``): the "billion laughs" alias bomb never expands;
 - duplicate mapping keys (``E-YAML-DUPKEY``), citing both lines;
 - YAML 1.1 boolean traps: plain ``yes/no/on/off/y/n`` values (``E-YAML-BOOL``); only
@@ -23,7 +26,6 @@ collected and raised together as ``SopErrors``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ from typing import Any
 import yaml
 
 from engine.errors import LoadError, SopError, SopErrors, SourceSpan
+from engine.sop.prescan import MAX_DEPTH, prescan_depth
 
 __all__ = [
     "MAX_BYTES",
@@ -43,7 +46,6 @@ __all__ = [
 ]
 
 MAX_BYTES = 1024 * 1024
-MAX_DEPTH = 64
 _MAX_ERRORS = 100
 
 JsonPath = tuple[str | int, ...]
@@ -58,7 +60,6 @@ _TRUE_FALSE = {"true": True, "false": False}
 _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 _INT = re.compile(r"^[-+]?[0-9]+$")
 _FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
-_OPENERS = frozenset(" \t[{,:")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -118,90 +119,6 @@ class YamlDocument:
         base = self.span(path)
         shift = 1 if tuple(path) in self.quoted else 0
         return SourceSpan(base.file, base.line, base.column + shift + offset)
-
-
-# ---- pre-scan -----------------------------------------------------------------------------
-
-
-_FLOW_TOKEN = re.compile(r"[\[\]{}\"'#\n]")
-_DEEP_INDENT = re.compile(r"^ {%d,}\S" % MAX_DEPTH, re.MULTILINE)
-_DASH_CHAIN = "- " * (MAX_DEPTH // 2)
-
-
-def _prescan_depth(text: str) -> int | None:
-    """Cheap upper estimate of nesting: flow brackets plus block indentation levels.
-
-    Returns the 1-based line where ``MAX_DEPTH`` is exceeded, or None. It never parses; it
-    stops hostile nesting (30,000 ``[``) before a parser sees it, in C-speed passes for
-    ordinary documents. The composer enforces the exact limit afterwards.
-    """
-    if text.count("[") + text.count("{") > MAX_DEPTH:
-        line = _flow_depth(text)
-        if line is not None:
-            return line
-    if _DASH_CHAIN in text or _DEEP_INDENT.search(text):
-        return _block_depth(text)
-    return None
-
-
-def _flow_depth(text: str) -> int | None:
-    depth, quote, comment, line = 0, "", False, 1
-    for m in _FLOW_TOKEN.finditer(text):
-        ch = m.group()
-        if ch == "\n":
-            line += 1
-            comment = False
-            if not depth:
-                quote = ""
-            continue
-        if comment:
-            continue
-        if quote:
-            if ch == quote:
-                quote = ""
-            continue
-        prev = text[m.start() - 1] if m.start() else " "
-        if ch in "\"'":
-            if prev in _OPENERS:
-                quote = ch
-        elif ch == "#":
-            comment = prev in " \t"
-        elif ch in "[{":
-            depth += 1
-            if depth > MAX_DEPTH:
-                return line
-        elif depth:
-            depth -= 1
-    return None
-
-
-def _leading_dashes(line: str) -> int:
-    """How many compact sequence entries (``- - - x``) open the line, up to MAX_DEPTH + 1."""
-    count, pos = 0, 0
-    while count <= MAX_DEPTH and line.startswith("-", pos):
-        nxt = pos + 1
-        if nxt < len(line) and line[nxt] not in " \t":
-            break
-        count += 1
-        while nxt < len(line) and line[nxt] in " \t":
-            nxt += 1
-        pos = nxt
-    return count
-
-
-def _block_depth(text: str) -> int | None:
-    indents: list[int] = []
-    for lineno, line in enumerate(text.split("\n"), 1):
-        stripped = line.lstrip(" ")
-        if not stripped or stripped[0] == "#":
-            continue
-        indent = len(line) - len(stripped)
-        while indents and indents[-1] >= indent:
-            indents.pop()
-        indents.append(indent)
-        if len(indents) + _leading_dashes(stripped) > MAX_DEPTH:
-            return lineno
-    return None
 
 
 # ---- composing ----------------------------------------------------------------------------
@@ -405,7 +322,7 @@ def load_yaml_text(text: str, file: str = "<memory>") -> YamlDocument:
     if len(text) > MAX_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise SopErrors([LoadError("E-YAML-SIZE", f"larger than {MAX_BYTES} bytes", span=span0,
                                    hint="split the document")])
-    deep = _prescan_depth(text)
+    deep = prescan_depth(text)
     if deep is not None:
         raise SopErrors([LoadError("E-YAML-DEPTH", f"nested deeper than {MAX_DEPTH} levels",
                                    span=SourceSpan(file, deep, 1), hint="flatten the document")])
@@ -493,8 +410,3 @@ def load_yaml_file(path: str | Path) -> YamlDocument:
             "E-YAML-ENCODING", f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
             span=SourceSpan(name, line, col), hint="save the file as UTF-8")]) from exc
     return load_yaml_text(text, name)
-
-
-def iter_paths(doc: YamlDocument) -> Iterator[JsonPath]:
-    """Every JSON path with a recorded span (for tests and tools)."""
-    return iter(doc.marks)

@@ -10,7 +10,7 @@ import networkx as nx
 import pytest
 
 from engine.errors import SopErrors, SourceSpan
-from engine.sop import HANDLERS_NODE, CompiledSop, compile_sop, compile_text, load_document, load_text
+from engine.sop import HANDLERS_NODE, CompiledSop, compile_text, load_document, load_text
 from engine.sop.compiler import content_hash
 from engine.sop.generate import generate_sop
 from engine.sop.model import Duration, Expr, NodeType, SopSpec
