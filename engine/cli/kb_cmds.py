@@ -356,20 +356,29 @@ def kb_stats(
     as_json: JsonOpt = False,
     db: DbOpt = None,
 ) -> None:
-    """E-level self-service: attempts, confirmed / potential deflection, escalations."""
+    """E-level self-service (attempts, deflection) and the articles that solved cases."""
     from engine.knowledge.elevel import elevel_stats
+    from engine.knowledge.reports import article_usage
 
     now = _now()
+    since = now - timedelta(days=days)
     with _session(db) as s:
-        st = elevel_stats(s, since=now - timedelta(days=days), until=now)
-    data = {"attempts": st.total, "confirmed": st.confirmed, "potential": st.potential,
-            "escalated": st.escalated, "pending": st.pending,
-            "containment": round(st.containment, 4), "deflection": round(st.deflection, 4)}
+        st = elevel_stats(s, since=since, until=now)
+        usage = article_usage(s, since=since, until=now)
+    data: dict[str, Any] = {
+        "attempts": st.total, "confirmed": st.confirmed, "potential": st.potential,
+        "escalated": st.escalated, "pending": st.pending,
+        "containment": round(st.containment, 4), "deflection": round(st.deflection, 4)}
     if as_json:
-        typer.echo(json.dumps(data))
+        typer.echo(json.dumps({**data, "articles": [_asdict(u) for u in usage]}))
         return
     for k, v in data.items():
         typer.echo(f"{k:<12} {v}")
+    if usage:
+        typer.echo("\nsolved with article (e-level confirmed / agents linked / drafted from):")
+    for u in usage:
+        typer.echo(f"  {u.article_id:<40} {u.elevel_confirmed:>4} {u.agent_linked:>4} "
+                   f"{u.drafted_from_cases:>4}")
 
 
 @kb_app.command("reindex")

@@ -42,6 +42,7 @@ __all__ = [
     "load_article_folder",
     "parse_article",
     "validate_article_fields",
+    "valid_id",
 ]
 
 MAX_BODY_BYTES = 256 * 1024
@@ -55,6 +56,11 @@ _KNOWN = frozenset(
     {"id", "translation_of", "title", "category", "language", "audience", "status", "products",
      "keywords"}
 )
+
+
+def valid_id(article_id: str) -> bool:
+    """True for ids like ``password-reset.en`` (lower-case, digits, ``._-``, at most 191)."""
+    return bool(_ID.match(article_id))
 
 
 def iter_article_files(folder: str | Path) -> Iterator[Path]:

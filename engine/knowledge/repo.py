@@ -22,12 +22,13 @@ from sqlalchemy.orm import Session
 
 from engine.errors import KnowledgeError
 from engine.knowledge import index_postgres, index_sqlite
-from engine.knowledge.model import TRANSITIONS, ArticleSpec, ArticleStatus
+from engine.knowledge.model import LANGUAGES, TRANSITIONS, ArticleSpec, ArticleStatus
 from engine.knowledge.text import stem_text
 from engine.store.models_knowledge import ArticleEventRow, ArticleRow, ArticleVersionRow
 
 __all__ = [
     "ImportReport",
+    "check_spec",
     "create_draft",
     "ensure_search_schema",
     "events_of",
@@ -57,6 +58,33 @@ def ensure_search_schema(session: Session) -> None:
         index_postgres.ensure_schema(session)
     else:
         index_sqlite.ensure_schema(session)
+
+
+def check_spec(spec: ArticleSpec) -> None:
+    """The rules of engine.knowledge.files for articles that do not come from files
+    (drafts from cases, API callers): id, language, title and body size.
+
+    Raises:
+        KnowledgeError: what is wrong, naming the article.
+    """
+    from engine.knowledge.files import MAX_BODY_BYTES, MAX_TITLE, valid_id
+
+    if not valid_id(spec.id):
+        raise KnowledgeError("invalid article id", article_id=spec.id,
+                             hint="lower-case letters, digits, '.', '_' and '-'")
+    if spec.language not in LANGUAGES:
+        raise KnowledgeError(f"unsupported language {spec.language!r}", article_id=spec.id,
+                             hint=f"one of {', '.join(LANGUAGES)}")
+    if not 0 < len(spec.title.strip()) <= MAX_TITLE:
+        raise KnowledgeError(f"the title must have 1 to {MAX_TITLE} characters",
+                             article_id=spec.id)
+    size = len(spec.body.encode("utf-8"))
+    if size > MAX_BODY_BYTES:
+        raise KnowledgeError(f"article body is {size // 1024} KiB, larger than "
+                             f"{MAX_BODY_BYTES // 1024} KiB", article_id=spec.id,
+                             hint="split it into several articles")
+    if not spec.body.strip():
+        raise KnowledgeError("the article body is empty", article_id=spec.id)
 
 
 def content_hash(spec: ArticleSpec) -> str:
@@ -144,6 +172,7 @@ def _apply_content(row: ArticleRow, spec: ArticleSpec, digest: str) -> None:
 def _create(session: Session, spec: ArticleSpec, status: ArticleStatus, actor: str,
             at: datetime, kind: str, source_path: str | None = None,
             source_case_id: str | None = None, note: str | None = None) -> ArticleRow:
+    check_spec(spec)
     row = ArticleRow(id=spec.id, language=spec.language, status=status.value, version=1,
                      source_path=source_path, source_case_id=source_case_id, created_at=at,
                      updated_at=at,
@@ -171,6 +200,7 @@ def import_specs(session: Session, specs: Iterable[ArticleSpec], *, actor: str,
             raise KnowledgeError(f"language changed from {row.language!r} to "
                                  f"{spec.language!r}", article_id=spec.id,
                                  hint="a translation is a new article with its own id")
+        check_spec(spec)
         digest = content_hash(spec)
         if digest == row.content_hash:
             report.unchanged.append(spec.id)

@@ -86,7 +86,8 @@ def test_a_100000_character_search_is_truncated(cli) -> None:  # noqa: ANN001
 def test_gaps_shift_left_and_stats_run_on_an_empty_history(cli) -> None:  # noqa: ANN001
     assert cli("gaps")[1].strip() == "no knowledge gaps found"
     assert cli("shift-left", "--json")[1].strip() == "[]"
-    assert json.loads(cli("stats", "--json")[1])["attempts"] == 0
+    stats = json.loads(cli("stats", "--json")[1])
+    assert stats["attempts"] == 0 and stats["articles"] == []
 
 
 def test_suggest_needs_a_known_case_or_task(cli) -> None:  # noqa: ANN001

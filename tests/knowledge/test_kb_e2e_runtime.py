@@ -24,7 +24,7 @@ from engine.knowledge.assist import suggestions_for_task
 from engine.knowledge.drafting import draft_from_case
 from engine.knowledge.model import ArticleSpec
 from engine.knowledge.port import KnowledgePort
-from engine.knowledge.reports import gaps_report, shift_left_report
+from engine.knowledge.reports import article_usage, gaps_report, shift_left_report
 from engine.runtime import ops
 from engine.runtime.registry import Runtime, unregister_runtime
 from engine.runtime.worker import make_runtime, run_until_idle
@@ -196,6 +196,9 @@ def test_level_2_draft_published_then_the_next_case_resolves_at_the_e_level(rt: 
             s, now=rt.clock.now() + timedelta(days=1), period=timedelta(days=90))}
         gaps = gaps_report(s, since=T0 - timedelta(days=1), until=rt.clock.now()
                            + timedelta(days=1), min_signals=1)
+        usage = {u.article_id: u for u in article_usage(
+            s, since=T0 - timedelta(days=1), until=rt.clock.now() + timedelta(days=1))}
+    assert (usage[draft_id].elevel_confirmed, usage[draft_id].drafted_from_cases) == (1, 1)
     general = report["general"]
     assert general.median_level_previous == "L2"
     assert general.by_level_current == {"e": 1} and general.shift_left_share == 1.0

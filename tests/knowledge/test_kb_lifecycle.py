@@ -102,3 +102,15 @@ def test_search_sees_a_new_version_of_a_published_article(kb_engine: Engine) -> 
     with kb_engine.connect() as conn:
         rows = conn.execute(text("SELECT count(*) FROM kb_search")).scalar()
     assert rows == 1
+
+
+def test_drafts_obey_the_file_rules(kb_engine: Engine) -> None:
+    with sessions(kb_engine)() as s, s.begin():
+        with pytest.raises(KnowledgeError, match="larger than 256 KiB"):
+            repo.create_draft(s, replace(SPEC, body="x" * 5_000_000), actor="a", at=T0)
+        with pytest.raises(KnowledgeError, match="invalid article id"):
+            repo.create_draft(s, replace(SPEC, id="Bad Id!"), actor="a", at=T0)
+        with pytest.raises(KnowledgeError, match="unsupported language"):
+            repo.create_draft(s, replace(SPEC, language="fr"), actor="a", at=T0)
+        with pytest.raises(KnowledgeError, match="body is empty"):
+            repo.create_draft(s, replace(SPEC, body="  "), actor="a", at=T0)
