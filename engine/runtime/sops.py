@@ -48,7 +48,6 @@ class SopProvider:
         self._by_hash: dict[str, Any] = {}
         self._context: StepContext | None = None
         self._lock = threading.Lock()
-        self._registered: set[str] = set()
 
     @property
     def library(self) -> Any:
@@ -120,11 +119,10 @@ class SopProvider:
 
     def register_all(self, engine: Engine, clock: Clock) -> None:
         """Store every SOP version of the library (idempotent; needed before cases start)."""
-        versions = list(getattr(self.library, "versions", self.library.sops).values())
-        todo = [c for c in versions if c.hash not in self._registered]
-        if not todo:
-            return
+        versions = {c.hash: c for c in getattr(self.library, "versions", self.library.sops).values()}
         with Session(engine, expire_on_commit=False) as session, session.begin():
-            for compiled in todo:
-                register_sop_version(session, compiled, now=clock.now())
-        self._registered.update(c.hash for c in todo)
+            known = set(session.scalars(select(SopVersionRow.hash)
+                                        .where(SopVersionRow.hash.in_(list(versions)))))
+            for digest, compiled in versions.items():
+                if digest not in known:
+                    register_sop_version(session, compiled, now=clock.now())

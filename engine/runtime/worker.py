@@ -35,11 +35,12 @@ from sqlalchemy.orm import Session
 
 from engine.clock import Clock, SystemClock
 from engine.runtime import outbox as ob
+from engine.runtime.actions import ActionRunner
 from engine.runtime.advance import Advancer
 from engine.runtime.registry import Runtime, register_runtime, unregister_runtime
 from engine.runtime.sops import DEFAULT_SOP_DIR, SopProvider
 from engine.runtime.timers import fire_due
-from engine.store.db import make_engine
+from engine.store.db import READ_ONLY, make_engine
 from engine.store.models import CaseRow, OutboxRow, TimerRow
 
 __all__ = ["IdleReport", "make_runtime", "prefect_settings", "run_until_idle", "serve",
@@ -53,6 +54,9 @@ def _quiet_env() -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_LOGGING_SERVER_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+    # the telemetry service writes the API's SQLite database at start-up, racing the
+    # first flow run for its lock on a busy machine; careflow does not need it
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 @contextlib.contextmanager
@@ -70,17 +74,36 @@ def prefect_settings() -> Iterator[None]:
         yield
 
 
+def default_ports(engine: Engine) -> dict[str, Any]:
+    """The ports every action gets: the knowledge base on the case database, when present."""
+    ports: dict[str, Any] = {}
+    try:
+        from engine.knowledge.port import KnowledgePort
+    except ModuleNotFoundError:
+        return ports
+    from engine.store.db import sessions
+
+    ports["knowledge"] = KnowledgePort(sessions(engine))
+    return ports
+
+
 def make_runtime(engine: Engine | str | None, clock: Clock | None = None, *,
                  sops: SopProvider | str | Path | None = None, worker: str | None = None,
-                 lease_s: float = 60.0, artifacts: bool = True) -> Runtime:
-    """Build and register a runtime (engine + clock + SOPs + advancer) for this process."""
+                 lease_s: float = 60.0, artifacts: bool = True,
+                 ports: dict[str, Any] | None = None) -> Runtime:
+    """Build and register a runtime (engine + clock + SOPs + advancer) for this process.
+
+    ``ports`` are handed to every action (``ctx.ports``); default: ``default_ports``.
+    """
     eng = engine if isinstance(engine, Engine) else make_engine(engine)
     clk = clock or SystemClock()
     provider = sops if isinstance(sops, SopProvider) else SopProvider(sops or DEFAULT_SOP_DIR)
     name = worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     provider.register_all(eng, clk)
+    runner = ActionRunner(ports=default_ports(eng) if ports is None else ports)
     rt = Runtime(key=name, engine=eng, clock=clk, sops=provider,
-                 advancer=Advancer(eng, provider, clk, worker=name, lease_s=lease_s),
+                 advancer=Advancer(eng, provider, clk, worker=name, lease_s=lease_s,
+                                   actions=runner),
                  worker=name, artifacts=artifacts)
     return register_runtime(rt)
 
@@ -89,7 +112,7 @@ def make_runtime(engine: Engine | str | None, clock: Clock | None = None, *,
 
 
 def _any(engine: Engine, stmt: Any) -> bool:
-    with engine.connect() as conn:
+    with engine.execution_options(**{READ_ONLY: True}).connect() as conn:
         return conn.execute(select(stmt)).scalar() is True
 
 

@@ -32,12 +32,15 @@ __all__ = [
     "is_postgres",
     "is_sqlite",
     "make_engine",
+    "read_session",
     "resolve_url",
     "session_scope",
     "sessions",
 ]
 
 ENV_URL = "CAREFLOW_DATABASE_URL"
+#: execution option of a connection that only reads (SQLite: deferred BEGIN, no write lock)
+READ_ONLY = "careflow_read_only"
 DEFAULT_URL = "sqlite:///careflow.db"
 #: filesystems on which SQLite's WAL locking is unsafe (several hosts, no shared memory)
 NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smbfs", "smb3", "sshfs", "fuse.sshfs",
@@ -98,7 +101,10 @@ def _install_sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")  # a pure read: no write lock, sees a snapshot
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
@@ -124,6 +130,13 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
 def sessions(engine: Engine) -> sessionmaker[Session]:
     """A session factory for ``engine``; objects stay readable after commit."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def read_session(engine: Engine) -> Session:
+    """A session for reads only: on SQLite its transactions take no write lock, so a
+    report or ``careflow case show`` never blocks (or is blocked by) a worker's commit
+    for longer than SQLite's own snapshot rules. Never write through it."""
+    return Session(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
 
 @contextmanager
