@@ -7,35 +7,45 @@ works). Plugins -- and careflow's own connectors -- declare one in their package
     sms_example = "connectors.example_sms:ExampleSmsConnector"
 
 Nothing is loaded at import time: ``load_connectors()`` reads the entry-point group when
-called (the CLI, the API and the outbox dispatcher call it once at start). Every factory's
+called (the CLI, the API and the outbox dispatcher call it once at start), then the
+channel bindings file named by ``$CAREFLOW_CONNECTORS`` if set. Every factory's
 product is checked when it is built (``name``, ``send``, ``health``), and a broken plugin
 fails with an error that names it instead of breaking careflow.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 from connectors.base import Connector
 from engine.errors import ConnectorError
 
 __all__ = [
+    "BINDINGS_ENV",
     "ENTRY_POINT_GROUP",
     "ConnectorRegistry",
     "PluginError",
+    "bind_channel",
+    "bind_channels",
     "check_connector",
     "connector_for_channel",
     "default_registry",
     "get_connector",
+    "load_bindings",
     "load_connectors",
     "register",
 ]
 
 ENTRY_POINT_GROUP = "careflow.connectors"
+#: environment variable naming a YAML/JSON file of channel bindings (see load_bindings)
+BINDINGS_ENV = "CAREFLOW_CONNECTORS"
+_MAX_BINDINGS_FILE = 64 * 1024
 
 Factory = Callable[[Mapping[str, Any]], Connector]
 
@@ -98,6 +108,7 @@ class ConnectorRegistry:
         self._lock = threading.Lock()
         self._loaded = False
         self._instances: dict[tuple[str, str], Connector] = {}
+        self._bindings: dict[str, tuple[str, Mapping[str, Any] | None]] = {}
         self.errors: dict[str, PluginError] = {}
 
     def register(self, name: str, factory: Any, *, origin: str = "code",
@@ -188,16 +199,33 @@ class ConnectorRegistry:
         with self._lock:
             return sorted(n for n, e in self._entries.items() if channel in e.channels)
 
+    def bind_channel(self, channel: str, name: str,
+                     config: Mapping[str, Any] | None = None) -> None:
+        """Say which connector (and config) serves ``channel``; ``for_channel`` honours it
+        before looking at which connectors could serve the channel. Rebinding drops the
+        cached instance, so the next ``for_channel`` builds the new one."""
+        with self._lock:
+            self._bindings[channel] = (name, dict(config) if config is not None else None)
+            self._instances = {k: v for k, v in self._instances.items() if k[1] != channel}
+
+    def bindings(self) -> dict[str, str]:
+        with self._lock:
+            return {ch: name for ch, (name, _) in self._bindings.items()}
+
     def for_channel(self, channel: str, config: Mapping[str, Any] | None = None, *,
                     name: str | None = None) -> Connector:
         """The (cached) connector that sends on ``channel``.
 
-        ``name`` picks one when several serve the channel; ``config`` is used when the
-        connector is first built. The outbox dispatcher calls this per message.
+        Which one: ``name`` if given, else the channel's binding (``bind_channel``), else the
+        only registered connector serving the channel. ``config`` (else the binding's) is
+        used when the connector is first built. The outbox dispatcher calls this per message.
 
         Raises:
             PluginError: no connector (or more than one and no ``name``) serves the channel.
         """
+        if name is None and channel in self._bindings:
+            name, bound = self._bindings[channel]
+            config = config if config is not None else bound
         if name is None:
             candidates = self.names_for_channel(channel)
             if not candidates:
@@ -225,9 +253,74 @@ class ConnectorRegistry:
 default_registry = ConnectorRegistry()
 
 
+def load_bindings(source: str | Path | Mapping[str, Any],
+                  registry: ConnectorRegistry | None = None) -> dict[str, str]:
+    """Bind channels from a file (YAML or JSON) or a mapping of this shape::
+
+        channels:
+          email: {connector: email, config: {smtp_host: 127.0.0.1, smtp_port: 2525}}
+          sms:   {connector: sms_example, config: {gateway_url: "https://gw.example/messages"}}
+          chat:  {connector: memory}
+
+    Returns channel -> connector name.
+
+    Raises:
+        PluginError: unreadable file or a malformed entry (named by its channel).
+    """
+    reg = registry or default_registry
+    if isinstance(source, Mapping):
+        data: Any = source
+    else:
+        path = Path(source)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise PluginError(str(path), f"cannot read channel bindings: {exc}") from exc
+        if len(text) > _MAX_BINDINGS_FILE:
+            raise PluginError(str(path), f"channel bindings file larger than {_MAX_BINDINGS_FILE} bytes")
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise PluginError(str(path), f"channel bindings are not YAML/JSON: {exc}") from exc
+    channels = data.get("channels") if isinstance(data, Mapping) else None
+    if not isinstance(channels, Mapping):
+        raise PluginError("bindings", "expected a mapping 'channels: {<channel>: {connector: ...}}'")
+    bound: dict[str, str] = {}
+    for channel, entry in channels.items():
+        if isinstance(entry, str):
+            entry = {"connector": entry}
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("connector"), str):
+            raise PluginError(str(channel), "binding needs 'connector: <registered name>'")
+        config = entry.get("config")
+        if config is not None and not isinstance(config, Mapping):
+            raise PluginError(str(channel), "binding 'config' must be a mapping")
+        reg.bind_channel(str(channel), entry["connector"], config)
+        bound[str(channel)] = entry["connector"]
+    return bound
+
+
+def bind_channel(channel: str, name: str, config: Mapping[str, Any] | None = None) -> None:
+    """Bind ``channel`` to connector ``name`` (with ``config``) in the default registry."""
+    default_registry.bind_channel(channel, name, config)
+
+
+def bind_channels(bindings: Mapping[str, tuple[str, Mapping[str, Any] | None] | str]) -> None:
+    """Several bindings at once: ``{channel: (name, config)}`` or ``{channel: name}``."""
+    for channel, value in bindings.items():
+        name, config = (value, None) if isinstance(value, str) else value
+        default_registry.bind_channel(channel, name, config)
+
+
 def load_connectors(*, strict: bool = False) -> list[str]:
-    """Load the ``careflow.connectors`` entry points into the default registry (idempotent)."""
-    return default_registry.load_entry_points(strict=strict)
+    """Load the ``careflow.connectors`` entry points into the default registry (idempotent),
+    then the channel bindings file ``$CAREFLOW_CONNECTORS`` names, if any."""
+    names = default_registry.load_entry_points(strict=strict)
+    path = os.environ.get(BINDINGS_ENV)
+    if path:
+        load_bindings(path)
+    return names
 
 
 def register(name: str, factory: Any, *, replace: bool = False,

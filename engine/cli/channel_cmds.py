@@ -387,6 +387,11 @@ def connectors_list() -> None:
         typer.echo(f"  {name:<16} {default_registry.origin(name)}")
     for name, err in sorted(default_registry.errors.items()):
         typer.echo(f"  {name:<16} BROKEN: {err}")
+    bindings = default_registry.bindings()
+    if bindings:
+        typer.echo("channel bindings ($CAREFLOW_CONNECTORS)")
+        for channel, name in sorted(bindings.items()):
+            typer.echo(f"  {channel:<16} -> {name}")
 
 
 def register(app: typer.Typer) -> None:

@@ -211,3 +211,36 @@ def test_memory_connector_records_dedups_and_scripts_failures() -> None:
     assert conn.health().ok is True
     conn.push(_event())
     assert [e.external_id for e in conn.receive()] == ["<m1@example.org>"]
+
+
+def test_channel_bindings_choose_the_connector(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from connectors import registry as registry_mod
+    from connectors.registry import load_bindings
+
+    reg = ConnectorRegistry()
+    reg.load_entry_points()
+    reg.register("mem-email", MemoryConnector, channels=("email",))
+    reg.bind_channel("email", "memory", {"name": "outbox-fake"})
+    conn = reg.for_channel("email")
+    assert isinstance(conn, MemoryConnector) and conn.name == "outbox-fake"
+    reg.bind_channel("email", "mem-email")  # rebinding drops the cached instance
+    assert reg.for_channel("email") is not conn
+    path = tmp_path / "connectors.yaml"
+    path.write_text("channels:\n  sms: {connector: sms_example, config: {gateway_url: 'http://gw/'}}\n"
+                    "  chat: memory\n")
+    assert load_bindings(path, reg) == {"sms": "sms_example", "chat": "memory"}
+    assert reg.for_channel("sms").gateway_url == "http://gw/"  # type: ignore[attr-defined]
+    assert isinstance(reg.for_channel("chat"), MemoryConnector)
+    path.write_text("channels:\n  fax: {config: {}}\n")
+    with pytest.raises(PluginError, match="'fax'.*connector"):
+        load_bindings(path, reg)
+    with pytest.raises(PluginError, match="cannot read"):
+        load_bindings(tmp_path / "missing.yaml", reg)
+    # the default registry reads $CAREFLOW_CONNECTORS in load_connectors()
+    path.write_text('{"channels": {"letter": "memory"}}')
+    monkeypatch.setenv("CAREFLOW_CONNECTORS", str(path))
+    registry_mod.load_connectors()
+    try:
+        assert registry_mod.default_registry.bindings()["letter"] == "memory"
+    finally:
+        registry_mod.default_registry._bindings.pop("letter", None)
