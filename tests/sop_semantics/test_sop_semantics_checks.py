@@ -435,3 +435,13 @@ nodes:
   done: {type: end}
 """)
     assert codes(fixed) == []  # every branch of a full split has run at the join
+
+
+def test_every_file_the_reference_names_exists() -> None:
+    reference = (ROOT / "docs" / "sop-reference.md").read_text(encoding="utf-8")
+    places = [Path(__file__).parent / "invalid", Path(__file__).parent / "valid",
+              ROOT / "sop_definitions", ROOT / "sop_definitions" / "org", ROOT]
+    named = set(re.findall(r"`([\w./-]+\.yaml)`", reference))
+    assert named
+    missing = {n for n in named if not any((p / n).exists() for p in places)}
+    assert missing == set()
