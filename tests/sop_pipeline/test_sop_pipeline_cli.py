@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from engine.cli import build_app
 
-from conftest import EXAMPLE, ROOT  # noqa: I001 - tests/sop_pipeline/conftest.py
+from sop_pipeline_helpers import EXAMPLE, ROOT
 
 LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<code>[EW]-[A-Z0-9-]+): (?P<msg>.+)$")
 

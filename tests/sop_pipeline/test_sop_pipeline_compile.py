@@ -15,7 +15,7 @@ from engine.sop.compiler import content_hash
 from engine.sop.generate import generate_sop
 from engine.sop.model import Duration, Expr, NodeType, SopSpec
 
-from conftest import EXAMPLE  # noqa: I001 - tests/sop_pipeline/conftest.py
+from sop_pipeline_helpers import EXAMPLE
 
 MINI = """\
 kind: sop

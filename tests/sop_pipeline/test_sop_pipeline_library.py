@@ -10,7 +10,7 @@ from engine.errors import SopErrors
 from engine.sop import Library, iter_library_errors, load_library
 from engine.sop.model import CalendarSpec, LevelsDoc, RoutingDoc, SlaPolicyDoc
 
-from conftest import ROOT  # noqa: I001 - tests/sop_pipeline/conftest.py
+from sop_pipeline_helpers import ROOT
 
 
 def test_loads_every_kind(org_library: Path) -> None:
