@@ -105,6 +105,23 @@ def bench_hostile() -> None:
         )
 
 
+def bench_hostile_imap(server: LocalDovecot) -> None:
+    """The hostile corpus through IMAP: each refused (dead letter) while polling goes on."""
+    server.append(
+        *(HOSTILE[name]() for name in sorted(HOSTILE)), mail(message_id="<ok@x>"), mailbox="Hostile"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = EmailConnector(server.config(mailboxes=["Hostile"], state_dir=tmp))
+        start = time.perf_counter()
+        events = list(conn.receive())
+        took = time.perf_counter() - start
+    reasons = ", ".join(sorted(r.reason for r in conn.rejected))
+    print(
+        f"hostile via IMAP      : {len(HOSTILE)} refused + {len(events)} good in {took:6.2f} s "
+        f"({reasons})"
+    )
+
+
 def bench_send(n: int) -> None:
     with LocalSmtp() as smtp:
         conn = EmailConnector(smtp.config(from_address="care@bench.example"))
@@ -135,6 +152,7 @@ def main() -> None:
     print(f"careflow e-mail benchmark, N={n}, Python {sys.version.split()[0]}")
     bench_hostile()
     with LocalDovecot() as server:
+        bench_hostile_imap(server)
         bench_poll(server, n)
         bench_intake(server, n // 2)
     bench_send(min(n, 500))
