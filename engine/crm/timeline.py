@@ -31,6 +31,7 @@ __all__ = [
     "CustomerView",
     "TimelineEntry",
     "customer_view",
+    "is_deliverable",
     "record_inbound",
     "record_outbound",
 ]
@@ -49,7 +50,8 @@ def record_inbound(
 ) -> InteractionRow:
     """Put an inbound (or connector-reported outbound) channel event on the timeline."""
     detail: dict[str, Any] = {}
-    for key in ("callId", "queue", "user", "cause", "answeringNumber", "duration_s"):
+    for key in ("callId", "queue", "user", "cause", "answeringNumber", "duration_s", "bounce",
+                "undeliverable"):
         if key in event.metadata:
             detail[key] = event.metadata[key]
     if event.attachments:
@@ -178,3 +180,24 @@ def customer_view(session: Session, customer_id: str, *, include_internal: bool 
     entries.sort(key=lambda e: (e.at, 0 if e.type == "case" else 1))
     return CustomerView(cid, customer.display_name, customer.tier, idents, orgs, merged_from,
                         tuple(entries))
+
+
+def is_deliverable(session: Session, address: str, *, customer_id: str | None = None) -> bool:
+    """False when a permanent bounce (``metadata.bounce == "permanent"``, addresses in
+    ``metadata.undeliverable``, as the e-mail connector reports them) named ``address``.
+
+    The outbox checks it before automatic mail, so a dead address gets no more
+    notifications (Zammad 0950). ``customer_id`` narrows the search to that customer's
+    timeline (bounces correlate to the original case, hence to its customer).
+    """
+    wanted = address.strip().lower()
+    q = select(InteractionRow.detail).where(InteractionRow.kind == "bounce")
+    if customer_id is not None:
+        q = q.where(InteractionRow.customer_id == active_id(session, customer_id))
+    for detail in session.scalars(q):
+        if not isinstance(detail, dict) or detail.get("bounce") != "permanent":
+            continue
+        listed = detail.get("undeliverable") or []
+        if isinstance(listed, list) and wanted in {str(a).strip().lower() for a in listed}:
+            return False
+    return True

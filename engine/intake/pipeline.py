@@ -45,6 +45,7 @@ from engine.store.models_crm import CustomerRow
 __all__ = [
     "IntakeLibrary",
     "IntakeResult",
+    "INPUT_NAMES",
     "IntakeStatus",
     "SIGNAL_NAME",
     "ingest",
@@ -101,6 +102,12 @@ class _Unroutable(CareflowError):
     pass
 
 
+#: the input names intake fills (docs/connectors.md); web-form ``fields`` may add more
+INPUT_NAMES = ("request_text", "text", "subject", "body", "channel", "email", "phone", "handle",
+               "customer_number", "customer_name", "name", "customer_id", "customer_tier",
+               "language", "intent")
+
+
 def _case_data(compiled: Any, event: ChannelEvent, customer_id: str, tier: str) -> dict[str, Any]:
     """Values for the SOP's ``input`` fields, taken from the event (by field name)."""
     c = event.customer
@@ -111,6 +118,8 @@ def _case_data(compiled: Any, event: ChannelEvent, customer_id: str, tier: str) 
         "handle": c.get("handle"), "customer_number": c.get("customer_number"),
         "customer_name": c.get("name"), "name": c.get("name"), "customer_id": customer_id,
         "customer_tier": tier,
+        "language": event.metadata.get("language") or None,
+        "intent": event.metadata.get("intent") or None,
     }
     form = event.metadata.get("fields")
     if isinstance(form, Mapping):

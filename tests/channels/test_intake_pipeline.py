@@ -235,3 +235,23 @@ def test_new_case_gets_the_customers_tier(session: Session, library: Any,
     assert new is not None and new.tier == "gold"
     started = session.scalars(select(CaseEventRow).where(CaseEventRow.case_id == new.id)).one()
     assert started.event["tier"] == "gold" and started.event["data"]["customer_tier"] == "gold"
+
+
+def test_permanent_bounce_marks_the_address_undeliverable(session: Session, library: Any,
+                                                          clock: SimulatedClock) -> None:
+    from engine.crm.timeline import is_deliverable
+
+    first = ingest(session, mail(clock, "<u1@x>"), library=library, clock=clock)
+    bounce = mail(clock, "<dsn1@x>", kind="bounce", customer={"email": "mailer-daemon@x.org"},
+                  thread=ThreadRefs(message_id="<dsn1@x>", case_token=first.case_id),
+                  metadata={"bounce": "permanent", "undeliverable": ["Alice@Example.org"]})
+    r = ingest(session, bounce, library=library, clock=clock)
+    assert (r.status, r.case_id, r.customer_id) == (IntakeStatus.CORRELATED, first.case_id,
+                                                   first.customer_id)
+    assert not is_deliverable(session, "alice@example.org")
+    assert not is_deliverable(session, "alice@example.org", customer_id=first.customer_id)
+    assert is_deliverable(session, "bob@example.org")
+    temporary = mail(clock, "<dsn2@x>", kind="bounce", thread=ThreadRefs(case_token=first.case_id),
+                     metadata={"bounce": "temporary", "undeliverable": ["carl@example.org"]})
+    ingest(session, temporary, library=library, clock=clock)
+    assert is_deliverable(session, "carl@example.org")  # 4.x.x is informational only
