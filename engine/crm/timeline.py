@@ -75,8 +75,10 @@ def record_outbound(
 ) -> InteractionRow:
     """Put a sent message on the timeline (called by the outbox dispatcher after ``send``).
 
-    The customer is ``customer_id`` or the customer of ``msg.case_id``. The message id is
-    stored so a reply that references it correlates to the case.
+    The customer is ``customer_id`` or the customer of ``msg.case_id``. The id the message
+    went out with is stored -- ``msg.thread.message_id``, else the connector's
+    ``delivery.external_id`` (the e-mail connector returns the Message-ID it generated),
+    else ``msg.message_id`` -- so a reply that references it correlates to the case.
     """
     if customer_id is None and msg.case_id:
         from engine.store.models import CaseRow
@@ -86,7 +88,8 @@ def record_outbound(
     row = InteractionRow(
         customer_id=customer_id, case_id=msg.case_id, channel=msg.channel, direction="outbound",
         kind="message", external_id=delivery.external_id if delivery else None,
-        message_id=msg.thread.message_id or msg.message_id, subject=msg.subject[:2000],
+        message_id=(msg.thread.message_id or (delivery.external_id if delivery else None)
+                    or msg.message_id), subject=msg.subject[:2000],
         excerpt=_excerpt(msg.body), occurred_at=now, recorded_at=now, rule="outbound",
         public=True, detail={"to": msg.to, "automatic": msg.automatic,
                              "status": delivery.status if delivery else "queued"},

@@ -255,3 +255,21 @@ def test_permanent_bounce_marks_the_address_undeliverable(session: Session, libr
                      metadata={"bounce": "temporary", "undeliverable": ["carl@example.org"]})
     ingest(session, temporary, library=library, clock=clock)
     assert is_deliverable(session, "carl@example.org")  # 4.x.x is informational only
+
+
+def test_reply_to_the_message_id_the_connector_generated(session: Session, library: Any,
+                                                         clock: SimulatedClock) -> None:
+    from connectors.base import Delivery, OutboundMessage
+
+    first = ingest(session, mail(clock, "<z1@x>"), library=library, clock=clock)
+    msg = OutboundMessage("out-1", first.case_id, "email", "alice@example.org", "Re: Printer",
+                          "We are on it", "k-z1")
+    record_outbound(session, msg, now=clock.now(),
+                    delivery=Delivery("out-1", "<cf.abc.123@careflow.example>", "sent"))
+    reply = mail(clock, "<z2@x>", thread=ThreadRefs(message_id="<z2@x>",
+                                                    references=("<cf.abc.123@careflow.example>",)))
+    r = ingest(session, reply, library=library, clock=clock)
+    assert (r.case_id, r.rule) == (first.case_id, "thread")
+    view = customer_view(session, first.customer_id or "")
+    assert [e.direction for e in view.entries if e.type == "interaction"] == [
+        "inbound", "outbound", "inbound"]
