@@ -83,6 +83,9 @@ class EmailConfig:
     attachment_dir: str | None = None
     auto_reply_limit: int = 5
     auto_reply_window_minutes: int = 60
+    #: where automatic replies are counted: "memory" (this process) or "outbox" (the case
+    #: database named by CAREFLOW_DATABASE_URL, shared by every worker)
+    auto_reply_store: str = "memory"
 
     def __post_init__(self) -> None:
         unknown = [r for r in self.thread_rules if r not in RULES]
@@ -90,6 +93,12 @@ class EmailConfig:
             raise ConnectorError(
                 self.name,
                 f"unknown thread_rules {unknown} (known: {', '.join(RULES)})",
+                retryable=False,
+            )
+        if self.auto_reply_store not in {"memory", "outbox"}:
+            raise ConnectorError(
+                self.name,
+                f"auto_reply_store must be memory or outbox, not {self.auto_reply_store!r}",
                 retryable=False,
             )
         if not self.domain:

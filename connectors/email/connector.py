@@ -96,6 +96,11 @@ class EmailConnector:
         self.name: str = cfg.name
         self.clock = clock or SystemClock()
         self.cursors = CursorStore(cfg.state_dir, f"{cfg.name}-imap-cursors")
+        if rate_store is None and cfg.auto_reply_store == "outbox":
+            from connectors.email.ratestore import OutboxRateStore
+            from engine.store.db import make_engine, sessions
+
+            rate_store = OutboxRateStore(sessions(make_engine()))
         self.limiter = AutoReplyLimiter(
             rate_store,
             limit=cfg.auto_reply_limit,
