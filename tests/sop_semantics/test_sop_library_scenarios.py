@@ -19,6 +19,7 @@ from engine.interpreter.types import (
     CaseState,
     Command,
     CreateTask,
+    RaiseIncident,
     RunAction,
     ScheduleTimer,
     SendMessage,
@@ -105,7 +106,7 @@ KNOWLEDGE = {"kind": "drafted", "article": "KB-DRAFT-7"}
 
 def test_complaint_reminds_three_times_then_closes(library: Library, org: StepContext) -> None:
     c = case(library, org, "complaint_handling")
-    c.start(tier="gold", complaint_text="Broken on arrival", email="a@example.com")
+    c.start(tier="gold", request_text="Broken on arrival", email="a@example.com")
     assert c.value("priority") == "high"  # gold customers get a higher priority
     assert c.messages("complaint_acknowledgement")
     c.complete("l1_review", "need_information", severity="major")
@@ -124,7 +125,7 @@ def test_complaint_reminds_three_times_then_closes(library: Library, org: StepCo
 def test_complaint_reply_resumes_and_escalation_hands_back(library: Library,
                                                             org: StepContext) -> None:
     c = case(library, org, "complaint_handling")
-    c.start(complaint_text="Wrong invoice twice", email="b@example.com")
+    c.start(request_text="Wrong invoice twice", email="b@example.com")
     c.complete("l1_review", "need_information", severity="minor")
     c.signal("customer_replied", body="Here is the order number")
     assert c.at() == ["l1_follow_up"]
@@ -142,7 +143,7 @@ def test_complaint_reply_resumes_and_escalation_hands_back(library: Library,
 def test_complaint_handlers_change_priority_and_cancel(library: Library,
                                                        org: StepContext) -> None:
     c = case(library, org, "complaint_handling")
-    c.start(complaint_text="Rude agent", email="c@example.com")
+    c.start(request_text="Rude agent", email="c@example.com")
     c.signal("priority_changed", priority="critical")
     assert c.value("priority") == "critical"
     assert c.at() == ["l1_review"]  # non-interrupting
@@ -153,7 +154,7 @@ def test_complaint_handlers_change_priority_and_cancel(library: Library,
 def test_billing_refund_runs_identity_check_then_billing(library: Library,
                                                          org: StepContext) -> None:
     c = case(library, org, "billing_question")
-    c.start(question="Please refund the double payment", email="d@example.com",
+    c.start(request_text="Please refund the double payment", email="d@example.com",
             customer_id="K-100")
     c.complete("l1_triage", "to_billing", topic="refund")
     (sub,) = [cmd for cmd in c.commands if isinstance(cmd, StartSubCase)]
@@ -170,7 +171,7 @@ def test_billing_refund_runs_identity_check_then_billing(library: Library,
 
 def test_billing_invoice_question_answered_at_l1(library: Library, org: StepContext) -> None:
     c = case(library, org, "billing_question")
-    c.start(question="What is line 3?", email="e@example.com", customer_id="K-101")
+    c.start(request_text="What is line 3?", email="e@example.com", customer_id="K-101")
     c.complete("l1_triage", "answered", topic="invoice_explanation", answer="Line 3 is VAT")
     assert c.messages("billing_answer")[0].body == "Line 3 is VAT"
     assert not [cmd for cmd in c.commands if isinstance(cmd, StartSubCase)]
@@ -181,7 +182,7 @@ def test_billing_invoice_question_answered_at_l1(library: Library, org: StepCont
 def test_warranty_claim_checks_in_parallel_and_informs_the_dealer_only_if_known(
         library: Library, org: StepContext, dealer: str, messages: int) -> None:
     c = case(library, org, "warranty_claim")
-    c.start(channel="letter", claim_text="My kettle broke", postal_address="Main St 1",
+    c.start(channel="letter", request_text="My kettle broke", postal_address="Main St 1",
             dealer_id=dealer)
     c.complete("document_check", "complete", documents_complete=True, serial_number="SN1",
                purchase_date=datetime(2025, 6, 1, tzinfo=UTC))
@@ -198,7 +199,7 @@ def test_warranty_claim_checks_in_parallel_and_informs_the_dealer_only_if_known(
 def test_warranty_claim_closes_after_two_unanswered_document_requests(
         library: Library, org: StepContext) -> None:
     c = case(library, org, "warranty_claim")
-    c.start(channel="fax", claim_text="Broken", postal_address="Main St 2")
+    c.start(channel="fax", request_text="Broken", postal_address="Main St 2")
     c.complete("document_check", "incomplete", documents_complete=False)
     c.timeout("await_documents")
     c.timeout("await_documents")
@@ -210,7 +211,7 @@ def test_warranty_claim_closes_after_two_unanswered_document_requests(
 def test_chat_confident_answer_confirmed_is_a_deflection(library: Library,
                                                          org: StepContext) -> None:
     c = case(library, org, "general_enquiry_chat")
-    c.start(channel="chat", question="How do I change my address?")
+    c.start(channel="chat", request_text="How do I change my address?")
     c.finish("kb_answer", {"confident": True, "reply_text": "Go to Settings > Address.",
                            "suggestions": ["KB-12"]})
     assert c.messages("kb_answer")[0].body == "Go to Settings > Address."
@@ -222,7 +223,7 @@ def test_chat_confident_answer_confirmed_is_a_deflection(library: Library,
 def test_chat_not_confident_goes_to_l1_with_suggestions(library: Library,
                                                         org: StepContext) -> None:
     c = case(library, org, "general_enquiry_chat")
-    c.start(channel="chat", question="Something unusual")
+    c.start(channel="chat", request_text="Something unusual")
     c.finish("kb_answer", {"confident": False, "reply_text": None, "suggestions": ["KB-1"]})
     assert c.at() == ["l1_chat"]
     assert c.value("suggestions") == ["KB-1"]
@@ -234,7 +235,7 @@ def test_chat_not_confident_goes_to_l1_with_suggestions(library: Library,
 def test_chat_without_confirmation_is_a_potential_deflection(library: Library,
                                                              org: StepContext) -> None:
     c = case(library, org, "general_enquiry_chat")
-    c.start(channel="chat", question="Opening hours?")
+    c.start(channel="chat", request_text="Opening hours?")
     c.finish("kb_answer", {"confident": True, "reply_text": "9 to 5", "suggestions": []})
     c.timeout("ask_solved")
     c.finish("record_potential", {"outcome": "potential", "solved": False})
@@ -272,7 +273,7 @@ def test_implicit_termination_pattern_ends_when_the_last_path_ends(org: StepCont
 def test_general_enquiry_goes_to_l2_and_comes_back_with_knowledge(library: Library,
                                                                   org: StepContext) -> None:
     c = case(library, org, "general_enquiry")
-    c.start(channel="letter", subject="Recycling", question="Do you take back old devices?")
+    c.start(channel="letter", subject="Recycling", request_text="Do you take back old devices?")
     c.finish("suggest_articles", {"suggestions": ["KB-3"], "hits": []})
     assert c.value("suggestions") == ["KB-3"]
     c.complete("l1_answer", "needs_specialist")
@@ -282,3 +283,19 @@ def test_general_enquiry_goes_to_l2_and_comes_back_with_knowledge(library: Libra
     assert answer.channel is None  # the customer's own channel (a letter here)
     assert c.state.level == "L1"
     assert c.ended().outcome == "answered"
+
+
+@pytest.mark.parametrize("sop_id", ["complaint_handling", "billing_question", "warranty_claim",
+                                    "password_reset", "general_enquiry", "general_enquiry_chat",
+                                    "software_update_notice"])
+def test_a_phone_contact_without_email_starts_cleanly(library: Library, org: StepContext,
+                                                      sop_id: str) -> None:
+    """Only what the intake knows of a phone call: no e-mail, no form fields."""
+    c = case(library, org, sop_id)
+    spec = library.sops[sop_id].spec
+    offered = {"request_text": "Please call me back", "subject": "", "body": "Please call me back",
+               "channel": "phone", "phone": "+31201234567", "customer_id": "K-1",
+               "customer_tier": "standard"}
+    c.start(channel="phone", **{k: v for k, v in offered.items() if k in spec.data})
+    assert not [cmd for cmd in c.commands if isinstance(cmd, RaiseIncident)]
+    assert c.state.tokens, "the case is under way"
