@@ -241,6 +241,8 @@ def reprioritize_all(work: Work) -> None:
         if loaded is None or not loaded[0].open:
             continue
         clock, current, _ = loaded
+        if (clock.priority, clock.tier) == (work.priority, work.tier):
+            continue  # started in this very step, or already up to date
         policy = current
         if work.ctx.policies:
             from engine.sla.policy import select_policy
