@@ -163,6 +163,11 @@ def test_mail_case_reply_answer_ooo_bounce_redelivery(
     report = poll_into_intake(conn, factory, library=library, clock=clock)
     assert report.counts == {"correlated": 1}
     assert report.results[0].case_id == case.id
+    from engine.crm.timeline import is_deliverable
+
+    with factory() as session:  # a permanent failure: no more automatic mail to Ann
+        assert not is_deliverable(session, "ann@customer.example")
+        assert is_deliverable(session, "bob@other.example")
 
     # 6. a redelivered message (and a full resync after a UIDVALIDITY change) creates nothing
     dovecot.append(first, mailbox=mailbox)
