@@ -166,3 +166,14 @@ HOSTILE = {
     "nested_10000_multiparts": lambda: nested_multiparts(10_000),
     "message_30mb": big_message,
 }
+
+
+def duplicate_boundaries() -> bytes:
+    """A nested multipart that reuses its parent's boundary (R13 corpus)."""
+    return (
+        b"From: a@example.com\r\nMessage-ID: <dupb@x>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="B"\r\n\r\n'
+        b'--B\r\nContent-Type: multipart/alternative; boundary="B"\r\n\r\n'
+        b"--B\r\nContent-Type: text/plain\r\n\r\ninner text\r\n--B--\r\n"
+        b"--B\r\nContent-Type: text/plain\r\n\r\nouter text\r\n--B--\r\n"
+    )

@@ -10,6 +10,7 @@ from email_corpus import (
     HOSTILE,
     attachment_part,
     bad_charset,
+    duplicate_boundaries,
     eight_bit_headers,
     mail,
     missing_boundary,
@@ -73,6 +74,12 @@ def test_unknown_charsets_and_8bit_headers_do_not_fail() -> None:
     assert "\ufffd" in parsed.text
     assert parsed.from_addr == "bjorn@example.com"
     assert parse_mail(eight_bit_headers()).from_addr == "joerg@example.com"
+
+
+def test_duplicate_boundaries_are_parsed() -> None:
+    parsed = parse_mail(duplicate_boundaries())
+    assert parsed.message_id == "<dupb@x>"
+    assert "text" in parsed.text
 
 
 def test_missing_boundary_is_parsed_as_text() -> None:
