@@ -66,7 +66,7 @@ def bench_intake(server: LocalDovecot, n: int) -> None:
         print(f"intake               : skipped ({exc})")
         return
     server.append(*_messages(n, "intake"), mailbox="Intake")
-    library = load_library(Path(__file__).resolve().parents[1] / "tests" / "channels" / "library")
+    library = load_library(Path(__file__).resolve().parents[1] / "tests" / "email" / "library")
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{tmp}/careflow.db")
         load_all().metadata.create_all(engine)

@@ -22,7 +22,7 @@ from connectors.email.intake_bridge import poll_into_intake
 from engine.clock import SimulatedClock
 from engine.store.models import CaseRow, DeadLetterRow, InboxRow, OutboxRow
 
-LIBRARY_DIR = Path(__file__).resolve().parents[1] / "channels" / "library"
+LIBRARY_DIR = Path(__file__).resolve().parent / "library"
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 
@@ -115,7 +115,7 @@ def test_mail_case_reply_answer_ooo_bounce_redelivery(
     assert poll() == {"started": 1}
     with factory() as session:
         case = session.scalars(select(CaseRow)).one()
-        assert (case.channel, case.sop_id) == ("email", "support")
+        assert (case.channel, case.sop_id) == ("email", "mail_support")
 
     # 2. the reply goes out through the outbox and SMTP
     clock.advance(timedelta(minutes=30))
