@@ -16,6 +16,9 @@ Graph checks should treat it as reachable whenever the start is.
 When two ways lead from the same node to the same target (a DiGraph keeps one edge), the
 edge keeps the first kind/label/condition and lists all of them in ``kinds``/``labels``.
 
+The graph is frozen (``networkx.freeze``): a compiled SOP is immutable; copy it
+(``graph.copy()``) to experiment.
+
 Every expression is compiled against the SOP's ``data`` declaration
 (``engine.sop.expressions.ExpressionEnv``); conditions must be bool. Errors point at the
 expression's own line and column in the YAML.
@@ -314,7 +317,7 @@ def _compile(spec: SopSpec) -> tuple[CompiledSop, list[SopError]]:
     graph = _build_graph(spec, errors)
     env = expression_env(spec)
     programs = _compile_programs(spec, env, errors)
-    compiled = CompiledSop(spec=spec, graph=graph, hash=content_hash(spec), env=env,
+    compiled = CompiledSop(spec=spec, graph=nx.freeze(graph), hash=content_hash(spec), env=env,
                            programs=programs)
     return compiled, errors
 

@@ -164,9 +164,10 @@ class _Composer:
         return SourceSpan(self.file, mark.line + 1, mark.column + 1)
 
     def error(self, code: str, message: str, mark: Any, path: JsonPath, hint: str | None) -> None:
-        if len(self.problems) < _MAX_ERRORS:
-            self.problems.append(LoadError(code, message, span=self.span(mark),
-                                           json_path=format_json_path(path), hint=hint))
+        self.problems.append(LoadError(code, message, span=self.span(mark),
+                                       json_path=format_json_path(path), hint=hint))
+        if len(self.problems) >= _MAX_ERRORS:  # hostile or hopeless: stop reading
+            raise _TooMany(mark)
 
     def compose(self, parser: Any) -> Any:
         """Consume the events of one document; return its value (None when empty)."""
@@ -312,6 +313,10 @@ class _ComplexKey(_MultiDoc):
     pass
 
 
+class _TooMany(_MultiDoc):
+    pass
+
+
 def load_yaml_text(text: str, file: str = "<memory>") -> YamlDocument:
     """Parse one YAML document safely.
 
@@ -331,6 +336,8 @@ def load_yaml_text(text: str, file: str = "<memory>") -> YamlDocument:
     try:
         parser = _parser_class()(text)  # the pure-Python reader checks characters here
         data = composer.compose(parser)
+    except _TooMany:
+        raise SopErrors(composer.problems) from None
     except _TooDeep as exc:
         raise SopErrors([LoadError("E-YAML-DEPTH", f"nested deeper than {MAX_DEPTH} levels",
                                    span=composer.span(exc.mark), hint="flatten the document")]) from None

@@ -295,3 +295,9 @@ def test_the_handlers_node_id_is_reserved() -> None:
 
 def test_no_handlers_node_without_handlers() -> None:
     assert HANDLERS_NODE not in compile_text(MINI).graph
+
+
+def test_the_graph_is_frozen(example: CompiledSop) -> None:
+    with pytest.raises(nx.NetworkXError, match="Frozen"):
+        example.graph.add_edge("start", "withdrawn")
+    assert example.graph.copy().number_of_nodes() == example.graph.number_of_nodes()
