@@ -5,16 +5,21 @@ FTS5's own ``porter`` tokenizer only knows English, so the text is stemmed in Py
 (``unicode61 remove_diacritics 2``). Only published articles are in the index; the
 repository adds and removes them on every lifecycle change. Column weights: title 4,
 keywords 3, body 1. Terms are OR-ed and quoted, so no query text is ever FTS5 syntax.
+
+Each article's FTS row has a fixed ``rowid`` derived from its id (60 bits of SHA-256), so
+replacing or removing it is a rowid lookup, not a scan of the index.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from engine.store.models_knowledge import ArticleRow
 
-__all__ = ["FTS_TABLE", "ensure_schema", "index_row", "search", "unindex"]
+__all__ = ["FTS_TABLE", "ensure_schema", "fts_rowid", "index_row", "search", "unindex"]
 
 FTS_TABLE = "kb_search"
 WEIGHTS = (4.0, 3.0, 1.0)  # title, keywords, body
@@ -31,19 +36,25 @@ def ensure_schema(session: Session) -> None:
     session.execute(text(_DDL))
 
 
+def fts_rowid(article_id: str) -> int:
+    """The FTS rowid of an article: 60 bits of SHA-256 of its id (stable, positive)."""
+    return int.from_bytes(hashlib.sha256(article_id.encode("utf-8")).digest()[:8], "big") >> 4
+
+
 def index_row(session: Session, row: ArticleRow, stems: tuple[str, str, str]) -> None:
     """(Re)index one article from its stemmed title, keywords and body."""
     unindex(session, row.id)
     session.execute(
-        text(f"INSERT INTO {FTS_TABLE} (article_id, language, audience, title, keywords, body) "
-             "VALUES (:id, :lang, :aud, :t, :k, :b)"),
-        {"id": row.id, "lang": row.language, "aud": row.audience,
+        text(f"INSERT INTO {FTS_TABLE} (rowid, article_id, language, audience, title, keywords, "
+             "body) VALUES (:rid, :id, :lang, :aud, :t, :k, :b)"),
+        {"rid": fts_rowid(row.id), "id": row.id, "lang": row.language, "aud": row.audience,
          "t": stems[0], "k": stems[1], "b": stems[2]},
     )
 
 
 def unindex(session: Session, article_id: str) -> None:
-    session.execute(text(f"DELETE FROM {FTS_TABLE} WHERE article_id = :id"), {"id": article_id})
+    session.execute(text(f"DELETE FROM {FTS_TABLE} WHERE rowid = :rid"),
+                    {"rid": fts_rowid(article_id)})
 
 
 def search(session: Session, terms: tuple[str, ...], language: str, *, public_only: bool,

@@ -36,14 +36,18 @@ class KnowledgePort:
     def __init__(self, session_factory: Callable[[], Session]) -> None:
         self._sessions = session_factory
         self._cache = StatsCache()
+        self._indexed = False
 
     def _session(self) -> Session:
+        if not self._indexed:
+            self.ensure_index()
         return self._sessions()
 
     def ensure_index(self) -> None:
-        """Create the search structures if missing (idempotent)."""
-        with self._session() as s, s.begin():
+        """Create the search structures if missing (idempotent; done once per port)."""
+        with self._sessions() as s, s.begin():
             repo.ensure_search_schema(s)
+        self._indexed = True
 
     # ---- search -------------------------------------------------------------------------
 

@@ -276,6 +276,10 @@ def events_of(session: Session, article_id: str) -> Sequence[ArticleEventRow]:
 
 def reindex_all(session: Session) -> int:
     """Rebuild the search index of every article (after an upgrade of the stemmer)."""
+    if not _is_pg(session):
+        from sqlalchemy import text
+
+        session.execute(text(f"DROP TABLE IF EXISTS {index_sqlite.FTS_TABLE}"))
     ensure_search_schema(session)
     rows = session.scalars(select(ArticleRow)).all()
     for row in rows:

@@ -151,3 +151,17 @@ def test_classify_feedback_negation_wins() -> None:
     assert classify_feedback("Nee, het werkt niet") == "no"
     assert classify_feedback("Ja danke, hat funktioniert") == "yes"
     assert classify_feedback("???") == "unclear"
+
+
+def test_the_port_creates_a_missing_search_index(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from engine.store.all_models import load_all
+    from engine.store.db import make_engine
+
+    engine = make_engine(f"sqlite:///{Path(str(tmp_path)) / 'bare.db'}")
+    meta = load_all().metadata
+    meta.create_all(engine, tables=[t for t in meta.sorted_tables if t.name.startswith("kb_")])
+    result = KnowledgePort(sessions(engine)).answer("password", at=T0, idempotency_key="bare")
+    engine.dispose()
+    assert result.confident is False and result.suggestions == ()

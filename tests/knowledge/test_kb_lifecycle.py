@@ -114,3 +114,14 @@ def test_drafts_obey_the_file_rules(kb_engine: Engine) -> None:
             repo.create_draft(s, replace(SPEC, language="fr"), actor="a", at=T0)
         with pytest.raises(KnowledgeError, match="body is empty"):
             repo.create_draft(s, replace(SPEC, body="  "), actor="a", at=T0)
+
+
+def test_reindex_rebuilds_the_whole_index(starter_engine: Engine) -> None:
+    with sessions(starter_engine)() as s, s.begin():
+        s.execute(text("DELETE FROM kb_search"))
+    assert ids(starter_engine, "forgot password") == []
+    with sessions(starter_engine)() as s, s.begin():
+        assert repo.reindex_all(s) == 57
+    assert ids(starter_engine, "forgot password")[0] == "password-reset.en"
+    with starter_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM kb_search")).scalar() == 57
