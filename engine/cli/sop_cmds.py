@@ -36,12 +36,14 @@ def _echo_err(text: str) -> None:
 def validate(
     paths: Annotated[list[Path], typer.Argument(help="SOP/organisation files or folders (recursive *.yaml, *.yml).")],
     output_format: Annotated[ErrorFormat, typer.Option("--format", "-f", help="text: file:line:col lines; json: a JSON list.")] = ErrorFormat.TEXT,
-    library: Annotated[bool, typer.Option("--library/--no-library", help="Cross-check all files together (levels, calendars, policies, sub-SOPs, routing).")] = True,
+    library: Annotated[bool, typer.Option("--library/--no-library", help="Cross-check all files together (levels, calendars, policies, sub-SOPs, routing); --no-library checks each file on its own.")] = True,
 ) -> None:
     """Validate SOPs and organisation documents; print every error as file:line:col."""
     from engine.errors import SopError, SopErrors
+    from engine.sop.compiler import compile_spec
     from engine.sop.library import iter_library_errors, iter_yaml_files
-    from engine.sop.pipeline import load_document
+    from engine.sop.model import SopSpec
+    from engine.sop.pipeline import iter_semantic_errors, load_document
 
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
@@ -57,9 +59,14 @@ def validate(
     else:
         for f in files:
             try:
-                load_document(f)
+                doc = load_document(f)
             except SopErrors as exc:
                 errors.extend(exc.errors)
+                continue
+            if isinstance(doc, SopSpec):
+                found: list[SopError] = []
+                compiled = compile_spec(doc, errors=found)
+                errors.extend(found or iter_semantic_errors(compiled, None))
     errors.sort(key=SopError.sort_key)
     real = [e for e in errors if e.severity == "error"]
     if output_format is ErrorFormat.JSON:

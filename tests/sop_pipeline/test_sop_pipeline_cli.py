@@ -135,3 +135,11 @@ def test_exit_codes_in_a_real_process(bad_file: Path) -> None:
         assert proc.returncode == expected, proc.stderr
         assert "PREFECT-IMPORTED" not in proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+def test_validate_each_file_on_its_own(runner: CliRunner, tmp_path: Path) -> None:
+    bad_cel = tmp_path / "cel.yaml"
+    bad_cel.write_text(EXAMPLE.read_text().replace('intent == "self_service_reset"', 'intent == 3'))
+    code, out, _ = invoke(runner, "validate", "--no-library", str(EXAMPLE), str(bad_cel))
+    assert code == 1
+    assert [LINE.match(line)["code"] for line in out.splitlines() if "E-" in line] == ["E-CEL-TYPE"]  # type: ignore[index]
