@@ -301,3 +301,29 @@ def test_the_graph_is_frozen(example: CompiledSop) -> None:
     with pytest.raises(nx.NetworkXError, match="Frozen"):
         example.graph.add_edge("start", "withdrawn")
     assert example.graph.copy().number_of_nodes() == example.graph.number_of_nodes()
+
+
+@pytest.mark.parametrize("flow", [False, True])
+@pytest.mark.parametrize("sort_keys", [False, True])
+def test_hash_survives_a_full_re_dump(example: CompiledSop, flow: bool, sort_keys: bool) -> None:
+    """Any re-serialisation of the same data (flow or block style, sorted keys) keeps the hash."""
+    import yaml
+
+    from engine.sop.loader import load_yaml_text
+
+    data = load_yaml_text(EXAMPLE.read_text()).data
+    text = yaml.safe_dump(data, default_flow_style=flow, sort_keys=sort_keys, width=60)
+    assert text != EXAMPLE.read_text()
+    assert compile_text(text, "redumped.yaml").hash == example.hash
+
+
+def test_hash_of_a_generated_sop_is_stable_across_reorderings() -> None:
+    import yaml
+
+    from engine.sop.loader import load_yaml_text
+
+    text = generate_sop(60)
+    data = load_yaml_text(text).data
+    data["nodes"] = dict(reversed(list(data["nodes"].items())))
+    data = dict(reversed(list(data.items())))
+    assert compile_text(yaml.safe_dump(data, sort_keys=False)).hash == compile_text(text).hash
