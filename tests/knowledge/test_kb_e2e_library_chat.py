@@ -38,8 +38,10 @@ def rt(case_db: Any) -> Iterator[Runtime]:
 
 
 def chat(rt: Runtime, question: str, language: str) -> str:
+    declared = rt.sops.by_id("general_enquiry_chat").spec.data
+    field = next(f for f in ("request_text", "question") if f in declared)  # the intake name
     case_id = ops.start_case(rt, "general_enquiry_chat",
-                             {"question": question, "language": language}, channel="chat")
+                             {field: question, "language": language}, channel="chat")
     run_until_idle(runtime=rt, use_prefect=False)
     return case_id
 
