@@ -8,7 +8,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-DEB_PACKAGES=(graphviz tesseract-ocr tesseract-ocr-deu tesseract-ocr-nld dovecot-imapd poppler-utils)
+DEB_PACKAGES=(graphviz tesseract-ocr tesseract-ocr-deu tesseract-ocr-nld dovecot-imapd poppler-utils chromium)
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

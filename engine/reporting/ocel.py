@@ -85,7 +85,7 @@ def write_ocel(engine: Any, traces: Iterable[Trace], out: Path) -> int:
                  for r in session.execute(select(HumanTaskRow.id, HumanTaskRow.case_id, HumanTaskRow.node,
                                                  HumanTaskRow.level, HumanTaskRow.status,
                                                  HumanTaskRow.assignee)) if r.case_id in wanted}
-        tiers = dict(session.execute(select(CustomerRow.id, CustomerRow.tier)).tuples().all())
+        tiers = {cid: tier for cid, tier in session.execute(select(CustomerRow.id, CustomerRow.tier))}
     doc = to_ocel(traces, tasks, tiers)
     out.write_text(json.dumps(doc), encoding="utf-8")
     return len(doc["events"])
