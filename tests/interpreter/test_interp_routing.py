@@ -223,3 +223,15 @@ def test_each_step_audits_the_path_it_took() -> None:
     (path,) = [c for c in out if isinstance(c, Audit) and c.kind == "path"]
     assert path.detail["nodes"] == ["start", "route", "medium"]
     assert out[-1] == path
+
+
+def test_a_case_runs_only_on_the_sop_version_it_started_with() -> None:
+    from engine.errors import RunError
+    from engine.interpreter import step
+
+    d = Driver(sop(WAIT, data="answer: {type: string}"))
+    d.start()
+    other = sop(WAIT.replace("after: 2h", "after: 3h"), data="answer: {type: string}")
+    assert other.hash != d.compiled.hash
+    with pytest.raises(RunError, match="case runs on SOP"):
+        step(other, d.state, CaseStarted(), d.now, d.ctx)
