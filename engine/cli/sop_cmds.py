@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -84,7 +85,7 @@ def _as_json(error: object) -> dict[str, object]:
                                       "message", "hint")}
 
 
-def _summary(files: list[Path], errors: list[object], warnings: int) -> None:
+def _summary(files: list[Path], errors: Sequence[object], warnings: int) -> None:
     """One coloured line on stderr (typer's styling: rich costs ~0.1 s of start-up here)."""
     bad = {getattr(getattr(e, "span", None), "file", None) for e in errors}
     extra = f", {warnings} warning(s)" if warnings else ""

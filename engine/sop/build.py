@@ -84,7 +84,7 @@ class _Builder:
         value: Any = self.doc.data
         for part in path:
             if isinstance(value, Mapping):
-                value = value.get(part)  # type: ignore[arg-type]
+                value = value.get(part)
             elif isinstance(value, list) and isinstance(part, int) and part < len(value):
                 value = value[part]
             else:

@@ -90,7 +90,7 @@ class CompiledSop:
             graph.add_node(node_id, **_plain_attrs(attrs))
         for u, v, attrs in self.graph.edges(data=True):
             graph.add_edge(u, v, **_plain_attrs(attrs))
-        data = nx.node_link_data(graph, edges="edges")
+        data: dict[str, Any] = nx.node_link_data(graph, edges="edges")
         data["graph"] = {"id": self.id, "version": self.version, "hash": self.hash,
                          "title": self.spec.title}
         return data

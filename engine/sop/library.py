@@ -25,6 +25,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from engine.errors import CompileError, SopError, SopErrors, SourceSpan
 from engine.sop.compiler import CompiledSop, compile_expr, compile_spec
@@ -114,6 +115,9 @@ def _hint(name: str, choices: Iterable[str]) -> str | None:
     return f"did you mean {close[0]!r}?" if close else None
 
 
+D = TypeVar("D", CalendarSpec, SlaPolicyDoc)
+
+
 class _Collector:
     """Loads documents and collects their errors."""
 
@@ -186,7 +190,7 @@ def _build(root: Path, docs: list[Document], errors: list[SopError], complete: b
     return library
 
 
-def _unique(into: dict[str, object], key: str, doc: object, what: str, errors: list[SopError]) -> None:
+def _unique(into: dict[str, D], key: str, doc: D, what: str, errors: list[SopError]) -> None:
     if key in into:
         errors.append(CompileError("E-LIB-DUPLICATE", f"{what} {key!r} is defined twice",
                                    span=getattr(doc, "span", None), json_path="$.id"))

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped,unused-ignore]  # no stubs installed here
 
 from engine.errors import LoadError, SopError, SopErrors, SourceSpan
 from engine.sop.prescan import MAX_DEPTH, prescan_depth

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engine.errors import SopError, SopErrors
 from engine.sop.build import build_document
@@ -72,7 +72,8 @@ def _semantic_checker() -> Callable[..., Iterator[SopError]] | None:
         if exc.name == _CHECKS_MODULE:
             return None
         raise
-    checker: Any = getattr(module, "iter_semantic_errors", None)
+    checker: Callable[..., Iterator[SopError]] | None = getattr(
+        module, "iter_semantic_errors", None)
     return checker
 
 

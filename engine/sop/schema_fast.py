@@ -109,8 +109,8 @@ class _Compiler:
             return lambda value: not isinstance(value, dict) or all(
                 extra(v) for k, v in value.items() if k not in known)
         if key == "propertyNames":
-            names = self.compile(arg)
-            return lambda value: not isinstance(value, dict) or all(names(k) for k in value)
+            name_check = self.compile(arg)
+            return lambda value: not isinstance(value, dict) or all(name_check(k) for k in value)
         if key == "minProperties":
             return lambda value: not isinstance(value, dict) or len(value) >= arg
         if key == "items":
@@ -151,13 +151,14 @@ def _number_bound(key: str, bound: float) -> Check:
     def check(value: Any) -> bool:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return True
+        number = float(value)
         if key == "minimum":
-            return value >= bound
+            return number >= bound
         if key == "maximum":
-            return value <= bound
+            return number <= bound
         if key == "exclusiveMinimum":
-            return value > bound
-        return value < bound
+            return number > bound
+        return number < bound
 
     return check
 
