@@ -70,7 +70,7 @@ def action_completed(work: Work, event: ActionCompleted) -> bool:
         work.incident(token, node, str(exc))
         return True
     work.audit("action_completed", node.id, action=node.action, attempt=token.attempt)
-    nodes._next(work, token, node)
+    nodes.go_next(work, token, node)
     return True
 
 
@@ -371,7 +371,7 @@ def subcase_ended(work: Work, event: SubCaseEnded) -> bool:
     work.release_timer(token)
     work.audit("subcase_ended", node.id, call=event.call_id, outcome=event.outcome,
                status=event.status)
-    nodes._next(work, token, node)
+    nodes.go_next(work, token, node)
     return True
 
 

@@ -29,21 +29,30 @@ from engine.interpreter.types import (
 from engine.interpreter.work import Work
 from engine.sop.model import NodeSpec, NodeType, TimeoutSpec
 
-__all__ = ["SEND_MESSAGE", "enter", "end_case", "escalate_level", "run_action", "timeout_due"]
+__all__ = [
+    "SEND_MESSAGE",
+    "end_case",
+    "enter",
+    "escalate_level",
+    "go_next",
+    "run_action",
+    "timeout_due",
+]
 
 #: the action name the interpreter turns into a SendMessage command instead of RunAction
 SEND_MESSAGE = "send_message"
 _MESSAGE_KEYS = ("channel", "template", "subject", "body", "to")
 
 
-def _next(work: Work, token: Token, node: NodeSpec) -> None:
+def go_next(work: Work, token: Token, node: NodeSpec) -> None:
+    """Move ``token`` on along ``node.next``."""
     if node.next is None:
         raise RunError(f"{node.type.value} node has no next", case_id=work.case_id, node_id=node.id)
     work.move(token, node.next)
 
 
 def _start(work: Work, token: Token, node: NodeSpec) -> None:
-    _next(work, token, node)
+    go_next(work, token, node)
 
 
 def _action(work: Work, token: Token, node: NodeSpec) -> None:
@@ -89,12 +98,12 @@ def _send_message(work: Work, token: Token, node: NodeSpec) -> None:
         )
     )
     work.assign(values)
-    _next(work, token, node)
+    go_next(work, token, node)
 
 
 def _set(work: Work, token: Token, node: NodeSpec) -> None:
     work.assign(work.compute(node.set))
-    _next(work, token, node)
+    go_next(work, token, node)
 
 
 def _decision(work: Work, token: Token, node: NodeSpec) -> None:
@@ -144,7 +153,7 @@ def _join(work: Work, token: Token, node: NodeSpec) -> None:
                 work.fire_join(fork_id)
             return
     # reached without a fork of its own parallel: a simple pass-through
-    _next(work, token, node)
+    go_next(work, token, node)
 
 
 def timeout_due(work: Work, timeout: TimeoutSpec) -> datetime:
@@ -205,7 +214,7 @@ def _escalate(work: Work, token: Token, node: NodeSpec) -> None:
         work.incident(token, node, f"cannot escalate from {work.level!r} to {to!r}: unknown level")
         return
     escalate_level(work, to, node.id, "system", node.reason)
-    _next(work, token, node)
+    go_next(work, token, node)
 
 
 def _hand_back(work: Work, token: Token, node: NodeSpec) -> None:
@@ -219,7 +228,7 @@ def _hand_back(work: Work, token: Token, node: NodeSpec) -> None:
     work.audit("handed_back", node.id, source=before, target=to, reason=node.reason,
                knowledge=dict(work.knowledge) if work.knowledge else None,
                knowledge_missing=missing)
-    _next(work, token, node)
+    go_next(work, token, node)
 
 
 def _wait(work: Work, token: Token, node: NodeSpec) -> None:
@@ -278,7 +287,7 @@ def end_case(work: Work, status: CaseStatus, outcome: str, node_id: str | None) 
 def _sla_op(op: str) -> Callable[[Work, Token, NodeSpec], None]:
     def handler(work: Work, token: Token, node: NodeSpec) -> None:
         getattr(sla_ops, op)(work, node)
-        _next(work, token, node)
+        go_next(work, token, node)
 
     return handler
 
