@@ -93,6 +93,8 @@ class YamlDocument:
         marks: JSON path -> (line, column) of the value at that path (the root is ``()``).
         key_marks: JSON path -> (line, column) of the mapping key naming that path.
         quoted: paths whose scalar was quoted (its text starts one column later).
+        blocks: paths of block scalars (``|``, ``>``) -> where their text starts (the line
+            after the indicator).
     """
 
     data: Any
@@ -100,6 +102,7 @@ class YamlDocument:
     marks: dict[JsonPath, Mark] = field(default_factory=dict)
     key_marks: dict[JsonPath, Mark] = field(default_factory=dict)
     quoted: frozenset[JsonPath] = frozenset()
+    blocks: dict[JsonPath, Mark] = field(default_factory=dict)
 
     def span(self, path: JsonPath) -> SourceSpan:
         """The span of the value at ``path``, or of its nearest ancestor that exists."""
@@ -115,7 +118,14 @@ class YamlDocument:
         return SourceSpan(self.file, *mark) if mark else self.span(path)
 
     def text_span(self, path: JsonPath, offset: int = 0) -> SourceSpan:
-        """Where character ``offset`` of the string at ``path`` stands (single-line scalars)."""
+        """Where character ``offset`` of the string at ``path`` stands.
+
+        Exact for one-line scalars; for block scalars the offset is counted from the
+        first line of the text (good for errors near the start of an expression).
+        """
+        block = self.blocks.get(tuple(path))
+        if block is not None:
+            return SourceSpan(self.file, block[0], block[1] + offset)
         base = self.span(path)
         shift = 1 if tuple(path) in self.quoted else 0
         return SourceSpan(base.file, base.line, base.column + shift + offset)
@@ -153,8 +163,11 @@ class _Frame:
 class _Composer:
     """Builds data + spans from parser events, collecting problems (no recursion)."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, text: str) -> None:
         self.file = file
+        self.text = text
+        self._lines: list[str] | None = None
+        self.blocks: dict[JsonPath, Mark] = {}
         self.problems: list[SopError] = []
         self.marks: dict[JsonPath, Mark] = {}
         self.key_marks: dict[JsonPath, Mark] = {}
@@ -271,6 +284,16 @@ class _Composer:
             return items, _Frame(path, items)
         return self._scalar(event, path), None
 
+    def _block_start(self, indicator_line: int, path: JsonPath) -> None:
+        """Record where a block scalar's text starts: the first non-blank line after ``|``."""
+        if self._lines is None:
+            self._lines = self.text.split("\n")
+        for index in range(indicator_line + 1, len(self._lines)):
+            line = self._lines[index]
+            if line.strip():
+                self.blocks[path] = (index + 1, len(line) - len(line.lstrip()) + 1)
+                return
+
     def _bad_tag(self, event: Any, path: JsonPath) -> None:
         self.error("E-YAML-TAG", f"tag {event.tag!r} is not allowed", event.start_mark, path,
                    "remove the tag; only plain YAML values are accepted")
@@ -280,6 +303,8 @@ class _Composer:
         tag = event.tag
         if event.style in ("'", '"'):
             self.quoted.add(path)
+        elif event.style in ("|", ">"):
+            self._block_start(event.start_mark.line, path)
         if tag not in (None, "!") and tag not in _ALLOWED_SCALAR_TAGS:
             self._bad_tag(event, path)
             return value
@@ -331,7 +356,7 @@ def load_yaml_text(text: str, file: str = "<memory>") -> YamlDocument:
     if deep is not None:
         raise SopErrors([LoadError("E-YAML-DEPTH", f"nested deeper than {MAX_DEPTH} levels",
                                    span=SourceSpan(file, deep, 1), hint="flatten the document")])
-    composer = _Composer(file)
+    composer = _Composer(file, text)
     parser: Any = None
     try:
         parser = _parser_class()(text)  # the pure-Python reader checks characters here
@@ -363,7 +388,8 @@ def load_yaml_text(text: str, file: str = "<memory>") -> YamlDocument:
         raise SopErrors([LoadError("E-YAML-EMPTY", "the document is empty", span=span0,
                                    hint="start with 'kind: sop'")])
     SopErrors.raise_if_any(composer.problems)
-    return YamlDocument(data, file, composer.marks, composer.key_marks, frozenset(composer.quoted))
+    return YamlDocument(data, file, composer.marks, composer.key_marks,
+                        frozenset(composer.quoted), composer.blocks)
 
 
 def _syntax(exc: Any, file: str) -> SopError:

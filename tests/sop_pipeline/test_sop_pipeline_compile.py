@@ -330,3 +330,11 @@ def test_hash_of_a_generated_sop_is_stable_across_reorderings() -> None:
     data["nodes"] = dict(reversed(list(data["nodes"].items())))
     data = dict(reversed(list(data.items())))
     assert compile_text(yaml.safe_dump(data, sort_keys=False)).hash == compile_text(text).hash
+
+
+def test_cel_errors_in_block_scalars_point_at_the_text() -> None:
+    text = MINI.replace("      - when: n > 3\n", "      - when: >-\n          n > 'x'\n")
+    with pytest.raises(SopErrors) as info:
+        compile_text(text, "b.yaml")
+    (err,) = info.value.errors
+    assert (err.code, err.span.line, err.span.column) == ("E-CEL-TYPE", 14, 13)  # type: ignore[union-attr]
