@@ -361,8 +361,10 @@ def load_yaml_text(text: str, file: str = "<memory>") -> YamlDocument:
     try:
         parser = _parser_class()(text)  # the pure-Python reader checks characters here
         data = composer.compose(parser)
-    except _TooMany:
-        raise SopErrors(composer.problems) from None
+    except _TooMany as exc:
+        raise SopErrors([*composer.problems, LoadError(
+            "E-TOO-MANY", f"{_MAX_ERRORS} problems; stopped reading here",
+            span=composer.span(exc.mark), hint="fix the problems above first")]) from None
     except _TooDeep as exc:
         raise SopErrors([LoadError("E-YAML-DEPTH", f"nested deeper than {MAX_DEPTH} levels",
                                    span=composer.span(exc.mark), hint="flatten the document")]) from None

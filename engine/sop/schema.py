@@ -138,8 +138,25 @@ def _error(doc: YamlDocument, code: str, message: str, path: JsonPath, *, key: b
     return SchemaError(code, message, span=span, json_path=format_json_path(path), hint=hint)
 
 
+#: stop after this many errors in one document (a hopeless or hostile file); the last one says so
+MAX_ERRORS = 500
+
+
 def iter_schema_errors(doc: YamlDocument) -> Iterator[SopError]:
-    """Every schema error of ``doc``, each at the YAML position of the offending value."""
+    """Every schema error of ``doc``, each at the YAML position of the offending value.
+
+    After ``MAX_ERRORS`` errors a final ``E-TOO-MANY`` error ends the list.
+    """
+    for count, error in enumerate(_iter_schema_errors(doc), 1):
+        if count > MAX_ERRORS:
+            yield SchemaError("E-TOO-MANY", f"more than {MAX_ERRORS} errors; stopped here",
+                              span=error.span, json_path=error.json_path,
+                              hint="fix the errors above first")
+            return
+        yield error
+
+
+def _iter_schema_errors(doc: YamlDocument) -> Iterator[SopError]:
     data = doc.data
     if not isinstance(data, Mapping):
         yield _error(doc, "E-SCHEMA-TYPE",
@@ -158,9 +175,16 @@ def iter_schema_errors(doc: YamlDocument) -> Iterator[SopError]:
     if not _fast(str(kind))(data):
         for err in _validator(str(kind)).iter_errors(data):
             yield from _convert(doc, err, (), schema)
-    if kind == "sop" and isinstance(data.get("nodes"), Mapping):
+    nodes = data.get("nodes")
+    if kind == "sop" and isinstance(nodes, Mapping) and len(nodes) <= _max_nodes():
         for node_id, node in data["nodes"].items():
             yield from _iter_node_errors(doc, node_id, node)
+
+
+@cache
+def _max_nodes() -> int:
+    limit: int = load_schema("sop")["properties"]["nodes"].get("maxProperties", 10**9)
+    return limit
 
 
 def _iter_node_errors(doc: YamlDocument, node_id: str, node: Any) -> Iterator[SopError]:
@@ -252,7 +276,7 @@ def _plain_message(err: Any) -> str:
     if keyword in ("minItems", "minProperties"):
         return f"needs at least {value} entr{'y' if value == 1 else 'ies'}"
     if keyword in ("maxItems", "maxProperties"):
-        return f"allows at most {value} entries"
+        return f"allows at most {value} entries (has {len(instance)})"
     if keyword in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
         return f"{instance!r} is out of range ({keyword} {value})"
     if keyword in ("minLength", "maxLength"):

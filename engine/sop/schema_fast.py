@@ -113,6 +113,8 @@ class _Compiler:
             return lambda value: not isinstance(value, dict) or all(name_check(k) for k in value)
         if key == "minProperties":
             return lambda value: not isinstance(value, dict) or len(value) >= arg
+        if key == "maxProperties":
+            return lambda value: not isinstance(value, dict) or len(value) <= arg
         if key == "items":
             item = self.compile(arg)
             skip = len(schema.get("prefixItems", ()))

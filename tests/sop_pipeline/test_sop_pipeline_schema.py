@@ -242,3 +242,13 @@ def test_fast_check_agrees_with_jsonschema_on_every_corpus_file() -> None:
                 definition = f"node_{node['type']}"
                 assert _fast("sop", definition)(node) == _validator("sop", definition).is_valid(node), path
     assert checked >= 10
+
+
+def test_hopeless_documents_stop_after_max_errors() -> None:
+    from engine.sop.schema import MAX_ERRORS
+
+    head = "kind: sop\nid: big\nversion: '1.0.0'\ntitle: t\nnodes:\n  start: {type: start, next: e0}\n"
+    errs = errors_of(head + "".join(f"  e{i}: {{type: ned}}\n" for i in range(MAX_ERRORS + 50)))
+    assert len(errs) == MAX_ERRORS + 1 and errs[-1].code == "E-TOO-MANY"
+    errs = errors_of(head + "".join(f"  e{i}: {{type: end}}\n" for i in range(5001)))
+    assert [e.code for e in errs] == ["E-SCHEMA-MAXPROPERTIES"]
