@@ -21,10 +21,10 @@ without I/O of its own; ``kb_lookup`` reaches the knowledge base only through th
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from engine.actions.registry import ActionContext
-from engine.sop.model import frozen_map
 
 __all__ = [
     "ACTIONS",
@@ -103,7 +103,7 @@ def kb_lookup(inputs: Mapping[str, Any], ctx: ActionContext) -> dict[str, Any]:
     return {"found": bool(articles), "articles": articles}
 
 
-ACTIONS: Mapping[str, Callable[[Mapping[str, Any], ActionContext], Any]] = frozen_map({
+ACTIONS: Mapping[str, Callable[[Mapping[str, Any], ActionContext], Any]] = MappingProxyType({
     "classify_request": classify_request,
     "send_reset_link": send_reset_link,
     "send_message": send_message,

@@ -15,17 +15,22 @@ port-only fallback); two plugins registering one name is an error.
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from importlib.metadata import entry_points
-from typing import Any
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import ActionFailed, CareflowError
-from engine.interpreter.types import ActionCompleted, ActionFailedEvent, RunAction
-from engine.sop.model import frozen_map
+
+if TYPE_CHECKING:  # the interpreter is imported only when an action is executed
+    from engine.interpreter.types import ActionCompleted, ActionFailedEvent, RunAction
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -35,6 +40,7 @@ __all__ = [
     "PluginValidationError",
     "known_actions",
     "load_actions",
+    "static_names",
 ]
 
 ENTRY_POINT_GROUP = "careflow.actions"
@@ -52,7 +58,7 @@ class ActionContext:
     attempt: int
     idempotency_key: str
     now: datetime
-    ports: Mapping[str, Any] = field(default_factory=frozen_map)
+    ports: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
 ActionFn = Callable[[Mapping[str, Any], ActionContext], Any]
@@ -130,8 +136,10 @@ class ActionRegistry:
         ports: Mapping[str, Any] | None = None,
     ) -> ActionCompleted | ActionFailedEvent:
         """Run the action a RunAction asks for and answer with the event to feed back."""
+        from engine.interpreter.types import ActionCompleted, ActionFailedEvent
+
         ctx = ActionContext(case_id, command.node, command.attempt, command.idempotency_key,
-                            now, frozen_map(ports or {}))
+                            now, MappingProxyType(dict(ports or {})))
         try:
             fn = self.get(command.action)
             result = fn(command.inputs, ctx)
@@ -170,7 +178,77 @@ def load_actions(*, include_entry_points: bool = True) -> ActionRegistry:
     return registry
 
 
+def _literal_names(node: ast.expr) -> frozenset[str] | None:
+    """Keys of a dict literal (optionally wrapped in one call, e.g. ``frozen_map({...})``)."""
+    if isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords:
+        node = node.args[0]
+    if not isinstance(node, ast.Dict) or any(k is None for k in node.keys):
+        return None
+    keys = [k.value if isinstance(k, ast.Constant) else None for k in node.keys]
+    if not all(isinstance(k, str) for k in keys):
+        return None
+    return frozenset(str(k) for k in keys)
+
+
+def static_names(module: str, attr: str) -> frozenset[str] | None:
+    """Action names a plugin declares as a literal mapping, read from its source without
+    importing it (plugins may import heavy libraries); None when not statically clear."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    try:
+        tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return None
+    found: frozenset[str] | None = None
+    target: ast.expr
+    for stmt in tree.body:
+        if isinstance(stmt, ast.AnnAssign):
+            target, value = stmt.target, stmt.value
+        elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            target, value = stmt.targets[0], stmt.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id == attr and value is not None:
+            found = _literal_names(value)
+    return found
+
+
 @lru_cache(maxsize=1)
 def known_actions() -> frozenset[str]:
-    """Every action name an SOP may use (built-ins + plugins); cached for the process."""
-    return load_actions().names()
+    """Every action name an SOP may use (built-ins + plugins); cached for the process.
+
+    Fast path for validation: a plugin whose entry point names a literal mapping
+    (``ACTIONS = {"name": fn, ...}``) is read from its source, not imported, so a plugin
+    that imports a database library costs nothing here. Anything else is imported (and
+    checked) like ``load_actions`` does.
+
+    Raises:
+        PluginValidationError: a plugin that had to be imported is malformed.
+    """
+    from engine.actions.builtin import ACTIONS
+
+    names = set(ACTIONS)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        module, _, attr = ep.value.partition(":")
+        declared = static_names(module.strip(), attr.strip()) if attr else None
+        if declared is None:
+            try:
+                loaded = ep.load()
+            except Exception as exc:  # noqa: BLE001 - report which plugin failed to import
+                raise PluginValidationError(ep.name, f"cannot be loaded: {exc}") from exc
+            probe = ActionRegistry()
+            if isinstance(loaded, Mapping):
+                probe.register_all(loaded, plugin=ep.name)
+            else:
+                probe.register(ep.name, loaded, plugin=ep.name)
+            declared = probe.names()
+        bad = sorted(n for n in declared if not _NAME.match(n))
+        if bad:
+            raise PluginValidationError(ep.name, f"action name {bad[0]!r} must match "
+                                                 f"{_NAME.pattern}")
+        names.update(declared)
+    return frozenset(names)

@@ -164,3 +164,29 @@ def test_execute_turns_results_and_errors_into_events() -> None:
     unknown = reg.execute(RunAction("a4", "n", "nope", {}, 1, "k"), case_id="C", now=T0)
     assert unknown.retryable is False
     assert "unknown action 'nope'" in unknown.error
+
+
+def test_static_names_read_literal_mappings_without_importing(tmp_path: Any,
+                                                              monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    import sys
+
+    from engine.actions.registry import static_names
+
+    (tmp_path / "heavy_plugin.py").write_text(
+        "raise RuntimeError('importing me is expensive')\n"
+        "ACTIONS = {'alpha': None, 'beta': None}\n")
+    (tmp_path / "dynamic_plugin.py").write_text("ACTIONS = dict(alpha=None)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert static_names("heavy_plugin", "ACTIONS") == {"alpha", "beta"}
+    assert "heavy_plugin" not in sys.modules
+    assert static_names("dynamic_plugin", "ACTIONS") is None
+    assert static_names("no_such_plugin_module", "ACTIONS") is None
+    assert static_names("engine.actions.builtin", "ACTIONS") == set(ACTIONS)
+
+
+def test_known_actions_equal_the_loaded_registry() -> None:
+    from engine.actions import load_actions
+
+    known_actions.cache_clear()
+    assert known_actions() == load_actions().names()
