@@ -25,6 +25,7 @@ collected and raised together as ``SopErrors``.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,8 +146,8 @@ def _parser_class() -> Any:
     return getattr(yaml, "CSafeLoader", None) if USE_LIBYAML else yaml.SafeLoader
 
 
-#: set to False to parse with the pure-Python scanner (about 10x slower)
-USE_LIBYAML = hasattr(yaml, "CSafeLoader")
+#: False parses with the pure-Python scanner (about 10x slower); ``CAREFLOW_YAML_PURE=1`` sets it
+USE_LIBYAML = hasattr(yaml, "CSafeLoader") and os.environ.get("CAREFLOW_YAML_PURE", "") != "1"
 
 
 @dataclass
