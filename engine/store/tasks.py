@@ -57,14 +57,14 @@ def claim_task(session: Session, task_id: str, agent: str, *, now: datetime) -> 
     row = get_task(session, task_id)
     if row.status not in ACTIVE or (row.status == TaskStatus.CLAIMED and row.assignee != agent):
         raise _conflict(row, agent, "claimed")
+    case_id, node = row.case_id, row.node  # readable after a failed flush expires the row
     row.status, row.assignee = TaskStatus.CLAIMED, agent
     row.claimed_at, row.claimed_by = now, agent
     try:
         session.flush()
     except StaleDataError as exc:
-        session.rollback()
         raise TaskConflict(f"task {task_id} was changed by someone else while {agent} claimed it",
-                           case_id=row.case_id, node_id=row.node) from exc
+                           case_id=case_id, node_id=node) from exc
     return row
 
 
@@ -91,6 +91,7 @@ def complete_task(
     if row.status == TaskStatus.CLAIMED and row.assignee not in (None, agent):
         raise TaskConflict(f"task {task_id} is claimed by {row.assignee}, not {agent}",
                            case_id=row.case_id, node_id=row.node)
+    case_id, node = row.case_id, row.node  # readable after a failed flush expires the row
     row.status, row.outcome = TaskStatus.COMPLETED, outcome
     row.fields, row.knowledge = dict(fields), dict(knowledge) if knowledge else None
     row.completed_at, row.completed_by = now, agent
@@ -100,8 +101,8 @@ def complete_task(
     except StaleDataError as exc:
         raise TaskConflict(f"task {task_id} was completed by another agent at the same time; "
                            f"{agent}'s completion was not applied",
-                           case_id=row.case_id, node_id=row.node) from exc
-    post_event(session, row.case_id, "TaskCompleted", event_json, now=now, actor=agent)
+                           case_id=case_id, node_id=node) from exc
+    post_event(session, case_id, "TaskCompleted", event_json, now=now, actor=agent)
     return row
 
 

@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""The reference scenario (../shared/peers/REFERENCE.md) through careflow's real path, with
+the peer engines run side by side in the same invocation.
+
+    .venv/bin/python benchmarks/bench_reference.py                 # N = 1,000 and 10,000
+    .venv/bin/python benchmarks/bench_reference.py --cases 1000 --no-peers
+
+Real path: sop_definitions/password_reset.yaml -> compiled SOP -> case store on a SQLite
+FILE (WAL, synchronous=FULL, BEGIN IMMEDIATE) -> the Prefect flows (ephemeral API)
+``fire_due_timers`` / ``advance_batch`` / ``dispatch_outbox`` via ``run_until_idle``.
+Same mix and rounds as the peers' bench.py: (1) start all N cases, each runs to its first
+wait point; (2) deliver what each open case waits for (the customer_confirmed message or
+the L1 task outcome; the driver asks the case store what each case waits for); (3) complete
+the L2 task of the escalated cases. Every case's outcome is checked against its path.
+
+Inputs are queued the way the CLI/API queue them (``NewCase``/``post_events``/
+``complete_task`` with optimistic locking), 500 per transaction as an intake would batch
+them; each transaction is durable. Timing excludes imports, SOP compilation and Prefect's
+start-up (one warm-up flow run), as the peers' ``seconds`` excludes imports and BPMN parsing.
+
+Prints one JSON line per careflow run and per peer run, then a table with the ratios
+(careflow cases/s over peer cases/s, and memory per open case).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+PEERS = Path(os.environ.get("CAREFLOW_PEERS", REPO.parent / "shared" / "peers"))
+if not PEERS.exists():
+    PEERS = Path("/work/shared/peers")
+PEER_VENV = Path(os.environ.get("CAREFLOW_PEERS_VENV", "/tmp/careflow-peers-venv"))
+PEER_ENGINES = ("spiff-persist", "spiff", "plain-persist")
+
+TEXT_SELF = "I forgot my password, please send me a reset link"
+TEXT_ACCESS = "I am locked out and no longer have access to my recovery e-mail"
+
+
+def path_for(i: int) -> str:
+    r = i % 10
+    return "self_service" if r < 6 else "resolved_l1" if r < 9 else "resolved_l2"
+
+
+def make_cases(n: int) -> list[dict[str, str]]:
+    """The peers' inputs (common.make_cases), duplicated so careflow needs no peer import."""
+    return [{"case_id": f"C{i:07d}", "request_text": TEXT_SELF if path_for(i) == "self_service"
+             else TEXT_ACCESS, "customer_tier": "gold" if i % 7 == 0 else "standard",
+             "email": f"user{i}@example.com"} for i in range(n)]
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def run_careflow(n: int, batch: int, workdir: Path) -> dict[str, object]:
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from engine.clock import SimulatedClock
+    from engine.interpreter import codec
+    from engine.interpreter import types as t
+    from engine.runtime import flows
+    from engine.runtime.sops import SopProvider
+    from engine.runtime.worker import make_runtime, prefect_settings, run_until_idle
+    from engine.store import cases as case_store
+    from engine.store import tasks as task_store
+    from engine.store.all_models import load_all
+    from engine.store.db import make_engine
+    from engine.store.models import CaseRow, HumanTaskRow
+
+    db_path = workdir / f"bench_{n}.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    engine = make_engine(f"sqlite:///{db_path}")
+    load_all().metadata.create_all(engine)
+    clock = SimulatedClock(datetime(2026, 3, 2, 9, tzinfo=UTC))
+    sops = SopProvider(REPO / "sop_definitions")
+    rt = make_runtime(engine, clock, sops=sops, worker="bench", artifacts=True)
+    compiled = sops.by_id("password_reset")
+    inputs = make_cases(n)
+    paths = {c["case_id"]: path_for(i) for i, c in enumerate(inputs)}
+    started = [codec.event_to_json(t.CaseStarted(data={k: v for k, v in c.items() if k != "case_id"}))
+               for c in inputs]
+    confirm = codec.event_to_json(t.Signal("customer_confirmed", {"confirmed": True, "channel": "email"}))
+    counts = {"rounds": 0, "flow_runs": 0, "batches": 0}
+
+    def settle() -> None:
+        rep = run_until_idle(runtime=rt, use_prefect=True, batch=batch)
+        counts["rounds"] += 1
+        counts["flow_runs"] += rep.flow_runs
+        counts["batches"] += rep.batches
+
+    def deliver() -> None:
+        """Ask the store what each open case waits for and deliver it (500 per transaction)."""
+        with Session(engine) as s:
+            open_ids = list(s.scalars(select(CaseRow.id).where(CaseRow.status == "open")))
+            tasks = {r.case_id: r for r in task_store.list_tasks(s, limit=10 * n + 10)}
+        for start in range(0, len(open_ids), 500):
+            with Session(engine, expire_on_commit=False) as s, s.begin():
+                signals = []
+                for cid in open_ids[start:start + 500]:
+                    task = tasks.get(cid)
+                    if task is None:  # waiting for the customer's confirmation
+                        signals.append((cid, "Signal", confirm, "customer"))
+                        continue
+                    if task.node == "verify_identity":
+                        outcome = "escalate" if paths[cid] == "resolved_l2" else "verified"
+                        fields = {"verify_outcome": outcome}
+                        knowledge = None
+                    elif task.node == "specialist_fix":
+                        outcome, fields = "fixed", {"fix_outcome": "fixed",
+                                                    "fix_note": "MFA device re-enrolled"}
+                        knowledge = {"kind": "none", "reason": "benchmark"}
+                    else:
+                        raise RuntimeError(f"case {cid}: unexpected task {task.node}")
+                    ev = codec.event_to_json(t.TaskCompleted(task.id, outcome, fields, "agent", knowledge))
+                    task_store.complete_task(s, task.id, outcome=outcome, fields=fields,
+                                             agent="agent", knowledge=knowledge, event_json=ev,
+                                             now=clock.now())
+                case_store.post_events(s, signals, now=clock.now())
+
+    with prefect_settings():
+        flows.advance_batch(rt.key, 1)  # warm-up: Prefect's ephemeral API starts here
+        gc.collect()
+        rss0 = rss_mb()
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        for start in range(0, n, 500):  # round 1: start all N cases
+            with Session(engine) as s, s.begin():
+                case_store.start_cases(s, [case_store.NewCase(
+                    compiled.id, compiled.hash, compiled.version, started[i],
+                    case_id=inputs[i]["case_id"]) for i in range(start, min(n, start + 500))],
+                    now=clock.now())
+        settle()
+        rss_open = rss_mb()
+        db_bytes_open = sum(Path(f"{db_path}{x}").stat().st_size for x in ("", "-wal")
+                            if Path(f"{db_path}{x}").exists())
+        deliver()  # round 2
+        settle()
+        deliver()  # round 3: the L2 tasks
+        settle()
+        seconds = time.perf_counter() - t0
+        cpu_s = time.process_time() - cpu0
+    with Session(engine) as s:
+        got = dict(s.execute(select(CaseRow.id, CaseRow.outcome)).all())
+        still_open = s.scalar(select(CaseRow.id).where(CaseRow.status == "open").limit(1))
+        tasks_left = s.scalar(select(HumanTaskRow.id).where(HumanTaskRow.status == "open").limit(1))
+    wrong = [cid for cid, p in paths.items() if got.get(cid) != p]
+    if wrong or still_open or tasks_left:
+        raise RuntimeError(f"{len(wrong)} wrong outcomes (first {wrong[:3]}), open: {still_open}")
+    outcomes: dict[str, int] = {}
+    for p in paths.values():
+        outcomes[p] = outcomes.get(p, 0) + 1
+    engine.dispose()
+    return {
+        "engine": "careflow", "cases": n, "seconds": round(seconds, 3),
+        "cases_per_s": round(n / seconds, 1), "cpu_s": round(cpu_s, 3),
+        "cpu_us_per_case": round(cpu_s / n * 1e6, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "rss_before_run_mb": round(rss0, 1),
+        "rss_growth_per_open_case_kb": round(max(0.0, rss_open - rss0) * 1024 / n, 3),
+        "db_bytes_per_open_case": round(db_bytes_open / n),
+        "batch": batch, "outcomes": outcomes, **counts,
+    }
+
+
+def ensure_peer_venv() -> Path | None:
+    py = PEER_VENV / "bin" / "python"
+    if py.exists():
+        return py
+    setup = PEERS / "setup.sh"
+    if not setup.exists():
+        return None
+    subprocess.run(["bash", str(setup)], check=True, env={**os.environ, "VENV": str(PEER_VENV)},
+                   stdout=subprocess.DEVNULL)
+    return py if py.exists() else None
+
+
+def run_peer(py: Path, engine: str, n: int) -> dict[str, object]:
+    out = subprocess.run([str(py), str(PEERS / "bench.py"), "--engine", engine, "--cases", str(n)],
+                         check=True, capture_output=True, text=True, cwd=str(PEERS))
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    data["rss_growth_per_open_case_kb"] = round(
+        max(0.0, float(data["peak_rss_mb"]) - float(data["rss_before_run_mb"])) * 1024 / n, 3)
+    data["cpu_us_per_case"] = round(float(data["cpu_s"]) / n * 1e6, 1)
+    return data
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cases", type=int, nargs="*", default=[1000, 10000])
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--peers", nargs="*", default=list(PEER_ENGINES))
+    args = ap.parse_args()
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    results: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory(prefix="careflow-bench-") as tmp:
+        for n in args.cases:
+            res = run_careflow(n, args.batch, Path(tmp))
+            print(json.dumps(res), flush=True)
+            results.append(res)
+    peers: list[dict[str, object]] = []
+    py = None if args.no_peers else ensure_peer_venv()
+    if py is not None:
+        for n in args.cases:
+            for eng in args.peers:
+                res = run_peer(py, eng, n)
+                print(json.dumps(res), flush=True)
+                peers.append(res)
+    print("\n| N | engine | cases/s | CPU µs/case | peak RSS MB | RSS KB/open case | careflow speed-up |")
+    print("|---|---|---|---|---|---|---|")
+    for res in results:
+        n = res["cases"]
+        print(f"| {n} | careflow | {res['cases_per_s']} | {res['cpu_us_per_case']} | "
+              f"{res['peak_rss_mb']} | {res['rss_growth_per_open_case_kb']} | - |")
+        for p in (p for p in peers if p["cases"] == n):
+            ratio = float(res["cases_per_s"]) / float(p["cases_per_s"])
+            print(f"| {n} | {p['engine']} | {p['cases_per_s']} | {p['cpu_us_per_case']} | "
+                  f"{p['peak_rss_mb']} | {p['rss_growth_per_open_case_kb']} | {ratio:.1f}x |")
+
+
+if __name__ == "__main__":
+    main()
