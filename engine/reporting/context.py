@@ -46,17 +46,20 @@ class ReportContext:
     period: str = "week"
     level_rank: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_RANKS))
     reopen_window_days: float = 7.0
+    _zone: Any = field(init=False, repr=False, compare=False, hash=False, default=None)
+    _periods: dict[int, str] = field(init=False, repr=False, compare=False, hash=False,
+                                     default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.period not in PERIODS:
             raise ReportError(f"period {self.period!r}: use one of {', '.join(PERIODS)}")
         try:
-            ZoneInfo(self.tz)
+            object.__setattr__(self, "_zone", ZoneInfo(self.tz))
         except Exception as exc:  # ZoneInfoNotFoundError, ValueError for odd names
             raise ReportError(f"business time zone {self.tz!r} is unknown (e.g. Europe/Amsterdam)") from exc
 
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.tz)
+        return self._zone  # type: ignore[no-any-return]
 
     def period_of(self, instant: datetime) -> str:
         """The period label of ``instant`` in the business time zone.
@@ -66,7 +69,15 @@ class ReportContext:
         >>> ctx.period_of(datetime(2026, 10, 31, 23, 30, tzinfo=UTC))
         '2026-11'
         """
-        local = instant.astimezone(self.zone())
+        # every zone offset is a multiple of 15 minutes: periods are constant within a quarter hour
+        quarter = int(instant.timestamp()) // 900
+        label = self._periods.get(quarter)
+        if label is None:
+            label = self._periods[quarter] = self._label(instant)
+        return label
+
+    def _label(self, instant: datetime) -> str:
+        local = instant.astimezone(self._zone)
         if self.period == "hour":
             return local.strftime("%Y-%m-%d %Hh")
         if self.period == "day":

@@ -17,6 +17,8 @@ __all__ = ["CaseFacts", "ClockFact", "LevelMove", "TaskFact", "load_facts"]
 
 #: audit kinds the KPIs read (the rest of the trail is only needed by the event log export)
 AUDIT_KINDS = ("escalated", "handed_back", "case_ended", "reopened", "signal", "task_created")
+#: case data fields naming what the contact is about, first present wins (else the SOP id)
+CATEGORY_KEYS = ("category", "topic", "intent")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,13 +118,6 @@ def clock_facts(clocks: Any) -> list[ClockFact]:
     return out
 
 
-def _category(data: Any, sop: str) -> tuple[str, str]:
-    if not isinstance(data, dict):
-        return sop, "-"
-    cat = data.get("category") or data.get("topic") or data.get("intent") or sop
-    return str(cat), str(data.get("product") or "-")
-
-
 def load_facts(engine: Any, *, since: datetime | None = None, until: datetime | None = None,
                reopen_window_days: float = 7.0) -> list[CaseFacts]:
     """Read every case created in ``[since, until)`` with its clocks, moves, tasks, attempts.
@@ -132,31 +127,32 @@ def load_facts(engine: Any, *, since: datetime | None = None, until: datetime | 
     opened a new case of the same SOP within ``reopen_window_days`` of its end.
     """
     from sqlalchemy import select
-    from sqlalchemy.orm import Session
 
     from engine.store.models import AuditRow, CaseRow, HumanTaskRow, IncidentRow
     from engine.store.models_knowledge import ElevelAttemptRow, KnowledgeOutcomeRow
 
+    # only the parts of the state the KPIs need: the database extracts them (no full-state parse)
     stmt = select(CaseRow.id, CaseRow.sop_id, CaseRow.channel, CaseRow.level, CaseRow.priority,
                   CaseRow.tier, CaseRow.status, CaseRow.outcome, CaseRow.customer_id,
-                  CaseRow.created_at, CaseRow.ended_at, CaseRow.parent_case_id, CaseRow.state)
+                  CaseRow.created_at, CaseRow.ended_at, CaseRow.parent_case_id,
+                  CaseRow.state["clocks"],
+                  *(CaseRow.state[("data", key)].as_string() for key in CATEGORY_KEYS + ("product",)))
     if since is not None:
         stmt = stmt.where(CaseRow.created_at >= since)
     if until is not None:
         stmt = stmt.where(CaseRow.created_at < until)
     facts: dict[str, CaseFacts] = {}
-    with Session(engine) as session:
+    with engine.connect() as conn:
         for (cid, sop, channel, level, prio, tier, status, outcome, cust, created, ended,
-             parent, state) in session.execute(stmt):
-            state = state if isinstance(state, dict) else {}
-            cat, product = _category(state.get("data"), sop)
+             parent, clocks, *cats) in conn.execute(stmt).all():
+            product = cats.pop()
             facts[cid] = CaseFacts(
                 id=cid, sop=sop, channel=channel or "-", level=level or "-", priority=prio or "-",
                 tier=tier or "-", status=status, outcome=outcome, customer=cust,
-                created_at=created, ended_at=ended, category=cat, product=product,
-                clocks=clock_facts(state.get("clocks")), parent=parent)
-        _load_audit(session, facts, AuditRow)
-        for cid, node, level, status, created, completed, knowledge in session.execute(
+                created_at=created, ended_at=ended, category=next((c for c in cats if c), sop),
+                product=product or "-", clocks=clock_facts(clocks), parent=parent)
+        _load_audit(conn, facts, AuditRow)
+        for cid, node, level, status, created, completed, knowledge in conn.execute(
                 select(HumanTaskRow.case_id, HumanTaskRow.node, HumanTaskRow.level,
                        HumanTaskRow.status, HumanTaskRow.created_at, HumanTaskRow.completed_at,
                        HumanTaskRow.knowledge)):
@@ -164,20 +160,20 @@ def load_facts(engine: Any, *, since: datetime | None = None, until: datetime | 
             if f is not None:
                 article = knowledge.get("article") if isinstance(knowledge, dict) else None
                 f.tasks.append(TaskFact(node, level, status, created, completed, article))
-        for cid, outcome, article in session.execute(
+        for cid, outcome, article in conn.execute(
                 select(ElevelAttemptRow.case_id, ElevelAttemptRow.outcome, ElevelAttemptRow.article_id)
                 .order_by(ElevelAttemptRow.id)):
             f = facts.get(cid) if cid else None
             if f is not None:
                 f.elevel, f.elevel_article = outcome, article
-        for cid, level, article in session.execute(
+        for cid, level, article in conn.execute(
                 select(KnowledgeOutcomeRow.case_id, KnowledgeOutcomeRow.level,
                        KnowledgeOutcomeRow.article_id).where(KnowledgeOutcomeRow.kind == "linked")):
             f = facts.get(cid)
             if f is not None and article:
                 f.tasks.append(TaskFact("knowledge_outcome", level or f.level, "linked",
                                         f.created_at, None, article))
-        for (cid,) in session.execute(select(IncidentRow.case_id)):
+        for (cid,) in conn.execute(select(IncidentRow.case_id)):
             f = facts.get(cid)
             if f is not None:
                 f.incidents += 1
@@ -185,21 +181,22 @@ def load_facts(engine: Any, *, since: datetime | None = None, until: datetime | 
     return list(facts.values())
 
 
-def _load_audit(session: Any, facts: dict[str, CaseFacts], audit: Any) -> None:
+def _load_audit(conn: Any, facts: dict[str, CaseFacts], audit: Any) -> None:
     from sqlalchemy import select
 
     ended: dict[str, datetime] = {}
-    stmt = (select(audit.case_id, audit.kind, audit.at, audit.detail)
+    # the three detail fields the KPIs read, extracted by the database (no JSON parse per row)
+    stmt = (select(audit.case_id, audit.kind, audit.at, audit.detail["source"].as_string(),
+                   audit.detail["target"].as_string(), audit.detail["counted"].as_json())
             .where(audit.kind.in_(AUDIT_KINDS)).order_by(audit.case_id, audit.seq))
-    for cid, kind, at, detail in session.execute(stmt):
+    for cid, kind, at, source, target, counted in conn.execute(stmt).all():
         f = facts.get(cid)
         if f is None:
             continue
         if kind in ("escalated", "handed_back"):
-            d = detail if isinstance(detail, dict) else {}
-            if kind == "escalated" and d.get("counted") is False:
+            if kind == "escalated" and counted is False:
                 continue  # a lateral move, not deeper
-            f.moves.append(LevelMove(kind, d.get("source"), d.get("target"), at))
+            f.moves.append(LevelMove(kind, source, target, at))
         elif kind == "case_ended":
             ended[cid] = at
         elif cid in ended and at > ended[cid]:

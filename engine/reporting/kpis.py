@@ -62,8 +62,8 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 def ratio(hits: Iterable[CaseView], population: Iterable[CaseView]) -> Figure:
     """``100 * |hits| / |population|`` (None for an empty population)."""
-    pop = tuple(v.f.id for v in population)
-    hit = tuple(v.f.id for v in hits)
+    pop = tuple([v.id for v in population])
+    hit = tuple([v.id for v in hits])
     return Figure(100.0 * len(hit) / len(pop) if pop else None, "%", pop, hit)
 
 
@@ -82,14 +82,14 @@ def _times(pairs: Sequence[tuple[str, float, float]]) -> dict[str, Figure]:
 def sla_compliance(views: Sequence[CaseView], ctx: ReportContext) -> dict[str, Figure]:
     metrics: dict[str, tuple[list[str], list[str], list[str]]] = {}
     for v in views:
-        for c in v.f.clocks:
+        for c in v.clocks:
             done, met, breached = metrics.setdefault(c.metric, ([], [], []))
             if c.breached:
-                breached.append(v.f.id)
-            if c.state == "completed":
-                done.append(v.f.id)
+                breached.append(v.id)
+            if c.completed:
+                done.append(v.id)
                 if not c.breached:
-                    met.append(v.f.id)
+                    met.append(v.id)
     out = {}
     for metric, (done, met, breached) in sorted(metrics.items()):
         out[metric] = Figure(100.0 * len(met) / len(done) if done else None, "%", tuple(done), tuple(met))
@@ -99,24 +99,18 @@ def sla_compliance(views: Sequence[CaseView], ctx: ReportContext) -> dict[str, F
 
 def _clock_times(metric: str) -> Callable[[Sequence[CaseView], ReportContext], dict[str, Figure]]:
     def compute(views: Sequence[CaseView], ctx: ReportContext) -> dict[str, Figure]:
-        pairs = []
-        for v in views:
-            for c in v.f.clocks:
-                if c.metric == metric and c.state == "completed" and c.started_at and c.completed_at:
-                    wall = (c.completed_at - c.started_at).total_seconds()
-                    bus = c.business_elapsed if c.business_elapsed is not None else wall
-                    pairs.append((v.f.id, bus, wall))
-        return _times(pairs)
+        return _times([(v.id, c.business, c.wall) for v in views for c in v.clocks
+                       if c.metric == metric and c.wall is not None and c.business is not None])
     return compute
 
 
 def resolution_time(views: Sequence[CaseView], ctx: ReportContext) -> dict[str, Figure]:
-    return _times([(v.f.id, v.resolution_business, v.resolution_wall) for v in views
+    return _times([(v.id, v.resolution_business, v.resolution_wall) for v in views
                    if v.resolution_wall is not None and v.resolution_business is not None])
 
 
 def fcr(views: Sequence[CaseView], ctx: ReportContext) -> dict[str, Figure]:
-    resolved = [v for v in views if v.f.resolved]
+    resolved = [v for v in views if v.resolved]
     first_contact = [v for v in resolved
                      if v.human_tasks_done <= 1 and not v.escalations and not v.f.reopened]
     first_level = [v for v in resolved if v.deepest_rank == 1]
@@ -130,10 +124,11 @@ def _lvl(ctx: ReportContext, rank: int) -> str:
 
 def escalation(views: Sequence[CaseView], ctx: ReportContext) -> dict[str, Figure]:
     out: dict[str, Figure] = {}
+    deepest = max(ctx.level_rank.values())
     for level, rank in sorted(ctx.level_rank.items(), key=lambda kv: kv[1]):
-        at = [v for v in views if level in v.visited]
-        if rank == max(ctx.level_rank.values()):
+        if rank == deepest:
             continue  # nothing deeper to escalate to
+        at = [v for v in views if level in v.visited]
         out[f"rate_{level}"] = ratio((v for v in at if level in v.escalated_from), at)
     escalated = [v for v in views if v.escalations]
     out["hand_back"] = ratio((v for v in escalated if v.hand_backs), escalated)
@@ -144,7 +139,7 @@ def escalation(views: Sequence[CaseView], ctx: ReportContext) -> dict[str, Figur
 def elevel(views: Sequence[CaseView], ctx: ReportContext) -> dict[str, Figure]:
     e = _lvl(ctx, 0)
     started = [v for v in views if v.start_level == e]
-    contained = [v for v in started if v.f.resolved and v.deepest_rank <= 0]
+    contained = [v for v in started if v.resolved and v.deepest_rank <= 0]
     attempted = [v for v in views if v.f.elevel is not None]
     return {
         "containment": ratio(contained, started),
@@ -154,7 +149,7 @@ def elevel(views: Sequence[CaseView], ctx: ReportContext) -> dict[str, Figure]:
 
 
 def reopen(views: Sequence[CaseView], ctx: ReportContext) -> dict[str, Figure]:
-    resolved = [v for v in views if v.f.resolved]
+    resolved = [v for v in views if v.resolved]
     return {"rate": ratio((v for v in resolved if v.f.reopened), resolved)}
 
 
@@ -162,17 +157,17 @@ def backlog(views: Sequence[CaseView], ctx: ReportContext) -> dict[str, Figure]:
     buckets: dict[str, list[str]] = {label: [] for label, _ in AGE_BUCKETS}
     open_ids = []
     for v in views:
-        if not v.f.is_open or v.f.created_at > ctx.now:
+        if not v.is_open or v.f.created_at > ctx.now:
             continue
-        open_ids.append(v.f.id)
+        open_ids.append(v.id)
         age = (ctx.now - v.f.created_at).total_seconds()
         label = next(lb for lb, bound in AGE_BUCKETS if age < bound)
-        buckets[label].append(v.f.id)
+        buckets[label].append(v.id)
     out = {"open": Figure(float(len(open_ids)), "n", tuple(open_ids), tuple(open_ids))}
     for label, ids in buckets.items():
         out[f"age {label}"] = Figure(float(len(ids)), "n", tuple(ids), tuple(ids))
-    inflow = tuple(v.f.id for v in views)
-    outflow = tuple(v.f.id for v in views if v.f.ended_at is not None and v.f.ended_at <= ctx.now)
+    inflow = tuple([v.id for v in views])
+    outflow = tuple([v.id for v in views if v.f.ended_at is not None and v.f.ended_at <= ctx.now])
     out["inflow"] = Figure(float(len(inflow)), "n", inflow, inflow)
     out["outflow"] = Figure(float(len(outflow)), "n", outflow, outflow)
     return out
@@ -182,7 +177,7 @@ def incidents(views: Sequence[CaseView], ctx: ReportContext) -> dict[str, Figure
     hit = [v for v in views if v.f.incidents]
     total = sum(v.f.incidents for v in hit)
     return {"case_rate": ratio(hit, views),
-            "count": Figure(float(total), "n", tuple(v.f.id for v in hit), tuple(v.f.id for v in hit))}
+            "count": Figure(float(total), "n", tuple([v.id for v in hit]), tuple([v.id for v in hit]))}
 
 
 KPIS: tuple[Kpi, ...] = (
