@@ -211,6 +211,9 @@ def main() -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     results: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory(prefix="careflow-bench-") as tmp:
+        # a Prefect home of its own: the ephemeral API's database is not shared with
+        # whatever else runs Prefect on this machine
+        os.environ.setdefault("PREFECT_HOME", str(Path(tmp) / "prefect"))
         for n in args.cases:
             res = run_careflow(n, args.batch, Path(tmp))
             print(json.dumps(res), flush=True)

@@ -57,6 +57,8 @@ def _quiet_env() -> None:
     # the telemetry service writes the API's SQLite database at start-up, racing the
     # first flow run for its lock on a busy machine; careflow does not need it
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # an ephemeral API on a busy 2-core machine can take longer than the default 20 s
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 @contextlib.contextmanager
