@@ -26,6 +26,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from connectors.base import ChannelEvent, EventFormatError, event_from_dict, event_to_dict
@@ -227,7 +228,7 @@ def process_inbox(session: Session, inbox_id: int, *, library: IntakeLibrary | N
 
     A failure inside processing rolls back the partial work (savepoint), stores a dead
     letter with the reason and marks the inbox row ``dead_letter``; it never raises for a
-    bad event.
+    bad event. Database errors are re-raised: the row stays ``received`` for a retry.
     """
     now = clock.now()
     lock = session.get_bind().dialect.name == "postgresql"  # SQLite: BEGIN IMMEDIATE locks
@@ -241,7 +242,9 @@ def process_inbox(session: Session, inbox_id: int, *, library: IntakeLibrary | N
         event = event_from_dict(row.payload)
         with session.begin_nested():
             result = _process(session, event, inbox_id, library, now)
-    except (CareflowError, ValueError, KeyError, TypeError) as exc:
+    except SQLAlchemyError:
+        raise  # the store is in trouble, not the event: leave the row 'received' for a retry
+    except Exception as exc:  # noqa: BLE001 -- a bad event (or a bug) must never stop intake
         reason = f"{type(exc).__name__}: {exc}"
         dl = dead_letter(session, f"inbox:{row.channel}", reason,
                          {"inbox_id": inbox_id, "event": row.payload}, now=now)

@@ -273,3 +273,18 @@ def test_reply_to_the_message_id_the_connector_generated(session: Session, libra
     view = customer_view(session, first.customer_id or "")
     assert [e.direction for e in view.entries if e.type == "interaction"] == [
         "inbound", "outbound", "inbound"]
+
+
+def test_an_unexpected_error_while_processing_is_a_dead_letter(session: Session, library: Any,
+                                                               clock: SimulatedClock) -> None:
+    class Exploding:
+        routing = library.routing
+
+        def sop(self, sop_id: str, version: str | None = None) -> Any:
+            raise RuntimeError("library backend unavailable")
+
+    r = ingest(session, mail(clock, "<boom@x>"), library=Exploding(), clock=clock)
+    assert r.status is IntakeStatus.DEAD_LETTER
+    assert r.reason == "RuntimeError: library backend unavailable"
+    assert ingest(session, mail(clock, "<fine@x>"), library=library,
+                  clock=clock).status is IntakeStatus.STARTED
