@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+
+from sqlalchemy import String, select, type_coerce
 
 __all__ = ["CaseFacts", "ClockFact", "LevelMove", "TaskFact", "load_facts"]
 
@@ -94,9 +96,18 @@ class CaseFacts:
 
 
 def _dt(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))
+    """An aware datetime from a stored value (naive strings from SQLite are UTC)."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(str(value))
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _raw(col: Any, sqlite: bool) -> Any:
+    """On SQLite, read a timestamp column as its text (parsed by ``_dt`` in C, several times
+    faster than the generic per-row regex); elsewhere the driver's datetimes are kept."""
+    return type_coerce(col, String()) if sqlite else col
 
 
 def clock_facts(clocks: Any) -> list[ClockFact]:
@@ -126,15 +137,14 @@ def load_facts(engine: Any, *, since: datetime | None = None, until: datetime | 
     ``reopened``, ``signal`` or ``task_created`` after ``case_ended``) or when the same customer
     opened a new case of the same SOP within ``reopen_window_days`` of its end.
     """
-    from sqlalchemy import select
-
     from engine.store.models import AuditRow, CaseRow, HumanTaskRow, IncidentRow
     from engine.store.models_knowledge import ElevelAttemptRow, KnowledgeOutcomeRow
 
     # only the parts of the state the KPIs need: the database extracts them (no full-state parse)
+    lite = engine.dialect.name == "sqlite"
     stmt = select(CaseRow.id, CaseRow.sop_id, CaseRow.channel, CaseRow.level, CaseRow.priority,
                   CaseRow.tier, CaseRow.status, CaseRow.outcome, CaseRow.customer_id,
-                  CaseRow.created_at, CaseRow.ended_at, CaseRow.parent_case_id,
+                  _raw(CaseRow.created_at, lite), _raw(CaseRow.ended_at, lite), CaseRow.parent_case_id,
                   CaseRow.state["clocks"],
                   *(CaseRow.state[("data", key)].as_string() for key in CATEGORY_KEYS + ("product",)))
     if since is not None:
@@ -149,17 +159,17 @@ def load_facts(engine: Any, *, since: datetime | None = None, until: datetime | 
             facts[cid] = CaseFacts(
                 id=cid, sop=sop, channel=channel or "-", level=level or "-", priority=prio or "-",
                 tier=tier or "-", status=status, outcome=outcome, customer=cust,
-                created_at=created, ended_at=ended, category=next((c for c in cats if c), sop),
+                created_at=_dt(created), ended_at=_dt(ended), category=next((c for c in cats if c), sop),
                 product=product or "-", clocks=clock_facts(clocks), parent=parent)
-        _load_audit(conn, facts, AuditRow)
+        _load_audit(conn, facts, AuditRow, lite)
         for cid, node, level, status, created, completed, knowledge in conn.execute(
                 select(HumanTaskRow.case_id, HumanTaskRow.node, HumanTaskRow.level,
-                       HumanTaskRow.status, HumanTaskRow.created_at, HumanTaskRow.completed_at,
-                       HumanTaskRow.knowledge)):
+                       HumanTaskRow.status, _raw(HumanTaskRow.created_at, lite),
+                       _raw(HumanTaskRow.completed_at, lite), HumanTaskRow.knowledge)):
             f = facts.get(cid)
             if f is not None:
                 article = knowledge.get("article") if isinstance(knowledge, dict) else None
-                f.tasks.append(TaskFact(node, level, status, created, completed, article))
+                f.tasks.append(TaskFact(node, level, status, _dt(created), _dt(completed), article))
         for cid, outcome, article in conn.execute(
                 select(ElevelAttemptRow.case_id, ElevelAttemptRow.outcome, ElevelAttemptRow.article_id)
                 .order_by(ElevelAttemptRow.id)):
@@ -181,18 +191,17 @@ def load_facts(engine: Any, *, since: datetime | None = None, until: datetime | 
     return list(facts.values())
 
 
-def _load_audit(conn: Any, facts: dict[str, CaseFacts], audit: Any) -> None:
-    from sqlalchemy import select
-
+def _load_audit(conn: Any, facts: dict[str, CaseFacts], audit: Any, lite: bool) -> None:
     ended: dict[str, datetime] = {}
     # the three detail fields the KPIs read, extracted by the database (no JSON parse per row)
-    stmt = (select(audit.case_id, audit.kind, audit.at, audit.detail["source"].as_string(),
-                   audit.detail["target"].as_string(), audit.detail["counted"].as_json())
+    stmt = (select(audit.case_id, audit.kind, _raw(audit.at, lite), audit.detail["source"].as_string(),
+                   audit.detail["target"].as_string(), audit.detail["counted"].as_boolean())
             .where(audit.kind.in_(AUDIT_KINDS)).order_by(audit.case_id, audit.seq))
-    for cid, kind, at, source, target, counted in conn.execute(stmt).all():
+    for cid, kind, raw_at, source, target, counted in conn.execute(stmt).all():
         f = facts.get(cid)
         if f is None:
             continue
+        at = _dt(raw_at)
         if kind in ("escalated", "handed_back"):
             if kind == "escalated" and counted is False:
                 continue  # a lateral move, not deeper

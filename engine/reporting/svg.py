@@ -7,6 +7,7 @@ script shows the case ids behind that key when the mark is clicked.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+import math
 from html import escape
 
 __all__ = ["bars", "funnel", "heat_grid", "line_chart"]
@@ -38,7 +39,8 @@ def line_chart(labels: Sequence[str], series: Mapping[str, Sequence[tuple[float 
         yy = y(top * frac)
         out.append(f'<line x1="{pad_l}" x2="{width - pad_r}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#e0e0e0"/>'
                    f'<text x="{pad_l - 6}" y="{yy + 4:.1f}" text-anchor="end" class="ax">{top * frac:.0f}{unit}</text>')
-    step = max(1, n // 10)
+    longest = max((len(lb) for lb in labels), default=1)
+    step = max(1, math.ceil(n * (longest * 6.2 + 12) / w))  # labels never overlap
     for i, lb in enumerate(labels):
         if i % step == 0:
             out.append(f'<text x="{x(i):.1f}" y="{height - 18}" text-anchor="middle" class="ax">{escape(lb)}</text>')
@@ -82,10 +84,10 @@ def heat_grid(rows: Sequence[str], cols: Sequence[str], cells: Mapping[tuple[int
 
 
 def funnel(stages: Sequence[tuple[str, int, str, str]], *, width: int = 620) -> str:
-    """A funnel of levels: ``(label, cases, drill key, note)`` per stage, widths relative to the first."""
+    """A funnel of levels: ``(label, cases, drill key, note)`` per stage, widths relative to the widest."""
     bar_h, gap, left, right = 34, 10, 92, 170
     height = len(stages) * (bar_h + gap) + 8
-    first = max(stages[0][1] if stages else 1, 1)
+    first = max([count for _, count, _, _ in stages] + [1])  # some cases start below e-level
     span = width - left - right
     out = [f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img">']
     for i, (label, count, key, note) in enumerate(stages):
