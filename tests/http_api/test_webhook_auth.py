@@ -122,8 +122,8 @@ def test_ack_is_fast(server: Any) -> None:
         from connectors.http.signing import signature_header
 
         worst = 0.0
-        for _ in range(20):
-            raw = _raw()
+        for i in range(20):
+            raw = json.dumps({**FORM, "submission_id": f"fast-{i}"}).encode()
             headers = {"Content-Type": "application/json",
                        "Careflow-Signature": signature_header((SECRETS[0],), server.ts(), raw)}
             start = time.perf_counter()
@@ -195,3 +195,17 @@ def test_delivery_ids_are_kept_for_the_retention_then_pruned(server: Any) -> Non
     server.clock.advance(timedelta(days=1, seconds=1))
     assert server.app.state.intake.prune() == 1
     assert counts(server) == (1, 0)  # the inbox row stays (its own retention)
+
+
+def test_replay_without_delivery_header_is_caught_by_its_signature(server: Any) -> None:
+    raw = _raw()
+    ts = server.ts()
+    header = f"t={ts},v1={sign_payload(SECRETS[0], ts, raw)}"
+    codes = []
+    for _ in range(2):
+        r = httpx.post(f"{server.url}/v1/intake/webform", content=raw,
+                       headers={"Content-Type": "application/json", "Careflow-Signature": header})
+        codes.append(r.status_code)
+    assert codes == [202, 200]
+    assert counts(server) == (1, 1)
+    server.wait_processed()
