@@ -169,10 +169,11 @@ def _collect_audit(rows: _Rows, adv: CaseAdvance, entries: Iterable[tuple[t.Audi
     st = adv.state
     for audit, event_seq in entries:
         seq += 1
-        detail = _json(audit.detail)
+        text = canonical_json(audit.detail)
+        detail = json.loads(text)
         entry = entry_fields(adv.case_id, seq, rows.now, audit.actor, audit.kind, audit.node,
-                             st.sop_hash, detail)
-        digest = chain_hash(prev, entry)
+                             st.sop_hash, None)
+        digest = chain_hash(prev, entry, text)
         rows.audit.append({
             "case_id": adv.case_id, "seq": seq, "event_seq": event_seq, "at": rows.now,
             "actor": audit.actor, "kind": audit.kind, "node": audit.node,

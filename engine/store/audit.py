@@ -31,9 +31,18 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_default)
 
 
-def chain_hash(prev_hash: str, entry: Mapping[str, Any]) -> str:
-    """The hash of ``entry`` chained onto ``prev_hash``."""
-    return hashlib.sha256((prev_hash + canonical_json(entry)).encode()).hexdigest()
+def chain_hash(prev_hash: str, entry: Mapping[str, Any], detail_json: str | None = None) -> str:
+    """The hash of ``entry`` chained onto ``prev_hash``.
+
+    ``detail_json``: the canonical JSON of ``entry["detail"]`` when the caller has it
+    already (the hash is the same either way).
+    """
+    if detail_json is None:
+        text = canonical_json(entry)
+    else:
+        head = canonical_json({**entry, "detail": None})
+        text = head.replace('"detail":null', f'"detail":{detail_json}', 1)
+    return hashlib.sha256((prev_hash + text).encode()).hexdigest()
 
 
 def entry_fields(
