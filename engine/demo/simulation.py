@@ -110,7 +110,9 @@ class Simulation:
         url = f"sqlite:///{path}"
         upgrade(url)
         self.library = load_library(self.cfg.sop_dir)
-        engine = make_engine(url)
+        # a simulation: WAL with synchronous=NORMAL (consistent after a crash, not fsync per
+        # commit); a real deployment keeps the durable default (FULL)
+        engine = make_engine(url, sqlite_synchronous="NORMAL")
         self.rt = make_runtime(engine, self.clock,
                                sops=SopProvider(self.cfg.sop_dir, library=self.library),
                                worker="demo", artifacts=True)

@@ -88,7 +88,13 @@ def _check_sqlite_path(database: str | None) -> None:
         )
 
 
-def _install_sqlite_pragmas(engine: Engine) -> None:
+#: SQLite ``synchronous`` levels careflow accepts: FULL (default, every commit durable) or NORMAL
+#: (WAL stays consistent after a crash, but the last commits may be lost on power failure;
+#: for simulations and throwaway databases such as the demo's)
+SQLITE_SYNCHRONOUS = ("FULL", "NORMAL")
+
+
+def _install_sqlite_pragmas(engine: Engine, synchronous: str = "FULL") -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
@@ -96,7 +102,7 @@ def _install_sqlite_pragmas(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA busy_timeout=5000")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -107,19 +113,26 @@ def _install_sqlite_pragmas(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
+def make_engine(url: str | None = None, *, sqlite_synchronous: str = "FULL",
+                **kwargs: Any) -> Engine:
     """Open the case database named by ``url`` (see resolve_url) with careflow's settings.
 
+    ``sqlite_synchronous`` is FULL (durable commits, the default) or NORMAL (see
+    SQLITE_SYNCHRONOUS); it does not apply to PostgreSQL.
+
     Raises:
-        StoreError: a SQLite file on a network filesystem.
+        StoreError: a SQLite file on a network filesystem, or an unknown synchronous level.
     """
+    if sqlite_synchronous not in SQLITE_SYNCHRONOUS:
+        raise StoreError(f"sqlite_synchronous must be one of {', '.join(SQLITE_SYNCHRONOUS)}, "
+                         f"not {sqlite_synchronous!r}")
     resolved = make_url(resolve_url(url))
     backend = resolved.get_backend_name()
     if backend == "sqlite":
         _check_sqlite_path(resolved.database)
         kwargs.setdefault("connect_args", {}).setdefault("check_same_thread", False)
         engine = create_engine(resolved, **kwargs)
-        _install_sqlite_pragmas(engine)
+        _install_sqlite_pragmas(engine, sqlite_synchronous)
         return engine
     if backend == "postgresql" and resolved.drivername == "postgresql":
         resolved = resolved.set(drivername="postgresql+psycopg")
