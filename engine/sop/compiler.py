@@ -172,11 +172,12 @@ def _build_graph(spec: SopSpec, errors: list[SopError]) -> nx.DiGraph:
         graph.add_node(node_id, type=node.type.value, level=node.level,
                        title=node.title or node_id, span=node.span, spec=node)
     for node_id, node in spec.nodes.items():
-        for target, kind, label, cond in iter_edges(node):
+        for index, (target, kind, label, cond) in enumerate(iter_edges(node)):
             if target not in spec.nodes:
+                span, path = _where(node, kind, index)
                 errors.append(SopError(
                     "E-REF-UNKNOWN", f"node {node_id!r} leads to unknown node {target!r}",
-                    span=node.span, json_path=f"$.nodes.{node_id}",
+                    span=span, json_path=f"$.nodes.{node_id}{path}",
                     hint=_did_you_mean(target, spec.nodes) or "declare the node under 'nodes'"))
                 continue
             _add_edge(graph, node_id, target, kind, label, cond)
@@ -194,6 +195,30 @@ def _build_graph(spec: SopSpec, errors: list[SopError]) -> nx.DiGraph:
                 continue
             _add_edge(graph, HANDLERS_NODE, h.next, "handler", h.event, h.when)
     return graph
+
+
+_KIND_FIELD = {"next": "next", "otherwise": "otherwise", "error": "on_error", "loop_body": "body",
+               "loop_exit": "exit", "sla_ok": "ok", "sla_warning": "warning",
+               "sla_breached": "breached"}
+
+
+def _where(node: NodeSpec, kind: str, index: int) -> tuple[SourceSpan, str]:
+    """The span and JSON-path suffix of the ``index``-th edge (of ``kind``) of ``node``."""
+    key = _KIND_FIELD.get(kind)
+    if key is not None:  # the model keeps no span per key: point at the node
+        return node.span, f".{key}"
+    if kind == "timeout" and node.timeout is not None:
+        return node.timeout.span, ".timeout.next"
+    offset = 1 if node.next is not None and node.type is not NodeType.END else 0
+    position = index - offset
+    if kind == "branch" and 0 <= position < len(node.branches):
+        return node.branches[position].span, f".branches[{position}].next"
+    if kind == "outcome" and 0 <= position < len(node.outcomes):
+        outcome = node.outcomes[position]
+        return outcome.span, f".outcomes.{outcome.name}.next"
+    if kind == "event" and 0 <= position < len(node.on):
+        return node.on[position].span, f".on[{position}].next"
+    return node.span, ""
 
 
 def _add_edge(graph: nx.DiGraph, u: str, v: str, kind: str, label: str, cond: Expr | None) -> None:

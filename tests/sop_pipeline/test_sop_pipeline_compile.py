@@ -180,7 +180,8 @@ def test_unknown_reference_and_start_problems() -> None:
         compile_text(text)
     found = {e.code: e for e in info.value}
     assert found["E-REF-UNKNOWN"].hint == "did you mean 'bump'?"
-    assert found["E-REF-UNKNOWN"].json_path == "$.nodes.check"
+    assert found["E-REF-UNKNOWN"].json_path == "$.nodes.check.otherwise"
+    assert found["E-REF-UNKNOWN"].span.line == 10  # the node (the model keeps no per-key span)  # type: ignore[union-attr]
     assert "'again'" in found["E-START-DUPLICATE"].message
     with pytest.raises(SopErrors) as info:
         compile_text(MINI.replace("start: {type: start, next: check}", "begin: {type: set, set: {n: '1'}, next: check}"))
