@@ -11,12 +11,15 @@ from __future__ import annotations
 from engine.interpreter.context import StepContext
 from engine.interpreter.rejections import CaseAlreadyEnded, TaskNotOpen, UnmatchedSignal
 from engine.interpreter.step import initial_state, new_case, step
+from engine.interpreter.waiting import Awaiting, awaiting
 
 __all__ = [
+    "Awaiting",
     "CaseAlreadyEnded",
     "StepContext",
     "TaskNotOpen",
     "UnmatchedSignal",
+    "awaiting",
     "initial_state",
     "new_case",
     "step",
