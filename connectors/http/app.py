@@ -198,9 +198,12 @@ class _Intake:
         now = self.now()
         try:
             with self.s.session_factory() as session, session.begin():
-                if session.get(WebhookDeliveryRow, delivery) is not None:
+                deliveries = WebhookDeliveryRow.__table__
+                seen = session.execute(select(deliveries.c.delivery_id)
+                                       .where(deliveries.c.delivery_id == delivery)).first()
+                if seen is not None:
                     return 200, {"status": "duplicate", "delivery_id": delivery}, None
-                row = WebhookDeliveryRow(delivery_id=delivery, endpoint=endpoint, received_at=now)
+                row = {"delivery_id": delivery, "endpoint": endpoint, "received_at": now}
                 body: Any = None
                 try:
                     body = _decode(raw, headers.get("content-type", "application/json"))
@@ -214,13 +217,15 @@ class _Intake:
                                "body": {**body, "_delivery_id": delivery}
                                if isinstance(body, dict) else None,
                                "raw": raw.decode("utf-8", "replace")[:100_000]}
-                    row.dead_letter_id = dead_letter(session, f"http:{endpoint}", reason, payload, now=now)
-                    row.status = "dead_letter"
-                    session.add(row)
-                    return 422, {"detail": reason, "dead_letter_id": row.dead_letter_id}, None
+                    dl = dead_letter(session, f"http:{endpoint}", reason, payload, now=now)
+                    session.execute(deliveries.insert().values(**row, dead_letter_id=dl,
+                                                               status="dead_letter"))
+                    return 422, {"detail": reason, "dead_letter_id": dl}, None
                 inbox_id, duplicate = accept(session, event, now=now)
-                row.inbox_id, row.status = inbox_id, "duplicate" if duplicate else "accepted"
-                session.add(row)
+                # a concurrent request with the same delivery id makes this INSERT (or the
+                # commit) fail: the whole transaction, inbox row included, is rolled back
+                session.execute(deliveries.insert().values(
+                    **row, inbox_id=inbox_id, status="duplicate" if duplicate else "accepted"))
         except IntegrityError:
             # the same delivery id arrived concurrently and the other request won
             return 200, {"status": "duplicate", "delivery_id": delivery}, None

@@ -28,23 +28,50 @@ def find_inbox(session: Session, channel: str, external_id: str) -> InboxRow | N
         InboxRow.channel == channel, InboxRow.external_id == external_id)).first()
 
 
+def _insert_ignoring_duplicates(session: Session) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` for the session's backend (SQLite, PostgreSQL)."""
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        return None
+    return insert(InboxRow.__table__).on_conflict_do_nothing(
+        index_elements=["channel", "external_id"])
+
+
 def accept(session: Session, event: ChannelEvent, *, now: datetime) -> tuple[int, bool]:
-    """Put ``event`` into the inbox; returns (inbox id, duplicate?)."""
-    existing = find_inbox(session, event.channel, event.external_id)
-    if existing is not None:
+    """Put ``event`` into the inbox; returns (inbox id, duplicate?).
+
+    One ``INSERT ... ON CONFLICT DO NOTHING RETURNING id``: the UNIQUE constraint decides
+    between concurrent deliveries of the same item, without a savepoint.
+    """
+    values = {"channel": event.channel, "external_id": event.external_id, "received_at": now,
+              "payload": event_to_dict(event), "status": RECEIVED}
+    stmt = _insert_ignoring_duplicates(session)
+    if stmt is not None:
+        new_id = session.execute(stmt.values(**values).returning(InboxRow.__table__.c.id)).scalar()
+        if new_id is not None:
+            return int(new_id), False
+        existing = find_inbox(session, event.channel, event.external_id)
+        if existing is None:  # pragma: no cover -- the conflicting row cannot vanish
+            raise IntegrityError("inbox insert ignored but no row found", None, Exception())
         return existing.id, True
-    row = InboxRow(channel=event.channel, external_id=event.external_id, received_at=now,
-                   payload=event_to_dict(event), status=RECEIVED)
+    # other backends: savepoint + unique violation
+    found = find_inbox(session, event.channel, event.external_id)
+    if found is not None:
+        return found.id, True
+    row = InboxRow(**values)
     try:
         with session.begin_nested():
             session.add(row)
             session.flush()
     except IntegrityError:
-        # a concurrent delivery of the same item won the race
-        existing = find_inbox(session, event.channel, event.external_id)
-        if existing is None:
+        found = find_inbox(session, event.channel, event.external_id)
+        if found is None:
             raise
-        return existing.id, True
+        return found.id, True
     return row.id, False
 
 
