@@ -52,7 +52,17 @@ class StateSchemaError(RunError):
 # ---- free-form values ---------------------------------------------------------------------
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def _any_out(value: Any) -> Any:
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is dict:
+        return {str(k): _any_out(v) for k, v in value.items()}
+    if kind is list:
+        return [_any_out(v) for v in value]
     if isinstance(value, datetime):
         return {"$dt": value.isoformat()}
     if isinstance(value, timedelta):
@@ -69,6 +79,8 @@ def _any_out(value: Any) -> Any:
 
 
 def _any_in(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, dict):
         if len(value) == 1:
             if "$dt" in value:
@@ -84,7 +96,14 @@ def _any_in(value: Any) -> Any:
     return value
 
 
-# ---- typed values -------------------------------------------------------------------------
+# ---- typed values: converters compiled once per type ---------------------------------------
+
+Conv = Callable[[Any], Any]
+_SCALAR_TYPES = _PLAIN
+
+
+def _identity(value: Any) -> Any:
+    return value
 
 
 @cache
@@ -92,75 +111,91 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _out(value: Any, typ: Any) -> Any:
+@cache
+def _encoder(typ: Any) -> Conv:
+    """A function writing values of type ``typ`` as JSON-able data."""
     if typ is Any:
-        return _any_out(value)
-    if value is None:
-        return None
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        hints = _hints(type(value))
-        return {f.name: _out(getattr(value, f.name), hints[f.name])
-                for f in dataclasses.fields(value)}
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    origin = typing.get_origin(typ)
-    args = typing.get_args(typ)
+        return _any_out
+    if typ in _SCALAR_TYPES:
+        return _identity
+    origin, args = typing.get_origin(typ), typing.get_args(typ)
     if origin in (types.UnionType, typing.Union):
-        inner = next(a for a in args if a is not type(None))
-        return _out(value, inner)
-    if isinstance(value, Mapping):
-        vtyp = args[1] if len(args) == 2 else Any
-        return {str(k): _out(v, vtyp) for k, v in value.items()}
-    if isinstance(value, (tuple, list)):
-        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-            return [_out(v, args[0]) for v in value]
-        if origin is tuple and args:
-            return [_out(v, a) for v, a in zip(value, args, strict=True)]
-        return [_any_out(v) for v in value]
-    return value
-
-
-def _in(value: Any, typ: Any) -> Any:
-    if typ is Any:
-        return _any_in(value)
-    origin = typing.get_origin(typ)
-    args = typing.get_args(typ)
-    if origin in (types.UnionType, typing.Union):
-        if value is None:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _in(value, inner[0])
-    if isinstance(typ, type) and dataclasses.is_dataclass(typ):
-        return _dataclass_in(typ, value)
-    if isinstance(typ, type) and issubclass(typ, Enum):
-        return typ(value)
+        inner = _encoder(next(a for a in args if a is not type(None)))
+        return lambda v: None if v is None else inner(v)
     if typ is datetime:
-        return datetime.fromisoformat(value)
-    if origin is tuple:
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_in(v, args[0]) for v in value)
-        return tuple(_in(v, a) for v, a in zip(value, args, strict=True))
-    if origin in (Mapping, dict, typing.Mapping) or typ is Mapping:
-        vtyp = args[1] if len(args) == 2 else Any
-        return frozen_map({k: _in(v, vtyp) for k, v in value.items()})
-    return value
+        return lambda v: v.isoformat()
+    if isinstance(typ, type) and issubclass(typ, Enum):
+        return lambda v: v.value
+    if isinstance(typ, type) and dataclasses.is_dataclass(typ):
+        hints = _hints(typ)
+        plan = [(f.name, _encoder(hints[f.name])) for f in dataclasses.fields(typ)]
+        return lambda v: {name: enc(getattr(v, name)) for name, enc in plan}
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        item = _encoder(args[0])
+        return lambda v: [item(x) for x in v]
+    if origin is tuple and args:
+        items = [_encoder(a) for a in args]
+        return lambda v: [enc(x) for enc, x in zip(items, v, strict=True)]
+    if origin in (Mapping, dict) or typ is Mapping:
+        val = _encoder(args[1]) if len(args) == 2 else _any_out
+        return lambda v: {str(k): val(x) for k, x in v.items()}
+    return _any_out
+
+
+@cache
+def _decoder(typ: Any) -> Conv:
+    """A function reading values of type ``typ`` from what ``_encoder`` wrote."""
+    if typ is Any:
+        return _any_in
+    if typ in _SCALAR_TYPES:
+        return _identity
+    origin, args = typing.get_origin(typ), typing.get_args(typ)
+    if origin in (types.UnionType, typing.Union):
+        inner = _decoder(next(a for a in args if a is not type(None)))
+        return lambda v: None if v is None else inner(v)
+    if typ is datetime:
+        return datetime.fromisoformat
+    if isinstance(typ, type) and issubclass(typ, Enum):
+        return typ
+    if isinstance(typ, type) and dataclasses.is_dataclass(typ):
+        return lambda v: _dataclass_in(typ, v)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        item = _decoder(args[0])
+        return lambda v: tuple(item(x) for x in v)
+    if origin is tuple and args:
+        items = [_decoder(a) for a in args]
+        return lambda v: tuple(dec(x) for dec, x in zip(items, v, strict=True))
+    if origin in (Mapping, dict) or typ is Mapping:
+        val = _decoder(args[1]) if len(args) == 2 else _any_in
+        return lambda v: frozen_map({k: val(x) for k, x in v.items()})
+    return _identity
+
+
+@cache
+def _field_decoders(cls: type) -> dict[str, Conv]:
+    hints = _hints(cls)
+    return {f.name: _decoder(hints[f.name]) for f in dataclasses.fields(cls)}
 
 
 def _dataclass_in(cls: type, doc: Mapping[str, Any]) -> Any:
     if not isinstance(doc, Mapping):
         raise StateSchemaError(f"{cls.__name__}: expected an object, got {type(doc).__name__}")
-    hints = _hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(doc) - names - {"type"}
-    if unknown:
-        raise StateSchemaError(f"{cls.__name__}: unknown field(s) {sorted(unknown)}")
-    kwargs = {k: _in(v, hints[k]) for k, v in doc.items() if k in names}
+    decoders = _field_decoders(cls)
+    try:
+        kwargs = {k: decoders[k](v) for k, v in doc.items() if k != "type"}
+    except KeyError as exc:
+        unknown = sorted(set(doc) - set(decoders) - {"type"})
+        raise StateSchemaError(f"{cls.__name__}: unknown field(s) {unknown}") from exc
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise StateSchemaError(f"{cls.__name__}: {exc}") from exc
     try:
         return cls(**kwargs)
     except TypeError as exc:
         raise StateSchemaError(f"{cls.__name__}: {exc}") from exc
+
+
+def _out(value: Any, typ: Any) -> Any:
+    return _encoder(typ)(value)
 
 
 # ---- public -------------------------------------------------------------------------------
