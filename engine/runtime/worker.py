@@ -26,12 +26,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, and_, exists, or_, select
-from sqlalchemy.orm import Session
 
 from engine.clock import Clock, SystemClock
 from engine.runtime import outbox as ob
@@ -294,6 +292,3 @@ def serve(engine: Engine | str | None = None, *, sops: str | Path | None = None,
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=10)
 
-
-def lease_expiry(rt: Runtime) -> timedelta:
-    return timedelta(seconds=rt.advancer.lease_s)

@@ -20,7 +20,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from engine.errors import RunError, TaskConflict
 from engine.store.cases import post_event
-from engine.store.models import CaseRow, HumanTaskRow, TaskStatus
+from engine.store.models import HumanTaskRow, TaskStatus
 
 __all__ = ["claim_task", "complete_task", "get_task", "list_tasks", "mark_escalated"]
 
@@ -134,8 +134,3 @@ def list_tasks(
                          HumanTaskRow.created_at, HumanTaskRow.id).limit(limit)
     return list(session.scalars(stmt))
 
-
-def case_of(session: Session, task: HumanTaskRow) -> CaseRow:
-    row = session.get(CaseRow, task.case_id)
-    assert row is not None  # FK
-    return row
