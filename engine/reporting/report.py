@@ -7,6 +7,7 @@ Report, so every number on every output has the same case list behind it.
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -93,9 +94,20 @@ def build_report(facts: Sequence[CaseFacts], ctx: ReportContext,
 
 def load_report(engine: Any, ctx: ReportContext, *, since: datetime | None = None,
                 until: datetime | None = None) -> Report:
-    """Read the case store (cases created in ``[since, until)``) and build the report."""
-    facts = load_facts(engine, since=since, until=until, reopen_window_days=ctx.reopen_window_days)
-    return build_report(facts, ctx)
+    """Read the case store (cases created in ``[since, until)``) and build the report.
+
+    The cyclic garbage collector is paused meanwhile: loading allocates hundreds of thousands of
+    long-lived, acyclic objects, and the collector's repeated full scans of them cost a third of
+    the load time at 100,000 cases (measured) while finding nothing to free.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        facts = load_facts(engine, since=since, until=until, reopen_window_days=ctx.reopen_window_days)
+        return build_report(facts, ctx)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def activity_span(engine: Any) -> tuple[datetime, datetime]:
