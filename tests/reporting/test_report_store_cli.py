@@ -106,3 +106,23 @@ def test_html_report_renders_in_chromium_without_a_javascript_error(demo_db: Pat
             capture_output=True, text=True, timeout=90, cwd=ROOT)
     assert "Uncaught" not in proc.stderr
     assert 'data-report-ready="ok"' in proc.stdout  # the page's script ran to its end
+
+
+def test_html_figures_drill_down_to_the_cases_behind_them(demo_db: Path) -> None:
+    import re
+
+    from engine.reporting.html import render_html
+
+    engine = make_engine(f"sqlite:///{demo_db}")
+    rep = load_report(engine, context_from_org(SOPS, now=datetime(2026, 11, 25, tzinfo=UTC), period="day"))
+    page = render_html(rep)
+    drill = json.loads(re.search(r"<script type='application/json' id='drill-data'>(.*?)</script>", page,
+                                 re.S).group(1))  # type: ignore[union-attr]
+    backlog = next(k for k, m in re.findall(r'data-k="(k\d+)"><b>[^<]*</b><span>([^<]*)', page)
+                   if m.startswith("open backlog"))
+    assert drill[backlog]["ids"] == list(rep.result("backlog").overall["open"].hits)
+    fcr = rep.result("fcr").overall["first_contact"]
+    card = next(k for k, m in re.findall(r'data-k="(k\d+)"><b>[^<]*</b><span>([^<]*)', page)
+                if m.startswith("first-contact resolution"))
+    assert drill[card]["n"] == fcr.n  # a rate drills down to its population
+    assert all(len(d["ids"]) == min(d["n"], 500) for d in drill.values())
