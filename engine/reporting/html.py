@@ -59,7 +59,11 @@ _JS = """
     var d = data[key]; if(!d){return;}
     var html = '<button onclick="this.parentNode.style.display=\\'none\\'">close</button><h3>' + d.t + '</h3><p>' +
       d.n + ' case(s)' + (d.ids.length < d.n ? ' (first ' + d.ids.length + '; all in --json)' : '') + '</p>';
-    html += d.ids.map(function(i){return '<code>' + i + '</code>';}).join('');
+    function list(ids){return ids.map(function(i){return '<code>' + i + '</code>';}).join('');}
+    if(d.h){
+      html += '<h4>counted (' + d.hn + ')</h4>' + list(d.h) + '<h4>all ' + d.n + '</h4>';
+    }
+    html += list(d.ids);
     panel.innerHTML = html; panel.style.display = 'block';
   }
   document.addEventListener('click', function(ev){
@@ -83,7 +87,14 @@ class _Drill:
         return k
 
     def fig(self, title: str, f: Figure) -> str:
-        return self.key(title, f.hits if f.unit == "n" else f.cases)
+        """A figure's key: counts list their cases; rates list the population and the numerator."""
+        if f.unit == "n":
+            return self.key(title, f.hits)
+        k = self.key(title, f.cases)
+        if f.unit == "%":
+            self.data[k]["h"] = list(f.hits[:DRILL_CAP])
+            self.data[k]["hn"] = len(f.hits)
+        return k
 
 
 def _cards(report: Report, drill: _Drill) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -98,19 +99,30 @@ def test_html_report_renders_in_chromium_without_a_javascript_error(demo_db: Pat
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "").replace(
         'xmlns:xlink="http://www.w3.org/1999/xlink"', "").replace("http://www.w3.org/", "")  # self-contained
     assert html.count("<svg") >= 5  # trends x2, heat, funnel, SOP diagram, bars
+    # a click on the first KPI card must open the drill-down panel with case ids
+    probe = tmp_path / "probe.html"
+    probe.write_text(html.replace("</body>", "<script>document.querySelector('.card').click();"
+                                  "document.body.setAttribute('data-panel', document.getElementById('panel')"
+                                  ".querySelectorAll('code').length);</script></body>"))
     with tempfile.TemporaryDirectory() as profile:
         proc = subprocess.run(
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
              "--enable-logging=stderr", "--v=0", "--virtual-time-budget=3000", "--dump-dom", page.as_uri()],
             capture_output=True, text=True, timeout=90, cwd=ROOT)
+        clicked = subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+             "--virtual-time-budget=3000", "--dump-dom", probe.as_uri()],
+            capture_output=True, text=True, timeout=90, cwd=ROOT)
     assert "Uncaught" not in proc.stderr
     assert 'data-report-ready="ok"' in proc.stdout  # the page's script ran to its end
+    shown = re.search(r'data-panel="(\d+)"', clicked.stdout)
+    assert shown is not None
+    assert int(shown.group(1)) > 0
 
 
 def test_html_figures_drill_down_to_the_cases_behind_them(demo_db: Path) -> None:
-    import re
-
     from engine.reporting.html import render_html
 
     engine = make_engine(f"sqlite:///{demo_db}")
@@ -126,3 +138,4 @@ def test_html_figures_drill_down_to_the_cases_behind_them(demo_db: Path) -> None
                 if m.startswith("first-contact resolution"))
     assert drill[card]["n"] == fcr.n  # a rate drills down to its population
     assert all(len(d["ids"]) == min(d["n"], 500) for d in drill.values())
+    assert drill[card]["h"] == list(fcr.hits)  # ... and to the cases counted in the numerator
