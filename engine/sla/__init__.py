@@ -9,27 +9,36 @@ SLA clock value and its transitions), ``timers`` (planning and firing its timers
 
 from __future__ import annotations
 
-from engine.sla.calendar import BusinessCalendar
-from engine.sla.clock import (
-    Rung,
-    SlaClock,
-    cancel,
-    elapsed,
-    pause,
-    rearm,
-    recalculate,
-    remaining,
-    reopen,
-    reprioritize,
-    resume,
-    start_clock,
-    status,
-    stop,
-)
-from engine.sla.codec import from_json, to_json
-from engine.sla.duration import MAX_DURATION_SECONDS, format_duration, format_iso, parse_duration
-from engine.sla.policy import qualifies_as_response, select_policy, target_seconds
-from engine.sla.timers import PlannedTimer, SlaEffect, due_timers, on_timer
+import importlib
+from typing import Any
+
+#: public name -> defining module; imported on first use so that ``engine.sla.duration``
+#: (needed by every SOP load) does not pull in calendars, holidays and clocks
+_HOMES = {
+    "BusinessCalendar": "calendar",
+    **dict.fromkeys(("Rung", "SlaClock", "cancel", "elapsed", "pause", "rearm", "recalculate",
+                     "remaining", "reopen", "reprioritize", "resume", "start_clock", "status",
+                     "stop"), "clock"),
+    "from_json": "codec", "to_json": "codec",
+    **dict.fromkeys(("MAX_DURATION_SECONDS", "format_duration", "format_iso", "parse_duration"),
+                    "duration"),
+    **dict.fromkeys(("qualifies_as_response", "select_policy", "target_seconds"), "policy"),
+    **dict.fromkeys(("PlannedTimer", "SlaEffect", "due_timers", "on_timer"), "timers"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'engine.sla' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"engine.sla.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "MAX_DURATION_SECONDS",
