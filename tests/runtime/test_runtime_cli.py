@@ -1,0 +1,66 @@
+"""The case/task/incident CLI as executable spec: start, inspect, complete, refuse bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from engine.cli import build_app
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")  # rich tables: room for whole ids
+    monkeypatch.setenv("CAREFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    app, runner = build_app(), CliRunner()
+
+    def run(*args: str):  # noqa: ANN202
+        return runner.invoke(app, [*args, "--sops", str(REPO / "sop_definitions")]
+                             if args[0] not in ("db",) else list(args))
+    return run
+
+
+def test_db_upgrade_then_a_case_from_start_to_end(cli) -> None:  # noqa: ANN001
+    up = cli("db", "upgrade")
+    assert up.exit_code == 0 and "newest schema revision" in up.output
+    started = cli("case", "start", "password_reset", "-d", "request_text=locked out",
+                  "-d", "email=c@example.com", "--tier", "gold")
+    assert started.exit_code == 0, started.output
+    case_id = started.output.splitlines()[0]
+    task_id = re.search(r"open task (\S+) \[L1\]", started.output).group(1)
+    listed = cli("task", "list", "--level", "L1")
+    assert listed.exit_code == 0 and "L1" in listed.output
+
+    bad = cli("task", "complete", task_id, "--outcome", "verifyed", "-f", "verify_outcome=verified")
+    assert bad.exit_code == 1 and "did you mean 'verified'" in bad.output
+    missing = cli("task", "complete", task_id, "--outcome", "verified")
+    assert missing.exit_code == 1 and "needs field(s) verify_outcome" in missing.output
+
+    done = cli("task", "complete", task_id, "--outcome", "verified", "-f", "verify_outcome=verified",
+               "--agent", "ann")
+    assert done.exit_code == 0 and f"{case_id}: resolved (resolved_l1)" in done.output
+    again = cli("task", "complete", task_id, "--outcome", "verified", "-f", "verify_outcome=verified",
+                "--agent", "bob")
+    assert again.exit_code == 1 and "already completed by ann" in again.output
+
+    shown = cli("case", "show", case_id, "--json")
+    view = json.loads(shown.output)
+    assert view["status"] == "resolved" and view["clocks"][0]["state"] == "completed"
+    assert [e["kind"] for e in view["timeline"]][0] == "case_started"
+    table = cli("case", "show", case_id)
+    assert table.exit_code == 0 and "timeline" in table.output
+    assert case_id in cli("case", "list", "--status", "resolved").output
+
+
+def test_unknown_things_are_exit_code_1_with_the_reason(cli) -> None:  # noqa: ANN001
+    assert "unknown SOP 'pasword_reset'" in cli("case", "start", "pasword_reset").output
+    res = cli("case", "event", "NOPE", "customer_confirmed")
+    assert res.exit_code == 1 and "no such case" in res.output
+    assert cli("incident", "retry", "42").exit_code == 1
