@@ -174,6 +174,8 @@ def conformance(
     else:
         con = Console()
         con.rule(f"[bold]conformance of {sop}: {result.cases} cases")
+        if result.other_versions:
+            con.print(f"{result.other_versions} case(s) of other SOP versions not replayed")
         con.print(f"disallowed transitions: [bold]{len(result.violations)}[/bold]")
         for v in result.violations:
             con.print(f"  [red]{v.source} -> {v.target}[/red]: {len(v.cases)} case(s), e.g. {', '.join(v.cases[:5])}")

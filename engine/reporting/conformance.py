@@ -7,7 +7,8 @@ parallel split, the branches interleave, so "the previous node" alone is not eno
 other move is a *disallowed transition* (there should be none). Branch usage counts each edge
 out of a node with several outgoing edges; *dead branches* are SOP edges never taken; *rare*
 ones are taken by fewer than ``rare_share`` of the cases that left their source node. The wait
-of a node is the time from its visit to the next visit in the same case.
+of a node is the time from its visit to the next visit in the same case. Cases pinned to
+another version of the SOP than the compiled one are counted, not replayed.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class ConformanceResult:
     dead: tuple[tuple[str, str], ...]
     rare: tuple[tuple[str, str, int, int], ...]  # source, target, taken, left source
     waits: dict[str, tuple[float, float, int]]  # node -> (mean s, median s, n)
+    other_versions: int = 0  # cases pinned to another SOP version: not replayed
 
     @property
     def ok(self) -> bool:
@@ -51,7 +53,7 @@ class ConformanceResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "sop": self.sop_id, "cases": self.cases,
+            "sop": self.sop_id, "cases": self.cases, "other_versions_skipped": self.other_versions,
             "disallowed": [{"from": v.source, "to": v.target, "cases": list(v.cases)} for v in self.violations],
             "branches": {src: dict(t) for src, t in self.branch_use.items()},
             "dead_branches": [{"from": a, "to": b} for a, b in self.dead],
@@ -74,8 +76,12 @@ def check_conformance(compiled: Any, traces: Iterable[Trace], *, rare_share: flo
     bad: dict[tuple[str | None, str], list[str]] = defaultdict(list)
     used: Counter[tuple[str, str]] = Counter()
     waits: dict[str, list[float]] = defaultdict(list)
-    n_cases = 0
+    n_cases = skipped = 0
+    version = getattr(compiled, "version", None)
     for t in traces:
+        if version is not None and t.sop_version != version:
+            skipped += 1  # replaying it against another version's graph would invent violations
+            continue
         n_cases += 1
         seen: set[str] = set()
         prev: str | None = None
@@ -115,4 +121,5 @@ def check_conformance(compiled: Any, traces: Iterable[Trace], *, rare_share: flo
         dead=tuple(sorted(e for e in edges if not used.get(e))),
         rare=tuple(rare),
         waits={k: (statistics.fmean(v), statistics.median(v), len(v))
-               for k, v in sorted(waits.items(), key=lambda kv: -statistics.fmean(kv[1]))})
+               for k, v in sorted(waits.items(), key=lambda kv: -statistics.fmean(kv[1]))},
+        other_versions=skipped)

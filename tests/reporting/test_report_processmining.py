@@ -125,16 +125,18 @@ def test_conformance_counts_branches_dead_edges_rare_branches_and_waits(library:
     compiled = library.sops["password_reset"]
     t = utc(2026, 11, 23, 9)
 
-    def trace(cid: str, nodes: list[str], step_minutes: int) -> Trace:
-        return Trace(cid, "password_reset", "1", "web", "normal", "standard", None, "resolved",
+    def trace(cid: str, nodes: list[str], step_minutes: int, version: str = compiled.version) -> Trace:
+        return Trace(cid, "password_reset", version, "web", "normal", "standard", None, "resolved",
                      tuple(NodeEvent(n, t + timedelta(minutes=i * step_minutes), "system", "path")
                            for i, n in enumerate(nodes)))
 
     happy = ["start", "classify", "route", "send_reset_link", "await_confirmation", "resolved_self_service"]
     traces = [trace(f"H{i}", happy, 10) for i in range(30)]
     traces.append(trace("X", ["start", "classify", "route", "verify_identity_sla"], 60))
+    traces.append(trace("OLD", ["start", "resolved_self_service"], 1, version="0.9.0"))
     result = check_conformance(compiled, traces)
-    assert result.ok
+    assert result.ok  # the old-version case is not judged by the new graph
+    assert result.other_versions == 1
     assert result.branch_use["route"] == {"send_reset_link": 30, "verify_identity_sla": 1}
     assert ("route", "verify_identity_sla", 1, 31) in result.rare
     assert ("classify", "verify_identity_sla") in result.dead
