@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -40,6 +41,7 @@ __all__ = [
     "load_bindings",
     "load_connectors",
     "register",
+    "unbind_channel",
 ]
 
 ENTRY_POINT_GROUP = "careflow.connectors"
@@ -208,6 +210,29 @@ class ConnectorRegistry:
             self._bindings[channel] = (name, dict(config) if config is not None else None)
             self._instances = {k: v for k, v in self._instances.items() if k[1] != channel}
 
+    def unbind_channel(self, channel: str) -> None:
+        """Forget ``channel``'s binding (and its cached instance); the automatic choice applies."""
+        with self._lock:
+            if self._bindings.pop(channel, None) is not None:
+                self._instances = {k: v for k, v in self._instances.items() if k[1] != channel}
+
+    @contextmanager
+    def bound(self, bindings: Mapping[str, tuple[str, Mapping[str, Any] | None] | str]) -> Iterator[None]:
+        """Bind channels for the duration of a ``with`` block, then restore what was bound
+        before (tests and simulations must not leak bindings into the process)."""
+        with self._lock:
+            before = dict(self._bindings)
+        try:
+            for channel, value in bindings.items():
+                name, config = (value, None) if isinstance(value, str) else value
+                self.bind_channel(channel, name, config)
+            yield
+        finally:
+            for channel in bindings:
+                self.unbind_channel(channel)
+                if channel in before:
+                    self.bind_channel(channel, *before[channel])
+
     def bindings(self) -> dict[str, str]:
         with self._lock:
             return {ch: name for ch, (name, _) in self._bindings.items()}
@@ -304,6 +329,11 @@ def load_bindings(source: str | Path | Mapping[str, Any],
 def bind_channel(channel: str, name: str, config: Mapping[str, Any] | None = None) -> None:
     """Bind ``channel`` to connector ``name`` (with ``config``) in the default registry."""
     default_registry.bind_channel(channel, name, config)
+
+
+def unbind_channel(channel: str) -> None:
+    """Forget ``channel``'s binding in the default registry."""
+    default_registry.unbind_channel(channel)
 
 
 def bind_channels(bindings: Mapping[str, tuple[str, Mapping[str, Any] | None] | str]) -> None:

@@ -244,3 +244,18 @@ def test_channel_bindings_choose_the_connector(tmp_path, monkeypatch: pytest.Mon
         assert registry_mod.default_registry.bindings()["letter"] == "memory"
     finally:
         registry_mod.default_registry._bindings.pop("letter", None)
+
+
+def test_bindings_can_be_scoped_and_removed() -> None:
+    reg = ConnectorRegistry()
+    reg.register("mem-a", MemoryConnector, channels=("chat",))
+    reg.register("mem-b", MemoryConnector, channels=("chat",))
+    reg.bind_channel("chat", "mem-a", {"name": "a"})
+    with reg.bound({"chat": ("mem-b", {"name": "b"}), "fax": "mem-b"}):
+        assert reg.for_channel("chat").name == "b"
+        assert reg.bindings() == {"chat": "mem-b", "fax": "mem-b"}
+    assert reg.bindings() == {"chat": "mem-a"}
+    assert reg.for_channel("chat").name == "a"
+    reg.unbind_channel("chat")
+    with pytest.raises(PluginError, match="several connectors serve channel 'chat'"):
+        reg.for_channel("chat")
