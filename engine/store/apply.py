@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, select, update
@@ -129,11 +129,16 @@ def _json(value: Any) -> Any:
 class _Rows:
     """The rows of one batch, collected per table before the bulk statements run."""
 
-    def __init__(self, now: datetime) -> None:
+    def __init__(self, now: datetime, dialect: str) -> None:
         self.now = now
+        self.dialect = dialect
+        #: ``now`` as the driver takes it for the raw audit insert (SQLite: naive UTC text,
+        #: the format SQLAlchemy's DateTime stores)
+        self.now_bind: Any = (now.astimezone(UTC).replace(tzinfo=None)
+                              .strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite" else now)
         self.event_updates: list[dict[str, Any]] = []
         self.event_inserts: list[dict[str, Any]] = []
-        self.audit: list[dict[str, Any]] = []
+        self.audit: list[tuple[Any, ...]] = []
         self.task_inserts: dict[str, dict[str, Any]] = {}
         self.task_cancels: list[dict[str, Any]] = []
         self.timer_inserts: dict[str, dict[str, Any]] = {}
@@ -170,16 +175,11 @@ def _collect_audit(rows: _Rows, adv: CaseAdvance, entries: Iterable[tuple[t.Audi
     for audit, event_seq in entries:
         seq += 1
         text = canonical_json(audit.detail)
-        detail = json.loads(text)
         entry = entry_fields(adv.case_id, seq, rows.now, audit.actor, audit.kind, audit.node,
                              st.sop_hash, None)
         digest = chain_hash(prev, entry, text)
-        rows.audit.append({
-            "case_id": adv.case_id, "seq": seq, "event_seq": event_seq, "at": rows.now,
-            "actor": audit.actor, "kind": audit.kind, "node": audit.node,
-            "sop_version": st.sop_version, "sop_hash": st.sop_hash, "detail": detail,
-            "prev_hash": prev, "hash": digest,
-        })
+        rows.audit.append((adv.case_id, seq, event_seq, rows.now_bind, audit.actor, audit.kind,
+                           audit.node, st.sop_version, st.sop_hash, text, prev, digest))
         prev = digest
     return seq, prev
 
@@ -272,7 +272,7 @@ def _write(session: Session, rows: _Rows) -> None:  # noqa: C901
     if inserts:
         conn.execute(EVENTS.insert(), inserts)
     if rows.audit:
-        conn.execute(AUDIT.insert(), rows.audit)
+        _insert_audit(session, rows)
     if rows.task_inserts:
         conn.execute(TASKS.insert(), list(rows.task_inserts.values()))
     if rows.task_cancels:
@@ -305,6 +305,26 @@ def _write(session: Session, rows: _Rows) -> None:  # noqa: C901
             .values(status=TaskStatus.CANCELLED, cancel_reason="case ended",
                     version=TASKS.c.version + 1))
     _write_cases(session, rows)
+
+
+_AUDIT_COLUMNS = ("case_id", "seq", "event_seq", "at", "actor", "kind", "node", "sop_version",
+                  "sop_hash", "detail", "prev_hash", "hash")
+
+
+def _insert_audit(session: Session, rows: _Rows) -> None:
+    """The audit rows through the driver's executemany: the bulk of a batch's rows, with
+    their detail already canonical JSON text (hashed as such), so no second encoding."""
+    conn = session.connection()
+    if rows.dialect == "sqlite":
+        marks = ", ".join("?" for _ in _AUDIT_COLUMNS)
+    elif conn.dialect.paramstyle in ("format", "pyformat"):
+        marks = ", ".join("%s::json" if c == "detail" else "%s" for c in _AUDIT_COLUMNS)
+    else:  # another driver: let SQLAlchemy bind it
+        conn.execute(AUDIT.insert(), [dict(zip(_AUDIT_COLUMNS, r[:9] + (json.loads(r[9]),) + r[10:],
+                                               strict=True)) for r in rows.audit])
+        return
+    sql = f"INSERT INTO audit_log ({', '.join(_AUDIT_COLUMNS)}) VALUES ({marks})"
+    conn.exec_driver_sql(sql, rows.audit)
 
 
 def _write_cases(session: Session, rows: _Rows) -> None:
@@ -347,7 +367,7 @@ def commit_advances(
     if not advances:
         return CommitResult((), (), {})
     allowed = _fence(session, advances, worker)
-    rows = _Rows(now)
+    rows = _Rows(now, session.get_bind().dialect.name)
     committed: list[str] = []
     for adv in advances:
         if adv.case_id in allowed:
