@@ -24,8 +24,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from connectors.base import ChannelEvent, EventFormatError, ThreadRefs
 from connectors.example_sms import parse_inbound as parse_sms
 
-__all__ = ["MODELS", "PARSERS", "ChatMessage", "CtiEvent", "SmsInbound", "SocialPost", "WebForm",
-           "parse_endpoint"]
+__all__ = [
+    "MODELS",
+    "PARSERS",
+    "ChatMessage",
+    "CtiEvent",
+    "SmsInbound",
+    "SocialPost",
+    "WebForm",
+    "parse_endpoint",
+]
 
 _S = 500  # default max length of short strings
 
@@ -37,64 +45,137 @@ class _Strict(BaseModel):
 class WebForm(_Strict):
     """A contact form submission."""
 
-    submission_id: str | None = Field(None, max_length=_S, description="The form system's id of the submission (dedup key); the delivery id when absent.")
-    email: str | None = Field(None, max_length=320, description="E-mail address the visitor entered.")
+    submission_id: str | None = Field(
+        None,
+        max_length=_S,
+        description="The form system's id of the submission (dedup key); "
+        "the delivery id when absent.",
+    )
+    email: str | None = Field(
+        None, max_length=320, description="E-mail address the visitor entered."
+    )
     phone: str | None = Field(None, max_length=64, description="Phone number the visitor entered.")
     name: str | None = Field(None, max_length=300, description="The visitor's name.")
-    customer_number: str | None = Field(None, max_length=100, description="Customer number, when the visitor is logged in.")
-    logged_in: bool = Field(False, description="True when the portal authenticated the visitor: the customer number counts as verified.")
+    customer_number: str | None = Field(
+        None, max_length=100, description="Customer number, when the visitor is logged in."
+    )
+    logged_in: bool = Field(
+        False,
+        description="True when the portal authenticated the visitor: "
+        "the customer number counts as verified.",
+    )
     subject: str = Field("", max_length=2000, description="Subject or topic chosen in the form.")
     message: str = Field(..., min_length=1, max_length=100_000, description="The message text.")
-    fields: dict[str, str] = Field(default_factory=dict, max_length=100, description="Further form fields by name (become case data of the same name).")
-    submitted_at: datetime | None = Field(None, description="When the form was submitted (ISO 8601); the receive time when absent.")
+    fields: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=100,
+        description="Further form fields by name (become case data of the same name).",
+    )
+    submitted_at: datetime | None = Field(
+        None, description="When the form was submitted (ISO 8601); the receive time when absent."
+    )
 
 
 class ChatMessage(_Strict):
     """One message of a chat conversation."""
 
-    conversation_id: str = Field(..., min_length=1, max_length=_S, description="The chat conversation; all its messages belong to one case.")
-    message_id: str = Field(..., min_length=1, max_length=_S, description="This message's id, unique within the chat system.")
+    conversation_id: str = Field(
+        ...,
+        min_length=1,
+        max_length=_S,
+        description="The chat conversation; all its messages belong to one case.",
+    )
+    message_id: str = Field(
+        ...,
+        min_length=1,
+        max_length=_S,
+        description="This message's id, unique within the chat system.",
+    )
     text: str = Field(..., min_length=1, max_length=100_000, description="The message text.")
-    email: str | None = Field(None, max_length=320, description="Visitor e-mail, when collected (continuity to e-mail).")
+    email: str | None = Field(
+        None, max_length=320, description="Visitor e-mail, when collected (continuity to e-mail)."
+    )
     name: str | None = Field(None, max_length=300, description="Visitor name.")
-    handle: str | None = Field(None, max_length=200, description="Visitor handle, e.g. whatsapp:@31612345678.")
+    handle: str | None = Field(
+        None, max_length=200, description="Visitor handle, e.g. whatsapp:@31612345678."
+    )
     sent_at: datetime | None = Field(None, description="When the visitor sent it.")
 
 
 class CtiEvent(_Strict):
     """A call event of Zammad's generic CTI API."""
 
-    event: Literal["newCall", "answer", "hangup"] = Field(..., description="newCall, answer or hangup.")
+    event: Literal["newCall", "answer", "hangup"] = Field(
+        ..., description="newCall, answer or hangup."
+    )
     callId: str = Field(..., min_length=1, max_length=_S, description="Unique per call session.")
-    from_: str = Field(..., alias="from", min_length=1, max_length=64, description="Calling number.")
+    from_: str = Field(
+        ..., alias="from", min_length=1, max_length=64, description="Calling number."
+    )
     to: str = Field(..., min_length=1, max_length=64, description="Called number.")
-    direction: Literal["in", "out"] = Field(..., description="in: the customer calls; out: we call the customer.")
-    user: str | None = Field(None, max_length=_S, description="Agent(s) the call is for or was answered by.")
+    direction: Literal["in", "out"] = Field(
+        ..., description="in: the customer calls; out: we call the customer."
+    )
+    user: str | None = Field(
+        None, max_length=_S, description="Agent(s) the call is for or was answered by."
+    )
     queue: str | None = Field(None, max_length=_S, description="The PBX queue.")
-    answeringNumber: str | None = Field(None, max_length=64, description="answer: the number (or agent) that answered.")
-    cause: str | None = Field(None, max_length=64, description="hangup: normalClearing, busy, cancel, noAnswer, congestion, notFound, forwarded ...")
-    duration_s: int | None = Field(None, ge=0, le=86_400 * 7, description="hangup: talk time in seconds, when the PBX knows it.")
-    verified: bool = Field(False, description="True when the PBX authenticated the caller (e.g. PIN): the number counts as verified.")
+    answeringNumber: str | None = Field(
+        None, max_length=64, description="answer: the number (or agent) that answered."
+    )
+    cause: str | None = Field(
+        None,
+        max_length=64,
+        description="hangup: normalClearing, busy, cancel, noAnswer, congestion, notFound, "
+        "forwarded ...",
+    )
+    duration_s: int | None = Field(
+        None,
+        ge=0,
+        le=86_400 * 7,
+        description="hangup: talk time in seconds, when the PBX knows it.",
+    )
+    verified: bool = Field(
+        False,
+        description="True when the PBX authenticated the caller (e.g. PIN): "
+        "the number counts as verified.",
+    )
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class SocialPost(_Strict):
     """A public post or direct message on a social network."""
 
-    network: str = Field(..., pattern=r"^[a-z][a-z0-9_.-]{0,30}$", description="twitter, facebook, instagram, whatsapp, telegram ...")
-    post_id: str = Field(..., min_length=1, max_length=_S, description="The network's id of the post or message.")
-    handle: str = Field(..., min_length=1, max_length=100, pattern=r"^@?[^\s@:]+$", description="The author's handle on the network.")
+    network: str = Field(
+        ...,
+        pattern=r"^[a-z][a-z0-9_.-]{0,30}$",
+        description="twitter, facebook, instagram, whatsapp, telegram ...",
+    )
+    post_id: str = Field(
+        ..., min_length=1, max_length=_S, description="The network's id of the post or message."
+    )
+    handle: str = Field(
+        ...,
+        min_length=1,
+        max_length=100,
+        pattern=r"^@?[^\s@:]+$",
+        description="The author's handle on the network.",
+    )
     text: str = Field(..., min_length=1, max_length=100_000, description="The text.")
     author_name: str | None = Field(None, max_length=300, description="The author's display name.")
     in_reply_to: str | None = Field(None, max_length=_S, description="The post this one answers.")
-    conversation_id: str | None = Field(None, max_length=_S, description="The thread or DM conversation it belongs to.")
+    conversation_id: str | None = Field(
+        None, max_length=_S, description="The thread or DM conversation it belongs to."
+    )
     posted_at: datetime | None = Field(None, description="When it was posted.")
 
 
 class SmsInbound(_Strict):
     """A Twilio-style inbound SMS webhook."""
 
-    MessageSid: str = Field(..., min_length=1, max_length=_S, description="The gateway's message id (dedup key).")
+    MessageSid: str = Field(
+        ..., min_length=1, max_length=_S, description="The gateway's message id (dedup key)."
+    )
     From: str = Field(..., min_length=1, max_length=64, description="Sender number.")
     To: str = Field("", max_length=64, description="Our number.")
     Body: str = Field(..., min_length=1, max_length=1600, description="The text.")
@@ -108,24 +189,45 @@ def _when(value: datetime | None, received_at: datetime) -> datetime:
 
 
 def _webform(m: WebForm, at: datetime, delivery: str) -> ChannelEvent:
-    customer = {k: v for k, v in {"email": m.email, "phone": m.phone, "name": m.name,
-                                  "customer_number": m.customer_number}.items() if v}
+    customer = {
+        k: v
+        for k, v in {
+            "email": m.email,
+            "phone": m.phone,
+            "name": m.name,
+            "customer_number": m.customer_number,
+        }.items()
+        if v
+    }
     return ChannelEvent(
-        channel="web", external_id=m.submission_id or delivery, direction="inbound",
-        occurred_at=_when(m.submitted_at, at), kind="form", customer=customer,
-        subject=m.subject, body=m.message,
-        metadata={"fields": dict(m.fields),
-                  "verified": ["customer_number"] if m.logged_in and m.customer_number else []},
+        channel="web",
+        external_id=m.submission_id or delivery,
+        direction="inbound",
+        occurred_at=_when(m.submitted_at, at),
+        kind="form",
+        customer=customer,
+        subject=m.subject,
+        body=m.message,
+        metadata={
+            "fields": dict(m.fields),
+            "verified": ["customer_number"] if m.logged_in and m.customer_number else [],
+        },
     )
 
 
 def _chat(m: ChatMessage, at: datetime, delivery: str) -> ChannelEvent:
     conv = f"chat:{m.conversation_id}"
-    customer = {k: v for k, v in {"email": m.email, "name": m.name, "handle": m.handle}.items() if v}
+    customer = {
+        k: v for k, v in {"email": m.email, "name": m.name, "handle": m.handle}.items() if v
+    }
     return ChannelEvent(
-        channel="chat", external_id=f"{m.conversation_id}:{m.message_id}", direction="inbound",
-        occurred_at=_when(m.sent_at, at), customer=customer,
-        thread=ThreadRefs(message_id=conv, in_reply_to=conv), body=m.text,
+        channel="chat",
+        external_id=f"{m.conversation_id}:{m.message_id}",
+        direction="inbound",
+        occurred_at=_when(m.sent_at, at),
+        customer=customer,
+        thread=ThreadRefs(message_id=conv, in_reply_to=conv),
+        body=m.text,
         metadata={"conversation_id": m.conversation_id},
     )
 
@@ -138,18 +240,36 @@ def _cti(m: CtiEvent, at: datetime, delivery: str) -> ChannelEvent:
     number = m.from_ if inbound else m.to
     call = f"call:{m.callId}"
     thread = ThreadRefs(message_id=call) if m.event == "newCall" else ThreadRefs(in_reply_to=call)
-    meta: dict[str, Any] = {k: v for k, v in {
-        "callId": m.callId, "from": m.from_, "to": m.to, "direction": m.direction,
-        "user": m.user, "queue": m.queue, "answeringNumber": m.answeringNumber,
-        "cause": m.cause, "duration_s": m.duration_s}.items() if v is not None}
+    meta: dict[str, Any] = {
+        k: v
+        for k, v in {
+            "callId": m.callId,
+            "from": m.from_,
+            "to": m.to,
+            "direction": m.direction,
+            "user": m.user,
+            "queue": m.queue,
+            "answeringNumber": m.answeringNumber,
+            "cause": m.cause,
+            "duration_s": m.duration_s,
+        }.items()
+        if v is not None
+    }
     meta["verified"] = ["phone"] if m.verified else []
-    summary = {"newCall": "Incoming call" if inbound else "Outgoing call",
-               "answer": f"Call answered by {m.answeringNumber or m.user or 'agent'}",
-               "hangup": f"Call ended ({m.cause or 'unknown'})"}[m.event]
+    summary = {
+        "newCall": "Incoming call" if inbound else "Outgoing call",
+        "answer": f"Call answered by {m.answeringNumber or m.user or 'agent'}",
+        "hangup": f"Call ended ({m.cause or 'unknown'})",
+    }[m.event]
     return ChannelEvent(
-        channel="phone", external_id=f"{m.callId}:{m.event}",
-        direction="inbound" if inbound else "outbound", occurred_at=at,
-        kind=_CTI_KIND[m.event], customer={"phone": number}, thread=thread, subject=summary,
+        channel="phone",
+        external_id=f"{m.callId}:{m.event}",
+        direction="inbound" if inbound else "outbound",
+        occurred_at=at,
+        kind=_CTI_KIND[m.event],
+        customer={"phone": number},
+        thread=thread,
+        subject=summary,
         metadata=meta,
     )
 
@@ -159,14 +279,18 @@ def _social(m: SocialPost, at: datetime, delivery: str) -> ChannelEvent:
     if m.author_name:
         customer["name"] = m.author_name
     conv = f"social:{m.network}:{m.conversation_id}" if m.conversation_id else None
-    refs = tuple(r for r in (f"social:{m.network}:{m.in_reply_to}" if m.in_reply_to else None,
-                             conv) if r)
+    refs = tuple(
+        r for r in (f"social:{m.network}:{m.in_reply_to}" if m.in_reply_to else None, conv) if r
+    )
     return ChannelEvent(
-        channel="social", external_id=f"{m.network}:{m.post_id}", direction="inbound",
-        occurred_at=_when(m.posted_at, at), customer=customer,
-        thread=ThreadRefs(message_id=conv or f"social:{m.network}:{m.post_id}",
-                          references=refs),
-        body=m.text, metadata={"network": m.network, "post_id": m.post_id},
+        channel="social",
+        external_id=f"{m.network}:{m.post_id}",
+        direction="inbound",
+        occurred_at=_when(m.posted_at, at),
+        customer=customer,
+        thread=ThreadRefs(message_id=conv or f"social:{m.network}:{m.post_id}", references=refs),
+        body=m.text,
+        metadata={"network": m.network, "post_id": m.post_id},
     )
 
 
@@ -174,14 +298,25 @@ def _sms(m: SmsInbound, at: datetime, delivery: str) -> ChannelEvent:
     return parse_sms(m.model_dump(), received_at=at)
 
 
-MODELS: dict[str, type[BaseModel]] = {"webform": WebForm, "chat": ChatMessage, "cti": CtiEvent,
-                                      "social": SocialPost, "sms": SmsInbound}
+MODELS: dict[str, type[BaseModel]] = {
+    "webform": WebForm,
+    "chat": ChatMessage,
+    "cti": CtiEvent,
+    "social": SocialPost,
+    "sms": SmsInbound,
+}
 _ADAPTERS: dict[str, Callable[[Any, datetime, str], ChannelEvent]] = {
-    "webform": _webform, "chat": _chat, "cti": _cti, "social": _social, "sms": _sms}
+    "webform": _webform,
+    "chat": _chat,
+    "cti": _cti,
+    "social": _social,
+    "sms": _sms,
+}
 
 
-def parse_endpoint(endpoint: str, body: Mapping[str, Any], received_at: datetime,
-                   delivery_id: str = "") -> ChannelEvent:
+def parse_endpoint(
+    endpoint: str, body: Mapping[str, Any], received_at: datetime, delivery_id: str = ""
+) -> ChannelEvent:
     """Validate an endpoint's body and convert it.
 
     Raises:
@@ -193,8 +328,11 @@ def parse_endpoint(endpoint: str, body: Mapping[str, Any], received_at: datetime
     except ValidationError as exc:
         first = exc.errors()[0]
         path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
-        raise EventFormatError(f"{first['msg']} ({len(exc.errors())} error(s))", json_path=path,
-                               connector=f"http:{endpoint}") from exc
+        raise EventFormatError(
+            f"{first['msg']} ({len(exc.errors())} error(s))",
+            json_path=path,
+            connector=f"http:{endpoint}",
+        ) from exc
     delivery = delivery_id or str(body.get("_delivery_id", "")) or "unknown"
     return _ADAPTERS[endpoint](parsed, received_at, delivery)
 

@@ -97,14 +97,16 @@ class CaseStatusView(BaseModel):
     priority: str
     opened_at: datetime
     updated_at: datetime
-    timeline: list[TimelineItem] = Field(description="Public interactions of this case, oldest first.")
+    timeline: list[TimelineItem] = Field(
+        description="Public interactions of this case, oldest first.")
 
 
 class Health(BaseModel):
     status: str = Field(description="ok | degraded")
     contract_version: str
     database: bool
-    pending_inbox: int | None = Field(None, description="Inbox rows accepted but not processed yet.")
+    pending_inbox: int | None = Field(
+        None, description="Inbox rows accepted but not processed yet.")
     connectors: list[dict[str, Any]]
 
 
@@ -184,7 +186,8 @@ class _Intake:
                                      .where(WebhookDeliveryRow.received_at < cutoff))
         return int(getattr(result, "rowcount", 0) or 0)
 
-    def receive(self, endpoint: str, raw: bytes, headers: Any) -> tuple[int, dict[str, Any], int | None]:
+    def receive(self, endpoint: str, raw: bytes,
+                headers: Any) -> tuple[int, dict[str, Any], int | None]:
         """Steps 1: returns (http status, body, inbox id to process or None)."""
         from engine.intake.inbox import accept, dead_letter
         from engine.store.models_channels import WebhookDeliveryRow
@@ -212,7 +215,8 @@ class _Intake:
                                                connector=f"http:{endpoint}")
                     event = parse_endpoint(endpoint, body, now, delivery)
                 except (EventFormatError, ValueError, RecursionError) as exc:
-                    reason = str(exc) if isinstance(exc, EventFormatError) else f"not decodable: {exc}"
+                    reason = (str(exc) if isinstance(exc, EventFormatError)
+                              else f"not decodable: {exc}")
                     payload = {"endpoint": endpoint,
                                "body": {**body, "_delivery_id": delivery}
                                if isinstance(body, dict) else None,
@@ -260,9 +264,9 @@ def _sweeper(intake: _Intake, interval: float, stop: threading.Event) -> None:
             log.exception("inbox sweep failed")
 
 
-def create_app(settings: ApiSettings) -> FastAPI:
-    """The FastAPI application for ``settings``."""
-    intake = _Intake(settings)
+def _lifespan(intake: _Intake) -> Callable[[FastAPI], Any]:
+    """Startup: process rows a crash left 'received', start the sweeper; shutdown: stop it."""
+    settings = intake.s
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -275,81 +279,83 @@ def create_app(settings: ApiSettings) -> FastAPI:
                 log.exception("initial inbox sweep failed")
             if settings.sweep_interval:
                 thread = threading.Thread(target=_sweeper, name="careflow-inbox-sweeper",
-                                          args=(intake, settings.sweep_interval, stop), daemon=True)
+                                          args=(intake, settings.sweep_interval, stop),
+                                          daemon=True)
                 thread.start()
         yield
         stop.set()
         if thread is not None:
             thread.join(timeout=5)
 
-    app = FastAPI(
-        title="careflow API",
-        version=CONTRACT_VERSION,
-        description="Signed webhook intake for the push channels (web form, chat, phone/CTI, "
-                    "social, SMS), the customer's case status link, and health. Every intake "
-                    "request carries `Careflow-Signature: t=<unix>,v1=<hex>` (HMAC-SHA256 of "
-                    "`t + '.' + raw body`) and should carry a `Careflow-Delivery` id.",
-        lifespan=lifespan,
-    )
-    app.state.intake = intake
+    return lifespan
 
-    def make_endpoint(endpoint: str) -> Callable[..., Any]:
-        async def handler(request: Request, background: BackgroundTasks) -> JSONResponse:
-            length = request.headers.get("content-length")
-            if length is not None and (not length.isdigit() or int(length) > settings.max_body):
-                return JSONResponse({"detail": f"body larger than {settings.max_body} bytes"}, 413)
-            raw = await request.body()
-            if len(raw) > settings.max_body:
-                return JSONResponse({"detail": f"body larger than {settings.max_body} bytes"}, 413)
-            try:
-                from starlette.concurrency import run_in_threadpool
 
-                status, body, inbox_id = await run_in_threadpool(
-                    intake.receive, endpoint, raw, request.headers)
-            except SignatureError as exc:
-                return JSONResponse({"detail": exc.reason}, 401)
-            except OperationalError:
-                log.exception("intake store unavailable")
-                return JSONResponse({"detail": "store unavailable, retry later"}, 503,
-                                    headers={"Retry-After": "5"})
-            if inbox_id is not None and settings.process:
-                background.add_task(intake.process, inbox_id)
-            return JSONResponse(body, status)
+def _too_large(limit: int) -> JSONResponse:
+    return JSONResponse({"detail": f"body larger than {limit} bytes"}, 413)
 
-        handler.__name__ = f"intake_{endpoint}"
-        return handler
 
-    common = {
-        202: {"model": Accepted, "description": "Accepted; processed asynchronously."},
-        200: {"model": Accepted, "description": "A replay or duplicate: acknowledged, not processed again."},
-        401: {"model": Problem, "description": "Signature missing, malformed, wrong or outside the time window."},
-        413: {"model": Problem, "description": "Body too large."},
-        422: {"model": Problem, "description": "Authentic but not convertible: kept as a dead letter."},
-        503: {"model": Problem, "description": "The case store is unavailable; retry later."},
-    }
-    for name, model in MODELS.items():
-        app.add_api_route(
-            f"/v1/intake/{name}", make_endpoint(name), methods=["POST"], status_code=202,
-            summary=f"Receive a {name} event", description=(model.__doc__ or "").strip(),
-            responses=common, openapi_extra={"requestBody": _request_body_schema(name, model),
-                                             "parameters": [
-                {"name": SIGNATURE_HEADER, "in": "header", "required": True,
-                 "schema": {"type": "string"}, "description": "t=<unix>,v1=<hex>[,v1=<hex>]"},
-                {"name": DELIVERY_HEADER, "in": "header", "required": False,
-                 "schema": {"type": "string", "maxLength": 200},
-                 "description": "The sender's delivery id (replay protection)."}]},
-            tags=["intake"],
-        )
+def _intake_handler(intake: _Intake, endpoint: str) -> Callable[..., Any]:
+    """The request handler of ``POST /v1/intake/<endpoint>``."""
+    settings = intake.s
 
+    async def handler(request: Request, background: BackgroundTasks) -> JSONResponse:
+        from starlette.concurrency import run_in_threadpool
+
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > settings.max_body):
+            return _too_large(settings.max_body)
+        raw = await request.body()
+        if len(raw) > settings.max_body:
+            return _too_large(settings.max_body)
+        try:
+            status, body, inbox_id = await run_in_threadpool(
+                intake.receive, endpoint, raw, request.headers)
+        except SignatureError as exc:
+            return JSONResponse({"detail": exc.reason}, 401)
+        except OperationalError:
+            log.exception("intake store unavailable")
+            return JSONResponse({"detail": "store unavailable, retry later"}, 503,
+                                headers={"Retry-After": "5"})
+        if inbox_id is not None and settings.process:
+            background.add_task(intake.process, inbox_id)
+        return JSONResponse(body, status)
+
+    handler.__name__ = f"intake_{endpoint}"
+    return handler
+
+
+INTAKE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"model": Accepted, "description": "Accepted; processed asynchronously."},
+    200: {"model": Accepted,
+          "description": "A replay or duplicate: acknowledged, not processed again."},
+    401: {"model": Problem,
+          "description": "Signature missing, malformed, wrong or outside the time window."},
+    413: {"model": Problem, "description": "Body too large."},
+    422: {"model": Problem,
+          "description": "Authentic but not convertible: kept as a dead letter."},
+    503: {"model": Problem, "description": "The case store is unavailable; retry later."},
+}
+INTAKE_HEADERS = [
+    {"name": SIGNATURE_HEADER, "in": "header", "required": True,
+     "schema": {"type": "string"}, "description": "t=<unix>,v1=<hex>[,v1=<hex>]"},
+    {"name": DELIVERY_HEADER, "in": "header", "required": False,
+     "schema": {"type": "string", "maxLength": 200},
+     "description": "The sender's delivery id (replay protection)."},
+]
+
+
+def _add_status_route(app: FastAPI, settings: ApiSettings) -> None:
     @app.get("/v1/cases/{case_id}/status", response_model=CaseStatusView, tags=["customer"],
              responses={403: {"model": Problem, "description": "Bad or expired link."},
                         404: {"model": Problem, "description": "No such case."}})
-    def case_status(case_id: str,
-                    exp: int = Query(..., ge=0, le=10**11, description="Expiry, unix seconds."),
-                    sig: str = Query(..., max_length=128, description="HMAC of case id and expiry.")) -> Any:
+    def case_status(
+        case_id: str,
+        exp: int = Query(..., ge=0, le=10**11, description="Expiry, unix seconds."),
+        sig: str = Query(..., max_length=128, description="HMAC of case id and expiry."),
+    ) -> Any:
         """The status, level and public timeline of a case, for its customer (signed link)."""
-        if not settings.status_secret or not verify_status(settings.status_secret, case_id, exp,
-                                                           sig, now=settings.clock.now()):
+        secret = settings.status_secret
+        if not secret or not verify_status(secret, case_id, exp, sig, now=settings.clock.now()):
             return JSONResponse({"detail": "invalid or expired link"}, 403)
         with settings.session_factory() as session:
             view = _status_view(session, case_id)
@@ -357,10 +363,24 @@ def create_app(settings: ApiSettings) -> FastAPI:
             return JSONResponse({"detail": "no such case"}, 404)
         return view
 
+
+def _connector_reports(settings: ApiSettings) -> list[dict[str, Any]]:
+    from connectors.registry import default_registry
+
+    reports = []
+    for conn in [*settings.connectors, *default_registry.instances()]:
+        try:
+            reports.append(conn.health().as_dict())
+        except Exception as exc:  # noqa: BLE001 -- a broken connector is reported, not fatal
+            reports.append({"name": getattr(conn, "name", "?"), "ok": False,
+                            "last_error": f"health() raised {type(exc).__name__}: {exc}"})
+    return reports
+
+
+def _add_health_route(app: FastAPI, settings: ApiSettings) -> None:
     @app.get("/v1/health", response_model=Health, tags=["operations"])
     def health() -> Health:
         """Database reachability, inbox backlog and every connector's health."""
-        from connectors.registry import default_registry
         from engine.store.models import InboxRow
 
         database, pending = True, None
@@ -371,18 +391,36 @@ def create_app(settings: ApiSettings) -> FastAPI:
                                              .where(InboxRow.status == "received")) or 0)
         except OperationalError:
             database = False
-        conns = [*settings.connectors, *default_registry.instances()]
-        reports = []
-        for conn in conns:
-            try:
-                reports.append(conn.health().as_dict())
-            except Exception as exc:  # noqa: BLE001 -- a broken connector is reported, not fatal
-                reports.append({"name": getattr(conn, "name", "?"), "ok": False,
-                                "last_error": f"health() raised {type(exc).__name__}: {exc}"})
+        reports = _connector_reports(settings)
         ok = database and all(r.get("ok") for r in reports)
         return Health(status="ok" if ok else "degraded", contract_version=CONTRACT_VERSION,
                       database=database, pending_inbox=pending, connectors=reports)
 
+
+def create_app(settings: ApiSettings) -> FastAPI:
+    """The FastAPI application for ``settings``."""
+    intake = _Intake(settings)
+    app = FastAPI(
+        title="careflow API",
+        version=CONTRACT_VERSION,
+        description="Signed webhook intake for the push channels (web form, chat, phone/CTI, "
+                    "social, SMS), the customer's case status link, and health. Every intake "
+                    "request carries `Careflow-Signature: t=<unix>,v1=<hex>` (HMAC-SHA256 of "
+                    "`t + '.' + raw body`) and should carry a `Careflow-Delivery` id.",
+        lifespan=_lifespan(intake),
+    )
+    app.state.intake = intake
+    for name, model in MODELS.items():
+        app.add_api_route(
+            f"/v1/intake/{name}", _intake_handler(intake, name), methods=["POST"],
+            status_code=202, summary=f"Receive a {name} event",
+            description=(model.__doc__ or "").strip(), responses=INTAKE_RESPONSES,
+            openapi_extra={"requestBody": _request_body_schema(name, model),
+                           "parameters": INTAKE_HEADERS},
+            tags=["intake"],
+        )
+    _add_status_route(app, settings)
+    _add_health_route(app, settings)
     return app
 
 
@@ -391,4 +429,5 @@ def status_link(base_url: str, case_id: str, secret: str, expires: datetime) -> 
     from connectors.http.signing import sign_status
 
     exp = int(expires.astimezone(UTC).timestamp())
-    return f"{base_url.rstrip('/')}/v1/cases/{case_id}/status?exp={exp}&sig={sign_status(secret, case_id, exp)}"
+    sig = sign_status(secret, case_id, exp)
+    return f"{base_url.rstrip('/')}/v1/cases/{case_id}/status?exp={exp}&sig={sig}"
