@@ -46,17 +46,18 @@ def free_port() -> int:
 def spawn(kind: str, db_dir: Path) -> tuple[str, subprocess.Popen[bytes]]:
     """Start ``kind`` (bare | ack | full) in a child process; wait until it answers."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(port),
-                             "--db-dir", str(db_dir)])
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve", kind, "--port", str(port), "--db-dir", str(db_dir)]
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
             httpx.get(url + "/openapi.json", timeout=1)
             return url, proc
-        except httpx.HTTPError:
+        except httpx.HTTPError as exc:
             if proc.poll() is not None:
-                raise SystemExit(f"server {kind} exited with {proc.returncode}")
+                raise SystemExit(f"server {kind} exited with {proc.returncode}") from exc
             time.sleep(0.1)
     proc.terminate()
     raise SystemExit(f"server {kind} did not start")
@@ -91,8 +92,15 @@ def intake_app(db_dir: Path, *, process: bool) -> tuple[Any, Any]:
     engine = make_engine(f"sqlite:///{folder / 'bench.db'}")
     load_all().metadata.create_all(engine)
     library = load_library(ROOT / "tests" / "channels" / "library")
-    app = create_app(ApiSettings(sessions(engine), ["bench-secret"], library=library,
-                                 sweep_interval=None, process=process))
+    app = create_app(
+        ApiSettings(
+            sessions(engine),
+            ["bench-secret"],
+            library=library,
+            sweep_interval=None,
+            process=process,
+        )
+    )
     return app, engine
 
 
@@ -105,11 +113,19 @@ def drive(url: str, n: int, *, sign: bool) -> list[float]:
     nodelay = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
     with httpx.Client(timeout=30, transport=nodelay) as client:
         for i in range(n):
-            raw = json.dumps({"submission_id": f"s-{i}", "email": f"user{i % 500}@example.org",
-                              "subject": "Question", "message": f"Message number {i}"}).encode()
+            raw = json.dumps(
+                {
+                    "submission_id": f"s-{i}",
+                    "email": f"user{i % 500}@example.org",
+                    "subject": "Question",
+                    "message": f"Message number {i}",
+                }
+            ).encode()
             headers = {"Content-Type": "application/json", "Careflow-Delivery": f"d-{i}"}
             if sign:
-                headers["Careflow-Signature"] = signature_header(["bench-secret"], int(time.time()), raw)
+                headers["Careflow-Signature"] = signature_header(
+                    ["bench-secret"], int(time.time()), raw
+                )
             start = time.perf_counter()
             r = client.post(url, content=raw, headers=headers)
             latencies.append(time.perf_counter() - start)
@@ -122,7 +138,8 @@ def report(name: str, lat: list[float], wall: float, base: float | None) -> floa
     rate = len(lat) / wall
     q = statistics.quantiles(lat, n=100)
     ratio = f"  {rate / base:6.2f}x bare" if base else ""
-    print(f"{name:<16} {rate:8.0f} req/s   p50 {q[49] * 1000:6.2f} ms   p99 {q[98] * 1000:6.2f} ms{ratio}")
+    p50, p99 = q[49] * 1000, q[98] * 1000
+    print(f"{name:<16} {rate:8.0f} req/s   p50 {p50:6.2f} ms   p99 {p99:6.2f} ms{ratio}")
     return rate
 
 
@@ -138,9 +155,11 @@ def main() -> None:
         return
 
     base = None
-    for label, kind, path in (("bare FastAPI", "bare", "/bare"),
-                              ("intake (ack)", "ack", "/v1/intake/webform"),
-                              ("intake (full)", "full", "/v1/intake/webform")):
+    for label, kind, path in (
+        ("bare FastAPI", "bare", "/bare"),
+        ("intake (ack)", "ack", "/v1/intake/webform"),
+        ("intake (full)", "full", "/v1/intake/webform"),
+    ):
         url, proc = spawn(kind, args.db_dir)
         try:
             if kind == "bare":
@@ -153,8 +172,10 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(10)
-    print(f"(n={args.n} sequential requests each, keep-alive, SQLite in {args.db_dir}, "
-          "synchronous=FULL)")
+    print(
+        f"(n={args.n} sequential requests each, keep-alive, SQLite in {args.db_dir}, "
+        "synchronous=FULL)"
+    )
 
 
 if __name__ == "__main__":

@@ -55,8 +55,16 @@ CONTRACT_VERSION = "1.0"
 
 CHANNELS = ("email", "phone", "web", "chat", "social", "sms", "letter", "fax", "system")
 DIRECTIONS = ("inbound", "outbound")
-EVENT_KINDS = ("message", "form", "call_new", "call_answer", "call_hangup", "bounce",
-               "auto_reply", "status")
+EVENT_KINDS = (
+    "message",
+    "form",
+    "call_new",
+    "call_answer",
+    "call_hangup",
+    "bounce",
+    "auto_reply",
+    "status",
+)
 #: customer identifier keys a connector may fill (all optional)
 CUSTOMER_KEYS = ("email", "phone", "handle", "customer_number", "name")
 
@@ -80,8 +88,9 @@ class EventFormatError(ConnectorError):
     def __init__(self, reason: str, *, json_path: str = "$", connector: str = "intake") -> None:
         self.json_path = json_path
         self.reason = reason
-        super().__init__(connector, f"invalid channel event at {json_path}: {reason}",
-                         retryable=False)
+        super().__init__(
+            connector, f"invalid channel event at {json_path}: {reason}", retryable=False
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,24 +152,32 @@ class ChannelEvent:
 
     def __post_init__(self) -> None:
         if self.channel not in CHANNELS:
-            raise EventFormatError(f"unknown channel {self.channel!r} (one of {', '.join(CHANNELS)})",
-                                   json_path="$.channel")
+            raise EventFormatError(
+                f"unknown channel {self.channel!r} (one of {', '.join(CHANNELS)})",
+                json_path="$.channel",
+            )
         if self.direction not in DIRECTIONS:
-            raise EventFormatError(f"direction must be inbound or outbound, not {self.direction!r}",
-                                   json_path="$.direction")
+            raise EventFormatError(
+                f"direction must be inbound or outbound, not {self.direction!r}",
+                json_path="$.direction",
+            )
         if self.kind not in EVENT_KINDS:
-            raise EventFormatError(f"unknown kind {self.kind!r} (one of {', '.join(EVENT_KINDS)})",
-                                   json_path="$.kind")
+            raise EventFormatError(
+                f"unknown kind {self.kind!r} (one of {', '.join(EVENT_KINDS)})", json_path="$.kind"
+            )
         if not isinstance(self.external_id, str) or not self.external_id.strip():
-            raise EventFormatError("external_id must be a non-empty string",
-                                   json_path="$.external_id")
+            raise EventFormatError(
+                "external_id must be a non-empty string", json_path="$.external_id"
+            )
         if not isinstance(self.occurred_at, datetime) or self.occurred_at.tzinfo is None:
-            raise EventFormatError("occurred_at must be an aware datetime",
-                                   json_path="$.occurred_at")
+            raise EventFormatError(
+                "occurred_at must be an aware datetime", json_path="$.occurred_at"
+            )
         unknown = set(self.customer) - set(CUSTOMER_KEYS)
         if unknown:
-            raise EventFormatError(f"unknown customer identifier(s) {sorted(unknown)}",
-                                   json_path="$.customer")
+            raise EventFormatError(
+                f"unknown customer identifier(s) {sorted(unknown)}", json_path="$.customer"
+            )
         object.__setattr__(self, "customer", _frozen(self.customer))
         object.__setattr__(self, "metadata", _frozen(self.metadata))
         object.__setattr__(self, "attachments", tuple(self.attachments))
@@ -302,8 +319,13 @@ def event_to_dict(event: ChannelEvent) -> dict[str, Any]:
         "subject": event.subject,
         "body": event.body,
         "attachments": [
-            {"name": a.name, "content_type": a.content_type, "size": a.size, "sha256": a.sha256,
-             "path": a.path}
+            {
+                "name": a.name,
+                "content_type": a.content_type,
+                "size": a.size,
+                "sha256": a.sha256,
+                "path": a.path,
+            }
             for a in event.attachments
         ],
         "metadata": _jsonable(event.metadata),
@@ -340,7 +362,9 @@ def _parse_instant(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise EventFormatError(f"not an ISO 8601 instant: {text!r}", json_path="$.occurred_at") from exc
+        raise EventFormatError(
+            f"not an ISO 8601 instant: {text!r}", json_path="$.occurred_at"
+        ) from exc
     if value.tzinfo is None:
         raise EventFormatError("occurred_at needs a UTC offset", json_path="$.occurred_at")
     return value.astimezone(UTC)

@@ -38,7 +38,9 @@ class MemoryConnector:
 
     channels: tuple[str, ...] = ("memory",)
 
-    def __init__(self, config: Mapping[str, Any] | None = None, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, config: Mapping[str, Any] | None = None, *, clock: Clock | None = None
+    ) -> None:
         config = dict(config or {})
         self.name: str = str(config.get("name", "memory"))
         if "channels" in config:
@@ -89,8 +91,9 @@ class MemoryConnector:
             yield self._inbound.popleft()
 
     def health(self) -> ConnectorHealth:
-        return ConnectorHealth(self.name, self._errors == 0, self._last_success,
-                               self._last_error, self._errors)
+        return ConnectorHealth(
+            self.name, self._errors == 0, self._last_success, self._last_error, self._errors
+        )
 
     def close(self) -> None:
         self._inbound.clear()

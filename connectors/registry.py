@@ -113,8 +113,15 @@ class ConnectorRegistry:
         self._bindings: dict[str, tuple[str, Mapping[str, Any] | None]] = {}
         self.errors: dict[str, PluginError] = {}
 
-    def register(self, name: str, factory: Any, *, origin: str = "code",
-                 replace: bool = False, channels: tuple[str, ...] | None = None) -> None:
+    def register(
+        self,
+        name: str,
+        factory: Any,
+        *,
+        origin: str = "code",
+        replace: bool = False,
+        channels: tuple[str, ...] | None = None,
+    ) -> None:
         """Register ``factory`` under ``name``, serving ``channels`` (default: the factory's
         ``channels`` attribute, else just ``name``).
 
@@ -136,7 +143,9 @@ class ConnectorRegistry:
         with self._lock:
             self._entries.pop(name, None)
 
-    def load_entry_points(self, *, group: str = ENTRY_POINT_GROUP, strict: bool = False) -> list[str]:
+    def load_entry_points(
+        self, *, group: str = ENTRY_POINT_GROUP, strict: bool = False
+    ) -> list[str]:
         """Load every entry point of ``group``; return the names registered.
 
         A plugin that fails to import or register is kept in ``errors`` (and raised when
@@ -153,7 +162,9 @@ class ConnectorRegistry:
                     raise
                 continue
             except Exception as exc:  # noqa: BLE001 -- a plugin may raise anything on import
-                err = PluginError(ep.name, f"failed to load {ep.value}: {type(exc).__name__}: {exc}")
+                err = PluginError(
+                    ep.name, f"failed to load {ep.value}: {type(exc).__name__}: {exc}"
+                )
                 self.errors[ep.name] = err
                 if strict:
                     raise err from exc
@@ -195,14 +206,14 @@ class ConnectorRegistry:
             raise PluginError(name, f"factory failed: {type(exc).__name__}: {exc}") from exc
         return check_connector(name, obj)
 
-
     def names_for_channel(self, channel: str) -> list[str]:
         """Registered connector names serving ``channel`` (its ``channels`` or its name)."""
         with self._lock:
             return sorted(n for n, e in self._entries.items() if channel in e.channels)
 
-    def bind_channel(self, channel: str, name: str,
-                     config: Mapping[str, Any] | None = None) -> None:
+    def bind_channel(
+        self, channel: str, name: str, config: Mapping[str, Any] | None = None
+    ) -> None:
         """Say which connector (and config) serves ``channel``; ``for_channel`` honours it
         before looking at which connectors could serve the channel. Rebinding drops the
         cached instance, so the next ``for_channel`` builds the new one."""
@@ -217,7 +228,9 @@ class ConnectorRegistry:
                 self._instances = {k: v for k, v in self._instances.items() if k[1] != channel}
 
     @contextmanager
-    def bound(self, bindings: Mapping[str, tuple[str, Mapping[str, Any] | None] | str]) -> Iterator[None]:
+    def bound(
+        self, bindings: Mapping[str, tuple[str, Mapping[str, Any] | None] | str]
+    ) -> Iterator[None]:
         """Bind channels for the duration of a ``with`` block, then restore what was bound
         before (tests and simulations must not leak bindings into the process)."""
         with self._lock:
@@ -237,8 +250,9 @@ class ConnectorRegistry:
         with self._lock:
             return {ch: name for ch, (name, _) in self._bindings.items()}
 
-    def for_channel(self, channel: str, config: Mapping[str, Any] | None = None, *,
-                    name: str | None = None) -> Connector:
+    def for_channel(
+        self, channel: str, config: Mapping[str, Any] | None = None, *, name: str | None = None
+    ) -> Connector:
         """The (cached) connector that sends on ``channel``.
 
         Which one: ``name`` if given, else the channel's binding (``bind_channel``), else the
@@ -254,11 +268,17 @@ class ConnectorRegistry:
         if name is None:
             candidates = self.names_for_channel(channel)
             if not candidates:
-                raise PluginError(channel, f"no connector serves channel {channel!r}; "
-                                           f"registered: {', '.join(self.names()) or 'none'}")
+                raise PluginError(
+                    channel,
+                    f"no connector serves channel {channel!r}; "
+                    f"registered: {', '.join(self.names()) or 'none'}",
+                )
             if len(candidates) > 1:
-                raise PluginError(channel, f"several connectors serve channel {channel!r} "
-                                           f"({', '.join(candidates)}); configure which one")
+                raise PluginError(
+                    channel,
+                    f"several connectors serve channel {channel!r} "
+                    f"({', '.join(candidates)}); configure which one",
+                )
             name = candidates[0]
         key = (name, channel)
         with self._lock:
@@ -278,8 +298,9 @@ class ConnectorRegistry:
 default_registry = ConnectorRegistry()
 
 
-def load_bindings(source: str | Path | Mapping[str, Any],
-                  registry: ConnectorRegistry | None = None) -> dict[str, str]:
+def load_bindings(
+    source: str | Path | Mapping[str, Any], registry: ConnectorRegistry | None = None
+) -> dict[str, str]:
     """Bind channels from a file (YAML or JSON) or a mapping of this shape::
 
         channels:
@@ -302,7 +323,9 @@ def load_bindings(source: str | Path | Mapping[str, Any],
         except OSError as exc:
             raise PluginError(str(path), f"cannot read channel bindings: {exc}") from exc
         if len(text) > _MAX_BINDINGS_FILE:
-            raise PluginError(str(path), f"channel bindings file larger than {_MAX_BINDINGS_FILE} bytes")
+            raise PluginError(
+                str(path), f"channel bindings file larger than {_MAX_BINDINGS_FILE} bytes"
+            )
         import yaml
 
         try:
@@ -311,7 +334,9 @@ def load_bindings(source: str | Path | Mapping[str, Any],
             raise PluginError(str(path), f"channel bindings are not YAML/JSON: {exc}") from exc
     channels = data.get("channels") if isinstance(data, Mapping) else None
     if not isinstance(channels, Mapping):
-        raise PluginError("bindings", "expected a mapping 'channels: {<channel>: {connector: ...}}'")
+        raise PluginError(
+            "bindings", "expected a mapping 'channels: {<channel>: {connector: ...}}'"
+        )
     bound: dict[str, str] = {}
     for channel, entry in channels.items():
         if isinstance(entry, str):
@@ -353,14 +378,16 @@ def load_connectors(*, strict: bool = False) -> list[str]:
     return names
 
 
-def register(name: str, factory: Any, *, replace: bool = False,
-             channels: tuple[str, ...] | None = None) -> None:
+def register(
+    name: str, factory: Any, *, replace: bool = False, channels: tuple[str, ...] | None = None
+) -> None:
     """Register a factory in the default registry from code (tests, embedding)."""
     default_registry.register(name, factory, replace=replace, channels=channels)
 
 
-def connector_for_channel(channel: str, config: Mapping[str, Any] | None = None, *,
-                          name: str | None = None) -> Connector:
+def connector_for_channel(
+    channel: str, config: Mapping[str, Any] | None = None, *, name: str | None = None
+) -> Connector:
     """The cached connector sending on ``channel`` from the default registry."""
     if not default_registry.loaded:
         load_connectors()

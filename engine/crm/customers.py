@@ -88,25 +88,47 @@ def active_id(session: Session, customer_id: str) -> str:
         current = row.merged_into
 
 
-def new_customer(session: Session, *, now: datetime, display_name: str = "",
-                 tier: str = "standard", customer_id: str | None = None) -> CustomerRow:
-    row = CustomerRow(id=customer_id or new_customer_id(), display_name=display_name[:300],
-                      tier=tier, status="active", created_at=now, updated_at=now)
+def new_customer(
+    session: Session,
+    *,
+    now: datetime,
+    display_name: str = "",
+    tier: str = "standard",
+    customer_id: str | None = None,
+) -> CustomerRow:
+    row = CustomerRow(
+        id=customer_id or new_customer_id(),
+        display_name=display_name[:300],
+        tier=tier,
+        status="active",
+        created_at=now,
+        updated_at=now,
+    )
     session.add(row)
     session.flush()
     return row
 
 
 def _holders(session: Session, ident: Identifier, *, verified_only: bool) -> list[IdentifierRow]:
-    q = select(IdentifierRow).where(IdentifierRow.kind == ident.kind, IdentifierRow.value == ident.value)
+    q = select(IdentifierRow).where(
+        IdentifierRow.kind == ident.kind, IdentifierRow.value == ident.value
+    )
     if verified_only:
         q = q.where(IdentifierRow.verification == VERIFIED)
     return list(session.scalars(q.order_by(IdentifierRow.id)))
 
 
 def add_identifier(
-    session: Session, customer_id: str, kind: str, value: str, *, source: str, now: datetime,
-    verified: bool = False, actor: str | None = None, region: str | None = None,
+    session: Session,
+    customer_id: str,
+    kind: str,
+    value: str,
+    *,
+    source: str,
+    now: datetime,
+    verified: bool = False,
+    actor: str | None = None,
+    region: str | None = None,
 ) -> IdentifierRow:
     """Attach an identifier (normalised) to a customer, or refresh its ``last_seen``.
 
@@ -117,12 +139,23 @@ def add_identifier(
     ident = normalise(kind, value, region=region)
     if verified:
         _check_verified_free(session, customer_id, ident)
-    row = session.scalars(select(IdentifierRow).where(
-        IdentifierRow.customer_id == customer_id, IdentifierRow.kind == ident.kind,
-        IdentifierRow.value == ident.value)).first()
+    row = session.scalars(
+        select(IdentifierRow).where(
+            IdentifierRow.customer_id == customer_id,
+            IdentifierRow.kind == ident.kind,
+            IdentifierRow.value == ident.value,
+        )
+    ).first()
     if row is None:
-        row = IdentifierRow(customer_id=customer_id, kind=ident.kind, value=ident.value,
-                            verification=UNVERIFIED, source=source, first_seen=now, last_seen=now)
+        row = IdentifierRow(
+            customer_id=customer_id,
+            kind=ident.kind,
+            value=ident.value,
+            verification=UNVERIFIED,
+            source=source,
+            first_seen=now,
+            last_seen=now,
+        )
         session.add(row)
     row.last_seen = now
     if verified and row.verification != VERIFIED:
@@ -138,31 +171,62 @@ def _check_verified_free(session: Session, customer_id: str, ident: Identifier) 
     for holder in _holders(session, ident, verified_only=True):
         other = active_id(session, holder.customer_id)
         if other != me:
-            raise CrmError(f"{ident} is already verified for customer {other}; merge the two "
-                           "customers instead", customer_id=customer_id)
+            raise CrmError(
+                f"{ident} is already verified for customer {other}; merge the two "
+                "customers instead",
+                customer_id=customer_id,
+            )
 
 
-def verify_identifier(session: Session, customer_id: str, kind: str, value: str, *,
-                      actor: str, now: datetime, region: str | None = None) -> IdentifierRow:
+def verify_identifier(
+    session: Session,
+    customer_id: str,
+    kind: str,
+    value: str,
+    *,
+    actor: str,
+    now: datetime,
+    region: str | None = None,
+) -> IdentifierRow:
     """Mark an identifier verified (an agent checked it, or the customer proved it)."""
     cid = active_id(session, customer_id)
-    return add_identifier(session, cid, kind, value, source=f"verified-by:{actor}", now=now,
-                          verified=True, actor=actor, region=region)
+    return add_identifier(
+        session,
+        cid,
+        kind,
+        value,
+        source=f"verified-by:{actor}",
+        now=now,
+        verified=True,
+        actor=actor,
+        region=region,
+    )
 
 
-def suggest_merge(session: Session, a: str, b: str, basis: str, *, now: datetime,
-                  score: float = 0.5) -> int | None:
+def suggest_merge(
+    session: Session, a: str, b: str, basis: str, *, now: datetime, score: float = 0.5
+) -> int | None:
     """Record that ``a`` and ``b`` are probably the same person (once per basis)."""
     if a == b:
         return None
     first, second = sorted((a, b))
-    existing = session.scalars(select(MergeSuggestionRow).where(
-        MergeSuggestionRow.customer_a == first, MergeSuggestionRow.customer_b == second,
-        MergeSuggestionRow.basis == basis)).first()
+    existing = session.scalars(
+        select(MergeSuggestionRow).where(
+            MergeSuggestionRow.customer_a == first,
+            MergeSuggestionRow.customer_b == second,
+            MergeSuggestionRow.basis == basis,
+        )
+    ).first()
     if existing is not None:
         return existing.id
-    row = MergeSuggestionRow(customer_a=first, customer_b=second, basis=basis[:400], score=score,
-                             status="open", created_at=now)
+    row = MergeSuggestionRow(
+        customer_a=first,
+        customer_b=second,
+        basis=basis[:400],
+        score=score,
+        status="open",
+        created_at=now,
+    )
     session.add(row)
     session.flush()
     return row.id
@@ -177,8 +241,9 @@ def _verified_match(session: Session, idents: list[Identifier]) -> tuple[str, Id
     return None
 
 
-def _probable_duplicates(session: Session, customer_id: str, idents: list[Identifier],
-                         name: str) -> list[tuple[str, str]]:
+def _probable_duplicates(
+    session: Session, customer_id: str, idents: list[Identifier], name: str
+) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for ident in idents:
         for holder in _holders(session, ident, verified_only=False):
@@ -186,16 +251,25 @@ def _probable_duplicates(session: Session, customer_id: str, idents: list[Identi
             if other != customer_id:
                 out.append((other, f"{ident} ({holder.verification})"))
     if name.strip():
-        rows = session.scalars(select(CustomerRow.id).where(
-            func.lower(CustomerRow.display_name) == name.strip().lower(),
-            CustomerRow.status == "active", CustomerRow.id != customer_id))
+        rows = session.scalars(
+            select(CustomerRow.id).where(
+                func.lower(CustomerRow.display_name) == name.strip().lower(),
+                CustomerRow.status == "active",
+                CustomerRow.id != customer_id,
+            )
+        )
         out.extend((other, f"name={name.strip()}") for other in rows)
     return out
 
 
 def resolve_customer(
-    session: Session, customer: Mapping[str, str], *, source: str, now: datetime,
-    verified: Collection[str] = (), known_customer: str | None = None,
+    session: Session,
+    customer: Mapping[str, str],
+    *,
+    source: str,
+    now: datetime,
+    verified: Collection[str] = (),
+    known_customer: str | None = None,
     region: str | None = None,
 ) -> Resolution:
     """Find or create the customer a contact comes from, and remember its identifiers.
@@ -226,8 +300,16 @@ def resolve_customer(
     for ident in idents:
         vouched = ident.kind in verified
         try:
-            add_identifier(session, cid, ident.kind, ident.value, source=source, now=now,
-                           verified=vouched, actor=source)
+            add_identifier(
+                session,
+                cid,
+                ident.kind,
+                ident.value,
+                source=source,
+                now=now,
+                verified=vouched,
+                actor=source,
+            )
         except CrmError:
             # verified elsewhere: keep it unverified here and let a human merge
             add_identifier(session, cid, ident.kind, ident.value, source=source, now=now)
@@ -258,15 +340,16 @@ def find_customers(session: Session, key: str, *, region: str | None = None) -> 
             ident = normalise(k, v, region=region)
         except ValueError:
             continue
-        rows = session.scalars(select(IdentifierRow.customer_id).where(and_(
-            IdentifierRow.kind == ident.kind, IdentifierRow.value == ident.value)))
+        rows = session.scalars(
+            select(IdentifierRow.customer_id).where(
+                and_(IdentifierRow.kind == ident.kind, IdentifierRow.value == ident.value)
+            )
+        )
         for cid in rows:
             a = active_id(session, cid)
             if a not in out:
                 out.append(a)
     return out
-
-
 
 
 def find_customer(session: Session, key: str, *, region: str | None = None) -> str:
@@ -283,8 +366,9 @@ def find_customer(session: Session, key: str, *, region: str | None = None) -> s
     return found[0]
 
 
-def add_to_organisation(session: Session, customer_id: str, organisation: str, *, now: datetime,
-                        role: str = "") -> str:
+def add_to_organisation(
+    session: Session, customer_id: str, organisation: str, *, now: datetime, role: str = ""
+) -> str:
     """Make a customer a member of an organisation (created by name if new); returns its id.
 
     Membership is many-to-many: a consultant may serve several organisations.
@@ -292,18 +376,27 @@ def add_to_organisation(session: Session, customer_id: str, organisation: str, *
     from engine.store.models_crm import CustomerOrganisationRow, OrganisationRow
 
     cid = active_id(session, customer_id)
-    org = session.scalars(select(OrganisationRow).where(OrganisationRow.name == organisation)).first()
+    org = session.scalars(
+        select(OrganisationRow).where(OrganisationRow.name == organisation)
+    ).first()
     if org is None:
-        org = OrganisationRow(id="O" + uuid.uuid4().hex[:15].upper(), name=organisation[:300],
-                              created_at=now)
+        org = OrganisationRow(
+            id="O" + uuid.uuid4().hex[:15].upper(), name=organisation[:300], created_at=now
+        )
         session.add(org)
         session.flush()
-    link = session.scalars(select(CustomerOrganisationRow).where(
-        CustomerOrganisationRow.customer_id == cid,
-        CustomerOrganisationRow.organisation_id == org.id)).first()
+    link = session.scalars(
+        select(CustomerOrganisationRow).where(
+            CustomerOrganisationRow.customer_id == cid,
+            CustomerOrganisationRow.organisation_id == org.id,
+        )
+    ).first()
     if link is None:
-        session.add(CustomerOrganisationRow(customer_id=cid, organisation_id=org.id, role=role,
-                                            created_at=now))
+        session.add(
+            CustomerOrganisationRow(
+                customer_id=cid, organisation_id=org.id, role=role, created_at=now
+            )
+        )
     elif role:
         link.role = role
     session.flush()

@@ -35,8 +35,10 @@ def _cases_table() -> Any:
 
 
 def _move_identifiers(session: Session, survivor: str, merged: str) -> list[int]:
-    mine = {(r.kind, r.value) for r in session.scalars(
-        select(IdentifierRow).where(IdentifierRow.customer_id == survivor))}
+    mine = {
+        (r.kind, r.value)
+        for r in session.scalars(select(IdentifierRow).where(IdentifierRow.customer_id == survivor))
+    }
     moved = []
     for row in session.scalars(select(IdentifierRow).where(IdentifierRow.customer_id == merged)):
         if (row.kind, row.value) in mine:
@@ -47,19 +49,26 @@ def _move_identifiers(session: Session, survivor: str, merged: str) -> list[int]
 
 
 def _move_orgs(session: Session, survivor: str, merged: str) -> list[int]:
-    mine = set(session.scalars(select(CustomerOrganisationRow.organisation_id).where(
-        CustomerOrganisationRow.customer_id == survivor)))
+    mine = set(
+        session.scalars(
+            select(CustomerOrganisationRow.organisation_id).where(
+                CustomerOrganisationRow.customer_id == survivor
+            )
+        )
+    )
     moved = []
-    for row in session.scalars(select(CustomerOrganisationRow).where(
-            CustomerOrganisationRow.customer_id == merged)):
+    for row in session.scalars(
+        select(CustomerOrganisationRow).where(CustomerOrganisationRow.customer_id == merged)
+    ):
         if row.organisation_id not in mine:
             row.customer_id = survivor
             moved.append(row.id)
     return moved
 
 
-def merge(session: Session, survivor_id: str, merged_id: str, *, actor: str, reason: str,
-          now: datetime) -> int:
+def merge(
+    session: Session, survivor_id: str, merged_id: str, *, actor: str, reason: str, now: datetime
+) -> int:
     """Merge ``merged_id`` into ``survivor_id``; returns the merge id (for unmerge).
 
     Raises:
@@ -70,45 +79,70 @@ def merge(session: Session, survivor_id: str, merged_id: str, *, actor: str, rea
     survivor = session.get(CustomerRow, survivor_id)
     merged = session.get(CustomerRow, merged_id)
     if survivor is None or merged is None:
-        raise CrmError("no such customer", customer_id=survivor_id if survivor is None else merged_id)
+        raise CrmError(
+            "no such customer", customer_id=survivor_id if survivor is None else merged_id
+        )
     if merged.status == "merged":
         raise CrmError(f"already merged into {merged.merged_into}", customer_id=merged_id)
     if survivor.status == "merged":
-        raise CrmError(f"survivor was merged into {active_id(session, survivor_id)}; merge into "
-                       "that one", customer_id=survivor_id)
+        raise CrmError(
+            f"survivor was merged into {active_id(session, survivor_id)}; merge into that one",
+            customer_id=survivor_id,
+        )
     if survivor_id == merged_id:
         raise CrmError("cannot merge a customer with itself", customer_id=merged_id)
     identifiers = _move_identifiers(session, survivor_id, merged_id)
-    interactions = list(session.scalars(select(InteractionRow.id).where(
-        InteractionRow.customer_id == merged_id)))
+    interactions = list(
+        session.scalars(select(InteractionRow.id).where(InteractionRow.customer_id == merged_id))
+    )
     if interactions:
-        session.execute(update(InteractionRow).where(InteractionRow.id.in_(interactions))
-                        .values(customer_id=survivor_id))
+        session.execute(
+            update(InteractionRow)
+            .where(InteractionRow.id.in_(interactions))
+            .values(customer_id=survivor_id)
+        )
     cases_t = _cases_table()
-    cases = list(session.execute(select(cases_t.c.id).where(cases_t.c.customer_id == merged_id)).scalars())
+    cases = list(
+        session.execute(select(cases_t.c.id).where(cases_t.c.customer_id == merged_id)).scalars()
+    )
     if cases:
-        session.execute(update(cases_t).where(cases_t.c.id.in_(cases)).values(customer_id=survivor_id))
+        session.execute(
+            update(cases_t).where(cases_t.c.id.in_(cases)).values(customer_id=survivor_id)
+        )
     orgs = _move_orgs(session, survivor_id, merged_id)
     merged.status, merged.merged_into, merged.updated_at = "merged", survivor_id, now
     survivor.updated_at = now
     if not survivor.display_name and merged.display_name:
         survivor.display_name = merged.display_name
-    row = MergeRow(survivor_id=survivor_id, merged_id=merged_id, actor=actor, reason=reason,
-                   moved={"identifiers": identifiers, "interactions": interactions,
-                          "cases": cases, "organisations": orgs},
-                   merged_at=now)
+    row = MergeRow(
+        survivor_id=survivor_id,
+        merged_id=merged_id,
+        actor=actor,
+        reason=reason,
+        moved={
+            "identifiers": identifiers,
+            "interactions": interactions,
+            "cases": cases,
+            "organisations": orgs,
+        },
+        merged_at=now,
+    )
     session.add(row)
-    for s in session.scalars(select(MergeSuggestionRow).where(
+    for s in session.scalars(
+        select(MergeSuggestionRow).where(
             MergeSuggestionRow.status == "open",
             MergeSuggestionRow.customer_a.in_([survivor_id, merged_id]),
-            MergeSuggestionRow.customer_b.in_([survivor_id, merged_id]))):
+            MergeSuggestionRow.customer_b.in_([survivor_id, merged_id]),
+        )
+    ):
         s.status, s.decided_at, s.decided_by = "merged", now, actor
     session.flush()
     return row.id
 
 
-def unmerge(session: Session, merge_id: int, *, actor: str, now: datetime,
-            reason: str = "") -> MergeRow:
+def unmerge(
+    session: Session, merge_id: int, *, actor: str, now: datetime, reason: str = ""
+) -> MergeRow:
     """Undo merge ``merge_id``: what moved moves back, the merged customer is active again.
 
     Raises:
@@ -118,23 +152,36 @@ def unmerge(session: Session, merge_id: int, *, actor: str, now: datetime,
     if row is None:
         raise CrmError(f"no merge with id {merge_id}")
     if row.undone_at is not None:
-        raise CrmError(f"merge {merge_id} was already undone at {row.undone_at.isoformat()} "
-                       f"by {row.undone_by}", customer_id=row.merged_id)
+        raise CrmError(
+            f"merge {merge_id} was already undone at {row.undone_at.isoformat()} "
+            f"by {row.undone_by}",
+            customer_id=row.merged_id,
+        )
     moved = row.moved or {}
     back = row.merged_id
     if moved.get("identifiers"):
-        session.execute(update(IdentifierRow).where(IdentifierRow.id.in_(moved["identifiers"]))
-                        .values(customer_id=back))
+        session.execute(
+            update(IdentifierRow)
+            .where(IdentifierRow.id.in_(moved["identifiers"]))
+            .values(customer_id=back)
+        )
     if moved.get("interactions"):
-        session.execute(update(InteractionRow).where(InteractionRow.id.in_(moved["interactions"]))
-                        .values(customer_id=back))
+        session.execute(
+            update(InteractionRow)
+            .where(InteractionRow.id.in_(moved["interactions"]))
+            .values(customer_id=back)
+        )
     if moved.get("cases"):
         cases_t = _cases_table()
-        session.execute(update(cases_t).where(cases_t.c.id.in_(moved["cases"]))
-                        .values(customer_id=back))
+        session.execute(
+            update(cases_t).where(cases_t.c.id.in_(moved["cases"])).values(customer_id=back)
+        )
     if moved.get("organisations"):
-        session.execute(update(CustomerOrganisationRow).where(
-            CustomerOrganisationRow.id.in_(moved["organisations"])).values(customer_id=back))
+        session.execute(
+            update(CustomerOrganisationRow)
+            .where(CustomerOrganisationRow.id.in_(moved["organisations"]))
+            .values(customer_id=back)
+        )
     merged = session.get(CustomerRow, back)
     assert merged is not None  # FK
     merged.status, merged.merged_into, merged.updated_at = "active", None, now

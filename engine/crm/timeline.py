@@ -45,23 +45,46 @@ def _excerpt(text: str) -> str:
 
 
 def record_inbound(
-    session: Session, event: ChannelEvent, *, customer_id: str | None, case_id: str | None,
-    rule: str | None, now: datetime, inbox_id: int | None = None,
+    session: Session,
+    event: ChannelEvent,
+    *,
+    customer_id: str | None,
+    case_id: str | None,
+    rule: str | None,
+    now: datetime,
+    inbox_id: int | None = None,
 ) -> InteractionRow:
     """Put an inbound (or connector-reported outbound) channel event on the timeline."""
     detail: dict[str, Any] = {}
-    for key in ("callId", "queue", "user", "cause", "answeringNumber", "duration_s", "bounce",
-                "undeliverable"):
+    for key in (
+        "callId",
+        "queue",
+        "user",
+        "cause",
+        "answeringNumber",
+        "duration_s",
+        "bounce",
+        "undeliverable",
+    ):
         if key in event.metadata:
             detail[key] = event.metadata[key]
     if event.attachments:
         detail["attachments"] = [a.name for a in event.attachments]
     row = InteractionRow(
-        customer_id=customer_id, case_id=case_id, channel=event.channel,
-        direction=event.direction, kind=event.kind, external_id=event.external_id,
-        message_id=event.thread.message_id, subject=event.subject[:2000],
-        excerpt=_excerpt(event.body), occurred_at=event.occurred_at, recorded_at=now,
-        rule=rule, public=event.kind not in ("bounce", "auto_reply"), inbox_id=inbox_id,
+        customer_id=customer_id,
+        case_id=case_id,
+        channel=event.channel,
+        direction=event.direction,
+        kind=event.kind,
+        external_id=event.external_id,
+        message_id=event.thread.message_id,
+        subject=event.subject[:2000],
+        excerpt=_excerpt(event.body),
+        occurred_at=event.occurred_at,
+        recorded_at=now,
+        rule=rule,
+        public=event.kind not in ("bounce", "auto_reply"),
+        inbox_id=inbox_id,
         detail=detail,
     )
     session.add(row)
@@ -70,7 +93,11 @@ def record_inbound(
 
 
 def record_outbound(
-    session: Session, msg: OutboundMessage, *, now: datetime, delivery: Delivery | None = None,
+    session: Session,
+    msg: OutboundMessage,
+    *,
+    now: datetime,
+    delivery: Delivery | None = None,
     customer_id: str | None = None,
 ) -> InteractionRow:
     """Put a sent message on the timeline (called by the outbox dispatcher after ``send``).
@@ -86,13 +113,26 @@ def record_outbound(
         case = session.get(CaseRow, msg.case_id)
         customer_id = case.customer_id if case is not None else None
     row = InteractionRow(
-        customer_id=customer_id, case_id=msg.case_id, channel=msg.channel, direction="outbound",
-        kind="message", external_id=delivery.external_id if delivery else None,
-        message_id=(msg.thread.message_id or (delivery.external_id if delivery else None)
-                    or msg.message_id), subject=msg.subject[:2000],
-        excerpt=_excerpt(msg.body), occurred_at=now, recorded_at=now, rule="outbound",
-        public=True, detail={"to": msg.to, "automatic": msg.automatic,
-                             "status": delivery.status if delivery else "queued"},
+        customer_id=customer_id,
+        case_id=msg.case_id,
+        channel=msg.channel,
+        direction="outbound",
+        kind="message",
+        external_id=delivery.external_id if delivery else None,
+        message_id=(
+            msg.thread.message_id or (delivery.external_id if delivery else None) or msg.message_id
+        ),
+        subject=msg.subject[:2000],
+        excerpt=_excerpt(msg.body),
+        occurred_at=now,
+        recorded_at=now,
+        rule="outbound",
+        public=True,
+        detail={
+            "to": msg.to,
+            "automatic": msg.automatic,
+            "status": delivery.status if delivery else "queued",
+        },
     )
     session.add(row)
     session.flush()
@@ -137,17 +177,25 @@ def _case_entries(session: Session, customer_id: str) -> list[TimelineEntry]:
 
     out = []
     for case in session.scalars(select(CaseRow).where(CaseRow.customer_id == customer_id)):
-        out.append(TimelineEntry(
-            at=case.created_at, type="case", channel=case.channel, direction=None,
-            kind=f"case {case.status}", case_id=case.id,
-            summary=f"{case.sop_id} v{case.sop_version} level={case.level or '-'} "
-                    f"priority={case.priority}" + (f" outcome={case.outcome}" if case.outcome else ""),
-            detail={"status": case.status, "level": case.level, "sop": case.sop_id},
-        ))
+        out.append(
+            TimelineEntry(
+                at=case.created_at,
+                type="case",
+                channel=case.channel,
+                direction=None,
+                kind=f"case {case.status}",
+                case_id=case.id,
+                summary=f"{case.sop_id} v{case.sop_version} level={case.level or '-'} "
+                f"priority={case.priority}" + (f" outcome={case.outcome}" if case.outcome else ""),
+                detail={"status": case.status, "level": case.level, "sop": case.sop_id},
+            )
+        )
     return out
 
 
-def customer_view(session: Session, customer_id: str, *, include_internal: bool = True) -> CustomerView:
+def customer_view(
+    session: Session, customer_id: str, *, include_internal: bool = True
+) -> CustomerView:
     """Everything about one customer in one time-ordered list.
 
     Raises:
@@ -159,30 +207,50 @@ def customer_view(session: Session, customer_id: str, *, include_internal: bool 
         raise CrmError("no such customer", customer_id=customer_id)
     idents = tuple(
         (r.kind, r.value, r.verification, r.source)
-        for r in session.scalars(select(IdentifierRow).where(IdentifierRow.customer_id == cid)
-                                 .order_by(IdentifierRow.kind, IdentifierRow.value)))
-    orgs = tuple(session.scalars(
-        select(OrganisationRow.name).join(CustomerOrganisationRow,
-                                          CustomerOrganisationRow.organisation_id == OrganisationRow.id)
-        .where(CustomerOrganisationRow.customer_id == cid)))
-    merged_from = tuple(session.scalars(select(CustomerRow.id).where(CustomerRow.merged_into == cid)))
+        for r in session.scalars(
+            select(IdentifierRow)
+            .where(IdentifierRow.customer_id == cid)
+            .order_by(IdentifierRow.kind, IdentifierRow.value)
+        )
+    )
+    orgs = tuple(
+        session.scalars(
+            select(OrganisationRow.name)
+            .join(
+                CustomerOrganisationRow,
+                CustomerOrganisationRow.organisation_id == OrganisationRow.id,
+            )
+            .where(CustomerOrganisationRow.customer_id == cid)
+        )
+    )
+    merged_from = tuple(
+        session.scalars(select(CustomerRow.id).where(CustomerRow.merged_into == cid))
+    )
     q = select(InteractionRow).where(InteractionRow.customer_id == cid)
     if not include_internal:
         q = q.where(InteractionRow.public.is_(True))
     entries = [
         TimelineEntry(
-            at=r.occurred_at, type="interaction", channel=r.channel, direction=r.direction,
-            kind=r.kind, case_id=r.case_id,
-            summary=(f"{r.subject} \u2014 {r.excerpt}" if r.subject and r.excerpt
-                     else r.subject or r.excerpt),
+            at=r.occurred_at,
+            type="interaction",
+            channel=r.channel,
+            direction=r.direction,
+            kind=r.kind,
+            case_id=r.case_id,
+            summary=(
+                f"{r.subject} \u2014 {r.excerpt}"
+                if r.subject and r.excerpt
+                else r.subject or r.excerpt
+            ),
             detail={"rule": r.rule, "external_id": r.external_id, **(r.detail or {})},
         )
         for r in session.scalars(q)
     ]
     entries += _case_entries(session, cid)
     entries.sort(key=lambda e: (e.at, 0 if e.type == "case" else 1))
-    return CustomerView(cid, customer.display_name, customer.tier, idents, orgs, merged_from,
-                        tuple(entries))
+    return CustomerView(
+        cid, customer.display_name, customer.tier, idents, orgs, merged_from, tuple(entries)
+    )
 
 
 def is_deliverable(session: Session, address: str, *, customer_id: str | None = None) -> bool:

@@ -85,9 +85,14 @@ def _waits_for_event(state: Any) -> bool:
 def correlate_waiting(session: Session, event: ChannelEvent, customer_id: str) -> Correlation:
     """Rule 3: the customer's most recent open case on this channel waiting for an event."""
     rows = session.scalars(
-        select(CaseRow).where(CaseRow.customer_id == customer_id, CaseRow.status == "open",
-                              CaseRow.channel == event.channel)
-        .order_by(CaseRow.updated_at.desc()).limit(20)
+        select(CaseRow)
+        .where(
+            CaseRow.customer_id == customer_id,
+            CaseRow.status == "open",
+            CaseRow.channel == event.channel,
+        )
+        .order_by(CaseRow.updated_at.desc())
+        .limit(20)
     )
     for row in rows:
         if _waits_for_event(row.state):

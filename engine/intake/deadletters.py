@@ -53,8 +53,9 @@ def _view(row: DeadLetterRow) -> DeadLetter:
     return DeadLetter(row.id, row.source, row.reason, row.payload, row.received_at, row.retried_at)
 
 
-def list_dead_letters(session: Session, *, include_retried: bool = False,
-                      limit: int = 100) -> list[DeadLetter]:
+def list_dead_letters(
+    session: Session, *, include_retried: bool = False, limit: int = 100
+) -> list[DeadLetter]:
     q = select(DeadLetterRow).order_by(DeadLetterRow.id.desc()).limit(limit)
     if not include_retried:
         q = q.where(DeadLetterRow.retried_at.is_(None))
@@ -69,7 +70,11 @@ def get_dead_letter(session: Session, dead_letter_id: int) -> DeadLetter:
 
 
 def retry_dead_letter(
-    session: Session, dead_letter_id: int, *, library: IntakeLibrary | None, clock: Clock,
+    session: Session,
+    dead_letter_id: int,
+    *,
+    library: IntakeLibrary | None,
+    clock: Clock,
     parsers: Mapping[str, Parser] | None = None,
 ) -> IntakeResult:
     """Re-ingest a dead letter. On success it is marked retried; on failure it keeps the
@@ -82,33 +87,39 @@ def retry_dead_letter(
     if row is None:
         raise CareflowError(f"no dead letter with id {dead_letter_id}")
     if row.retried_at is not None:
-        raise CareflowError(f"dead letter {dead_letter_id} was already retried at "
-                            f"{row.retried_at.isoformat()}")
+        raise CareflowError(
+            f"dead letter {dead_letter_id} was already retried at {row.retried_at.isoformat()}"
+        )
     payload = row.payload if isinstance(row.payload, dict) else {}
     result: IntakeResult
     with session.begin_nested() as nested:
         if "inbox_id" in payload:
             inbox = session.get(InboxRow, payload["inbox_id"])
             if inbox is None:
-                raise CareflowError(f"dead letter {dead_letter_id}: inbox row "
-                                    f"{payload['inbox_id']} is gone")
+                raise CareflowError(
+                    f"dead letter {dead_letter_id}: inbox row {payload['inbox_id']} is gone"
+                )
             inbox.status = "received"
             session.flush()
             result = process_inbox(session, inbox.id, library=library, clock=clock)
         elif "endpoint" in payload:
             parser = (parsers or {}).get(str(payload["endpoint"]))
             if parser is None:
-                raise CareflowError(f"dead letter {dead_letter_id}: no adapter for endpoint "
-                                    f"{payload['endpoint']!r}")
+                raise CareflowError(
+                    f"dead letter {dead_letter_id}: no adapter for endpoint {payload['endpoint']!r}"
+                )
             try:
                 event = parser(payload.get("body") or {}, clock.now())
             except (CareflowError, ValueError, KeyError, TypeError) as exc:
-                result = IntakeResult(IntakeStatus.DEAD_LETTER, reason=f"{type(exc).__name__}: {exc}")
+                result = IntakeResult(
+                    IntakeStatus.DEAD_LETTER, reason=f"{type(exc).__name__}: {exc}"
+                )
             else:
                 result = ingest(session, event, library=library, clock=clock)
         elif "event" in payload:
-            result = ingest_payload(session, payload["event"], source=row.source,
-                                    library=library, clock=clock)
+            result = ingest_payload(
+                session, payload["event"], source=row.source, library=library, clock=clock
+            )
         else:
             raise CareflowError(f"dead letter {dead_letter_id} has no retryable payload")
         if result.status is IntakeStatus.DEAD_LETTER:

@@ -24,8 +24,9 @@ RECEIVED = "received"
 
 
 def find_inbox(session: Session, channel: str, external_id: str) -> InboxRow | None:
-    return session.scalars(select(InboxRow).where(
-        InboxRow.channel == channel, InboxRow.external_id == external_id)).first()
+    return session.scalars(
+        select(InboxRow).where(InboxRow.channel == channel, InboxRow.external_id == external_id)
+    ).first()
 
 
 def _insert_ignoring_duplicates(session: Session) -> Any:
@@ -38,7 +39,8 @@ def _insert_ignoring_duplicates(session: Session) -> Any:
     else:
         return None
     return insert(InboxRow.__table__).on_conflict_do_nothing(
-        index_elements=["channel", "external_id"])
+        index_elements=["channel", "external_id"]
+    )
 
 
 def accept(session: Session, event: ChannelEvent, *, now: datetime) -> tuple[int, bool]:
@@ -47,8 +49,13 @@ def accept(session: Session, event: ChannelEvent, *, now: datetime) -> tuple[int
     One ``INSERT ... ON CONFLICT DO NOTHING RETURNING id``: the UNIQUE constraint decides
     between concurrent deliveries of the same item, without a savepoint.
     """
-    values = {"channel": event.channel, "external_id": event.external_id, "received_at": now,
-              "payload": event_to_dict(event), "status": RECEIVED}
+    values = {
+        "channel": event.channel,
+        "external_id": event.external_id,
+        "received_at": now,
+        "payload": event_to_dict(event),
+        "status": RECEIVED,
+    }
     stmt = _insert_ignoring_duplicates(session)
     if stmt is not None:
         new_id = session.execute(stmt.values(**values).returning(InboxRow.__table__.c.id)).scalar()
@@ -75,8 +82,7 @@ def accept(session: Session, event: ChannelEvent, *, now: datetime) -> tuple[int
     return row.id, False
 
 
-def dead_letter(session: Session, source: str, reason: str, payload: Any, *,
-                now: datetime) -> int:
+def dead_letter(session: Session, source: str, reason: str, payload: Any, *, now: datetime) -> int:
     """Keep an unprocessable input with its reason; returns the dead letter's id."""
     row = DeadLetterRow(source=source[:80], reason=reason, payload=payload, received_at=now)
     session.add(row)

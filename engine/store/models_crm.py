@@ -100,7 +100,9 @@ class MergeRow(Base):
     merged_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
     actor: Mapped[str] = mapped_column(String(120))
     reason: Mapped[str] = mapped_column(Text)
-    moved: Mapped[Any] = mapped_column(JSON)  # {identifiers: [...], interactions: [...], cases: [...], organisations: [...]}
+    moved: Mapped[Any] = mapped_column(
+        JSON
+    )  # {identifiers: [...], interactions: [...], cases: [...], organisations: [...]}
     merged_at: Mapped[datetime] = mapped_column(UtcDateTime)
     undone_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     undone_by: Mapped[str | None] = mapped_column(String(120))
@@ -146,7 +148,9 @@ class InteractionRow(Base):
     excerpt: Mapped[str] = mapped_column(Text, default="")
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    rule: Mapped[str | None] = mapped_column(String(40))  # correlation rule / "started" / "recorded"
+    rule: Mapped[str | None] = mapped_column(
+        String(40)
+    )  # correlation rule / "started" / "recorded"
     public: Mapped[bool] = mapped_column(Boolean, default=True)  # shown on the customer status page
     inbox_id: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[Any] = mapped_column(JSON, default=dict)
