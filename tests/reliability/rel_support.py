@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -113,6 +114,9 @@ def worker_main(url: str, name: str, lease_s: float, journal: str, batch: int = 
     from engine.store.db import make_engine
 
     bind_journal(journal)
+    if marker_dir is not None:  # which worker ran, and whether anything loaded Prefect
+        with open(Path(marker_dir) / "workers.log", "a") as log:  # noqa: PTH123 -- one append
+            log.write(f"{name} pid={os.getpid()} prefect={'prefect' in sys.modules}\n")
     engine = make_engine(url, pool_size=2, max_overflow=2)
     rt = make_runtime(engine, sops=PROVIDER, worker=name, lease_s=lease_s,
                       artifacts=False, ports={})
@@ -137,3 +141,14 @@ def wait_for(predicate: Any, timeout_s: float, every_s: float = 0.2) -> bool:
             return True
         time.sleep(every_s)
     return bool(predicate())
+
+
+def outbox_main(url: str, journal: str, kill_after: int) -> None:
+    """One dispatch pass whose connector SIGKILLs this process after ``kill_after`` sends."""
+    from rel_preload import PROVIDER
+
+    from engine.runtime.worker import make_runtime, worker_loop
+
+    bind_journal(journal, kill_after=kill_after)
+    rt = make_runtime(url, sops=PROVIDER, worker="outbox", artifacts=False, ports={})
+    worker_loop(rt, once=True, use_prefect=False)
