@@ -155,14 +155,17 @@ def post_events(
 
 def post_event(
     session: Session, case_id: str, kind: str, event_json: Any, *, now: datetime,
-    actor: str | None = None,
+    actor: str | None = None, check: bool = True,
 ) -> int:
     """Queue one input for ``case_id``; returns the pending row id.
+
+    ``check=False`` skips the existence check when the caller just read a row that
+    references the case (the foreign key still guards the insert).
 
     Raises:
         RunError: no such case.
     """
-    if session.execute(select(CASES.c.id).where(CASES.c.id == case_id)).first() is None:
+    if check and session.execute(select(CASES.c.id).where(CASES.c.id == case_id)).first() is None:
         raise RunError("no such case", case_id=case_id)
     conn = session.connection()
     result = conn.execute(EVENTS.insert().values(
