@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl
 from fastapi import BackgroundTasks, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -201,9 +201,9 @@ class _Intake:
         now = self.now()
         try:
             with self.s.session_factory() as session, session.begin():
-                deliveries = WebhookDeliveryRow.__table__
-                seen = session.execute(select(deliveries.c.delivery_id)
-                                       .where(deliveries.c.delivery_id == delivery)).first()
+                seen = session.execute(
+                    select(WebhookDeliveryRow.delivery_id)
+                    .where(WebhookDeliveryRow.delivery_id == delivery)).first()
                 if seen is not None:
                     return 200, {"status": "duplicate", "delivery_id": delivery}, None
                 row = {"delivery_id": delivery, "endpoint": endpoint, "received_at": now}
@@ -222,13 +222,13 @@ class _Intake:
                                if isinstance(body, dict) else None,
                                "raw": raw.decode("utf-8", "replace")[:100_000]}
                     dl = dead_letter(session, f"http:{endpoint}", reason, payload, now=now)
-                    session.execute(deliveries.insert().values(**row, dead_letter_id=dl,
-                                                               status="dead_letter"))
+                    session.execute(insert(WebhookDeliveryRow).values(
+                        **row, dead_letter_id=dl, status="dead_letter"))
                     return 422, {"detail": reason, "dead_letter_id": dl}, None
                 inbox_id, duplicate = accept(session, event, now=now)
                 # a concurrent request with the same delivery id makes this INSERT (or the
                 # commit) fail: the whole transaction, inbox row included, is rolled back
-                session.execute(deliveries.insert().values(
+                session.execute(insert(WebhookDeliveryRow).values(
                     **row, inbox_id=inbox_id, status="duplicate" if duplicate else "accepted"))
         except IntegrityError:
             # the same delivery id arrived concurrently and the other request won

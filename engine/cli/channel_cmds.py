@@ -37,8 +37,11 @@ def _err(text: str) -> None:
 
 def _ensure_tables(engine: Any) -> None:
     """The case schema (Alembic, engine.cli.case_cmds) plus the CRM/channel tables if missing."""
+    from collections.abc import Callable
+
     from sqlalchemy import inspect
 
+    ensure_schema: Callable[[Any], None] | None
     try:
         from engine.cli.case_cmds import ensure_schema
     except ImportError:

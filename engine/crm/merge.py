@@ -102,7 +102,7 @@ def merge(
             .values(customer_id=survivor_id)
         )
     cases_t = _cases_table()
-    cases = list(
+    cases: list[str] = list(
         session.execute(select(cases_t.c.id).where(cases_t.c.customer_id == merged_id)).scalars()
     )
     if cases:

@@ -265,7 +265,8 @@ def is_deliverable(session: Session, address: str, *, customer_id: str | None = 
     q = select(InteractionRow.detail).where(InteractionRow.kind == "bounce")
     if customer_id is not None:
         q = q.where(InteractionRow.customer_id == active_id(session, customer_id))
-    for detail in session.scalars(q):
+    details: list[Any] = list(session.scalars(q))
+    for detail in details:
         if not isinstance(detail, dict) or detail.get("bounce") != "permanent":
             continue
         listed = detail.get("undeliverable") or []

@@ -60,7 +60,7 @@ def correlate_thread(session: Session, event: ChannelEvent) -> Correlation:
             .where(InteractionRow.message_id.in_(ids), InteractionRow.case_id.is_not(None))
             .order_by(InteractionRow.id.desc())
         ).all()
-        by_id = {}
+        by_id: dict[str | None, str | None] = {}
         for message_id, case_id in hits:
             by_id.setdefault(message_id, case_id)
         for ref in ids:  # most specific reference first

@@ -31,14 +31,17 @@ def find_inbox(session: Session, channel: str, external_id: str) -> InboxRow | N
 
 def _insert_ignoring_duplicates(session: Session) -> Any:
     """``INSERT ... ON CONFLICT DO NOTHING`` for the session's backend (SQLite, PostgreSQL)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
     name = session.get_bind().dialect.name
+    insert: Any
     if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        insert = postgresql.insert
     elif name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
+        insert = sqlite.insert
     else:
         return None
-    return insert(InboxRow.__table__).on_conflict_do_nothing(
+    return insert(InboxRow).on_conflict_do_nothing(
         index_elements=["channel", "external_id"]
     )
 
