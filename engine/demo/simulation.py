@@ -116,19 +116,16 @@ class Simulation:
         self.rt = make_runtime(engine, self.clock,
                                sops=SopProvider(self.cfg.sop_dir, library=self.library),
                                worker="demo", artifacts=True)
-        self._bind_outbound()
         with Session(engine) as session, session.begin():
             self._seed_customers(session)
             self._seed_knowledge(session)
 
-    def _bind_outbound(self) -> None:
-        """Customer-channel replies are recorded by the memory connector, not sent."""
-        from connectors import registry
+    def _outbound_bindings(self) -> Any:
+        """Customer-channel replies are recorded by the memory connector, not sent; the
+        bindings hold while the simulation runs and are restored afterwards."""
+        from connectors.registry import default_registry
 
-        bind = getattr(registry, "bind_channel", None)
-        if bind is not None:
-            for channel in CUSTOMER_CHANNELS:
-                bind(channel, "memory")
+        return default_registry.bound({channel: "memory" for channel in CUSTOMER_CHANNELS})
 
     def _seed_customers(self, session: Any) -> None:
         """The CRM's master data: every customer of the day, with verified identifiers."""
@@ -184,6 +181,12 @@ class Simulation:
         t0 = _time.perf_counter()
         if self.rt is None:
             self.setup()
+        with self._outbound_bindings():
+            self._run_ticks(on_tick)
+        self.run.wall_seconds = _time.perf_counter() - t0
+        return self.run
+
+    def _run_ticks(self, on_tick: Callable[[int, int, datetime], None] | None) -> None:
         instants = self.ticks()
         pending = iter(self._contacts)
         nxt = next(pending, None)
@@ -200,8 +203,6 @@ class Simulation:
             self.run.ticks += 1
             if on_tick is not None:
                 on_tick(i + 1, len(instants), instant)
-        self.run.wall_seconds = _time.perf_counter() - t0
-        return self.run
 
     def _arrival(self, contact: Mapping[str, Any]) -> datetime:
         hh, mm, ss = (int(x) for x in str(contact["at"]).split(":"))
