@@ -152,3 +152,106 @@ def outbox_main(url: str, journal: str, kill_after: int) -> None:
     bind_journal(journal, kill_after=kill_after)
     rt = make_runtime(url, sops=PROVIDER, worker="outbox", artifacts=False, ports={})
     worker_loop(rt, once=True, use_prefect=False)
+
+
+# ---- R2: SQLite contention ----------------------------------------------------------------
+
+LOCKED = "database is locked"
+
+
+def sqlite_transitions(db_path: str, mode: str, threads: int, per_thread: int,
+                       case_ids: Sequence[str], seed: int) -> tuple[int, int, int, list[str]]:
+    """``threads`` threads each try ``per_thread`` read-then-write transitions on ``db_path``.
+
+    One transition: read a case's ``seq``, insert its next applied ``case_events`` row, bump
+    the case's ``seq`` -- the shape of every careflow commit. ``mode`` ``immediate`` goes
+    through the store (``make_engine``: BEGIN IMMEDIATE); ``deferred`` through a raw sqlite3
+    connection with ``isolation_level=None`` and a plain ``BEGIN`` (same pragmas).
+    Returns (committed, "database is locked" inside a transaction -- after its reads, the
+    failure BEGIN IMMEDIATE exists to prevent --, "database is locked" at BEGIN itself -- the
+    write lock not obtained within busy_timeout, nothing done yet --, other errors).
+    """
+    import random
+    import sqlite3
+    import threading
+    from datetime import UTC, datetime
+
+    done = [0] * threads
+    locked = [0] * threads
+    at_begin = [0] * threads
+    other: list[str] = []
+    engine = None
+    if mode == "immediate":
+        from engine.store.db import make_engine
+
+        engine = make_engine(f"sqlite:///{db_path}", sqlite_synchronous="NORMAL",
+                             pool_size=threads, max_overflow=0)
+
+    def immediate(k: int, rng: random.Random) -> None:
+        from sqlalchemy.exc import OperationalError
+
+        from engine.store.cases import load_case
+        from engine.store.db import session_scope
+        from engine.store.models import CaseEventRow
+
+        for _ in range(per_thread):
+            cid = rng.choice(case_ids)
+            try:
+                with session_scope(engine) as s:
+                    row = load_case(s, cid)
+                    s.add(CaseEventRow(case_id=cid, seq=row.seq + 1, kind="Signal", event={},
+                                       status="applied", actor=f"t{k}",
+                                       recorded_at=datetime.now(UTC)))
+                    row.seq = row.seq + 1
+                done[k] += 1
+            except OperationalError as exc:
+                if LOCKED in str(exc) and exc.statement == "BEGIN IMMEDIATE":
+                    at_begin[k] += 1  # waited out busy_timeout for the write lock; nothing done
+                elif LOCKED in str(exc):
+                    locked[k] += 1
+                else:
+                    other.append(str(exc)[:200])
+
+    def deferred(k: int, rng: random.Random) -> None:
+        conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+        for pragma in ("journal_mode=WAL", "busy_timeout=5000", "foreign_keys=ON", "synchronous=NORMAL"):
+            conn.execute(f"PRAGMA {pragma}")
+        for _ in range(per_thread):
+            cid = rng.choice(case_ids)
+            try:
+                try:
+                    conn.execute("BEGIN")
+                except sqlite3.OperationalError:
+                    at_begin[k] += 1
+                    continue
+                (seq,) = conn.execute("SELECT seq FROM cases WHERE id = ?", (cid,)).fetchone()
+                conn.execute("INSERT INTO case_events (case_id, seq, kind, event, status, actor, "
+                             "recorded_at) VALUES (?, ?, 'Signal', '{}', 'applied', ?, ?)",
+                             (cid, seq + 1, f"t{k}", datetime.now(UTC).isoformat()))
+                conn.execute("UPDATE cases SET seq = ? WHERE id = ?", (seq + 1, cid))
+                conn.execute("COMMIT")
+                done[k] += 1
+            except sqlite3.OperationalError as exc:
+                conn.execute("ROLLBACK") if conn.in_transaction else None
+                if LOCKED in str(exc):
+                    locked[k] += 1
+                else:
+                    other.append(str(exc)[:200])
+        conn.close()
+
+    body = immediate if mode == "immediate" else deferred
+    workers = [threading.Thread(target=body, args=(k, random.Random(seed * 100 + k)))
+               for k in range(threads)]
+    for th in workers:
+        th.start()
+    for th in workers:
+        th.join()
+    if engine is not None:
+        engine.dispose()
+    return sum(done), sum(locked), sum(at_begin), other
+
+
+def sqlite_transitions_main(db_path: str, mode: str, threads: int, per_thread: int,
+                            case_ids: Sequence[str], seed: int, out: Any) -> None:
+    """``sqlite_transitions`` in a child process; puts its result on ``out``."""
+    out.put(sqlite_transitions(db_path, mode, threads, per_thread, case_ids, seed))
