@@ -175,6 +175,36 @@ def test_16_priority_raised_by_event_handler_retroactive_target_one_breach(sim: 
     assert sim.clock_state(cid, "first_response")["breaches"] == 1
     assert [a["to"] for a in kinds(sim, cid, "sla_notify")] == ["supervisor"]
 
+    # lowered again after the breach: the breach record is kept, never un-breached
+    sim.event(cid, "priority_changed", at(2, 12, 30), priority="low")
+    fr = sim.clock_state(cid, "first_response")
+    assert (fr["target_seconds"], fr["due_at"]) == (2 * 3600, iso(2, 11))
+    assert (fr["breached"], fr["breached_at"], fr["breaches"]) == (True, iso(2, 9, 30), 1)
+    assert len(sim.audit(cid, "sla_breach")) == 1
+
+
+def test_16_priority_raise_keeps_accumulated_pause(sim: Sim) -> None:
+    """GLPI #15605: re-targeting a clock must not lose the paused time."""
+    cid = sim.start("sla_pending")
+    sim.complete(cid, "triage", "need_info", at(2, 10))
+    sim.event(cid, "customer_reply", at(2, 11, 30))
+    assert sim.clock_state(cid, "resolution")["due_at"] == iso(2, 16, 30)
+
+    sim.event(cid, "priority_changed", at(2, 12), priority="critical")  # 6h -> 3h
+    res = sim.clock_state(cid, "resolution")
+    assert (res["target_seconds"], res["paused_total"]) == (3 * 3600, 90 * 60)
+    assert res["due_at"] == iso(2, 13, 30)  # 09:00 + 3h + the 1h30 pause
+    assert res["breached"] is False
+    view = clock_view(sim.rt, "resolution", {"state": res})
+    assert view["elapsed_business_s"] == 90 * 60
+    assert sla_pending(sim, cid) == [("sla_breach", iso(2, 13, 30)),
+                                     ("sla_escalation", iso(2, 13, 30)),
+                                     ("sla_escalation", iso(2, 15, 30))]
+    sim.run_at(at(2, 13, 30))
+    res = sim.clock_state(cid, "resolution")
+    assert (res["breached"], res["breached_at"]) == (True, iso(2, 13, 30))
+    assert len(sim.audit(cid, "sla_breach")) == 1
+
 
 # ---- 19: customer SLA + OLAs -----------------------------------------------------------------
 
