@@ -348,12 +348,14 @@ def worker(
     with open_runtime(db, sops) as rt:
         from engine.runtime.worker import worker_loop
 
+        import threading
+
+        from engine.runtime.worker import _stop_on_signals
+
         rt.advancer.lease_s = lease
-        try:
-            rep = worker_loop(rt, once=once, batch=batch, poll_s=poll)
-        except KeyboardInterrupt:
-            typer.echo("worker stopped")
-            return
+        stop = threading.Event()
+        _stop_on_signals(stop)
+        rep = worker_loop(rt, once=once, batch=batch, poll_s=poll, stop=stop)
         typer.echo(f"{rep.cases} case advances, {rep.timers_fired} timers fired, {rep.sent} sent")
 
 

@@ -21,6 +21,7 @@ import contextlib
 import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -265,7 +266,9 @@ def start_prefect_server(port: int = 4200, timeout_s: float = 60.0) -> tuple[sub
     env.setdefault("PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED", "events,flow_runs")
     env.setdefault("PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD", str(FLOW_RUN_RETENTION_S))
     env.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
-    proc = subprocess.Popen(["prefect", "server", "start", "--host", "127.0.0.1", "--port",
+    beside = Path(sys.executable).parent / "prefect"  # the venv's script, even off PATH
+    exe = str(beside) if beside.exists() else "prefect"
+    proc = subprocess.Popen([exe, "server", "start", "--host", "127.0.0.1", "--port",
                              str(port)], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     api = f"http://127.0.0.1:{port}/api"
@@ -275,10 +278,23 @@ def start_prefect_server(port: int = 4200, timeout_s: float = 60.0) -> tuple[sub
     return proc, api
 
 
+def _stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM / SIGINT end the loop after the current pass (main thread only), so the
+    Prefect server a ``serve`` started is stopped too."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+
 def serve(engine: Engine | str | None = None, *, sops: str | Path | None = None,
           batch: int = 500, poll_s: float = 1.0, stop: threading.Event | None = None,
           port: int = 4200) -> None:
     """Run a worker loop against a persistent Prefect server (started here if none is set)."""
+    stop = stop or threading.Event()
+    _stop_on_signals(stop)
     proc = None
     if not os.environ.get("PREFECT_API_URL"):
         proc, api = start_prefect_server(port)
