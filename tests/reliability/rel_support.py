@@ -232,7 +232,8 @@ def sqlite_transitions(db_path: str, mode: str, threads: int, per_thread: int,
                 conn.execute("COMMIT")
                 done[k] += 1
             except sqlite3.OperationalError as exc:
-                conn.execute("ROLLBACK") if conn.in_transaction else None
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 if LOCKED in str(exc):
                     locked[k] += 1
                 else:
