@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import T0, Driver, sop
+from interp_helpers import T0, Driver, sop
 
 from engine.errors import TransitionNotAllowed
 from engine.interpreter.types import (

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from conftest import T0, Driver, sop
+from interp_helpers import T0, Driver, sop
 
 from engine.actions import ActionContext, ActionRegistry, PluginValidationError, known_actions
 from engine.actions.builtin import ACTIONS, classify_text, kb_lookup

@@ -7,7 +7,7 @@ import typing
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import T0, Driver, sop
+from interp_helpers import T0, Driver, sop
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, run_reference_case
+from interp_helpers import REPO, run_reference_case
 
 from engine.interpreter import StepContext, initial_state, step
 from engine.interpreter.codec import (

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, Driver
+from interp_helpers import REPO, Driver
 
 from engine.actions import load_actions
 from engine.errors import TransitionNotAllowed

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conftest import REPO, SOPS, T0, load_org_context
+from interp_helpers import REPO, SOPS, T0, load_org_context
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Driver, sop
+from interp_helpers import Driver, sop
 
 from engine.interpreter.types import Audit, CancelTask, CancelTimer, RaiseIncident
 

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Driver, run_reference_case
+from interp_helpers import Driver, run_reference_case
 
 from engine.actions import load_actions
 from engine.interpreter import StepContext

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Driver, run_reference_case
+from interp_helpers import REPO, Driver, run_reference_case
 
 from engine.interpreter import StepContext, initial_state, step
 from engine.interpreter.codec import event_from_json, event_to_json, state_from_json, state_to_json
@@ -44,7 +44,7 @@ def test_replay_reproduces_state_and_commands(password_reset: CompiledSop,
 REPLAYER = """
 import json, sys
 sys.path.insert(0, {tests!r})
-from conftest import load_org_context
+from interp_helpers import load_org_context
 from engine.interpreter import initial_state, step
 from engine.interpreter.codec import command_to_json, event_from_json, state_to_json
 from engine.sop import compile_file

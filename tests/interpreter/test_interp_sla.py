@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from conftest import Driver, sop
+from interp_helpers import Driver, sop
 
 from engine.interpreter import StepContext
 from engine.interpreter.types import (
