@@ -15,6 +15,7 @@ engine's ``begin`` event.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import StoreError
@@ -94,6 +96,10 @@ def _check_sqlite_path(database: str | None) -> None:
 SQLITE_SYNCHRONOUS = ("FULL", "NORMAL")
 
 
+#: how long a write transaction waits for SQLite's write lock before it gives up
+BEGIN_WAIT_S = 60.0
+
+
 def _install_sqlite_pragmas(engine: Engine, synchronous: str = "FULL") -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -110,7 +116,26 @@ def _install_sqlite_pragmas(engine: Engine, synchronous: str = "FULL") -> None:
         if conn.get_execution_options().get(READ_ONLY):
             conn.exec_driver_sql("BEGIN")  # a pure read: no write lock, sees a snapshot
         else:
+            _begin_immediate(conn)
+
+
+def _begin_immediate(conn: Any) -> None:
+    """Take the write lock, waiting out writers that hold it longer than busy_timeout.
+
+    Nothing has been read or written when BEGIN IMMEDIATE fails, so trying again is safe;
+    a writer holding the lock for more than ``BEGIN_WAIT_S`` is an incident, not contention.
+    """
+    deadline = time.monotonic() + BEGIN_WAIT_S
+    pause = 0.01
+    while True:
+        try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc.orig) or time.monotonic() >= deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
 
 
 def make_engine(url: str | None = None, *, sqlite_synchronous: str = "FULL",

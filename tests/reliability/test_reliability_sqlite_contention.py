@@ -123,11 +123,6 @@ def test_the_guard_is_real_deferred_begin_under_the_same_load_hits_database_is_l
     assert os.path.getsize(db) > 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine.store.db: a BEGIN IMMEDIATE that waits longer than busy_timeout (5 s) fails with "
-    "'database is locked' instead of waiting on or retrying (nothing was done yet, so a retry "
-    "is safe); seen 0-1 times per 10,000 transitions in the R2 load on this machine. "
-    "Reported in /tmp/careflow-requests/store.md"))
 def test_a_store_write_waits_out_a_writer_longer_than_busy_timeout(tmp_path: Path) -> None:
     import sqlite3
 
