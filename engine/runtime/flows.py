@@ -69,9 +69,10 @@ class OutboxBatch:
     """The rows of one dispatch and their results so far (an opaque object to Prefect, so
     the task works on this very instance across its retries)."""
 
-    def __init__(self, rows: list[Any]) -> None:
+    def __init__(self, rows: list[Any], record: Any = None) -> None:
         self.rows = rows
         self.done: dict[str, ob.SendResult] = {}
+        self.record = record
 
 
 @task(name="careflow-send-outbox-batch", retries=2, retry_delay_seconds=0.5,
@@ -81,7 +82,7 @@ def send_outbox_batch(batch: OutboxBatch) -> dict[str, int]:
 
     A message already sent is never sent again by a retry.
     """
-    ob.send_rows(batch.rows, batch.done)
+    ob.send_rows(batch.rows, batch.done, batch.record)
     retry = [r for r in batch.done.values() if r.status == "retry"]
     if retry:
         raise RuntimeError(f"{len(retry)} of {len(batch.rows)} messages deferred; "
@@ -97,9 +98,9 @@ def dispatch_outbox(runtime_key: str, batch: int = 200) -> dict[str, int]:
     rows = ob.claim(rt.engine, rt.clock, batch=batch)
     if not rows:
         return {"sent": 0, "failed": 0, "retry": 0}
-    batch_ = OutboxBatch(list(rows))
+    batch_ = OutboxBatch(list(rows), ob.recorder(rt.engine, rt.clock))
     try:
         send_outbox_batch(batch_)
     except Exception:  # noqa: BLE001 -- retries exhausted: the rows are rescheduled below
         pass
-    return ob.finish(rt.engine, rows, batch_.done, rt.clock.now())
+    return ob.finish(rt.engine, rows, batch_.done, rt.clock.now(), recorded=True)

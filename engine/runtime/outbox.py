@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -111,15 +111,31 @@ def send_one(row: Any) -> SendResult:
     return SendResult(row.id, "retry", delivery.detail or "deferred", info)
 
 
-def send_rows(rows: Sequence[Any], done: dict[str, SendResult] | None = None) -> dict[str, SendResult]:
-    """Send every row not already sent in ``done`` (so a retried batch never resends)."""
+def send_rows(rows: Sequence[Any], done: dict[str, SendResult] | None = None,
+              record: Callable[[Any, SendResult], None] | None = None) -> dict[str, SendResult]:
+    """Send every row not already sent in ``done`` (so a retried batch never resends).
+
+    ``record`` is called right after each message that was sent (or refused for good), so a
+    worker killed mid-batch re-sends at most the one message it was sending, not the batch.
+    """
     results = done if done is not None else {}
     for row in rows:
         prior = results.get(row.id)
         if prior is not None and prior.status != "retry":
             continue
-        results[row.id] = send_one(row)
+        results[row.id] = result = send_one(row)
+        if record is not None and result.status != "retry":
+            record(row, result)
     return results
+
+
+def recorder(engine: Engine, clock: Clock) -> Callable[[Any, SendResult], None]:
+    """A ``send_rows`` callback writing each final result at once (its own transaction)."""
+
+    def record(row: Any, result: SendResult) -> None:
+        finish(engine, [row], {row.id: result}, clock.now())
+
+    return record
 
 
 def claim(engine: Engine, clock: Clock, *, batch: int = 200, lease_s: float = 60.0) -> list[Any]:
@@ -128,12 +144,19 @@ def claim(engine: Engine, clock: Clock, *, batch: int = 200, lease_s: float = 60
 
 
 def finish(engine: Engine, rows: Sequence[Any], results: Mapping[str, SendResult],
-           now: datetime) -> dict[str, int]:
-    """Record the results; a retryable failure waits 30 s x 2^attempt, failed after MAX_ATTEMPTS."""
+           now: datetime, *, recorded: bool = False) -> dict[str, int]:
+    """Record the results; a retryable failure waits 30 s x 2^attempt, failed after MAX_ATTEMPTS.
+
+    With ``recorded``, final results were already written one by one (``recorder``): they
+    are only counted here, and only the rows left to retry are written.
+    """
     out: list[dict[str, Any]] = []
     counts = {"sent": 0, "failed": 0, "retry": 0}
     for row in rows:
         res = results.get(row.id) or SendResult(row.id, "retry", "not attempted")
+        if recorded and res.status != "retry":
+            counts[res.status] += 1
+            continue
         attempts = int(row.attempts) + 1
         status = res.status
         if status == "retry" and attempts >= MAX_ATTEMPTS:
@@ -146,6 +169,7 @@ def finish(engine: Engine, rows: Sequence[Any], results: Mapping[str, SendResult
             "b_next": now + timedelta(seconds=30 * 2 ** attempts) if status == "retry" else now,
             "b_delivery": dict(res.delivery) if res.delivery else None,
         })
-    with Session(engine) as session, session.begin():
-        finish_outbox(session, out)
+    if out:
+        with Session(engine) as session, session.begin():
+            finish_outbox(session, out)
     return counts

@@ -171,7 +171,10 @@ def _steps(rt: Runtime, use_prefect: bool, batch: int) -> tuple[Callable[[], dic
 
     def outbox() -> dict[str, Any]:
         rows = ob.claim(rt.engine, rt.clock)
-        return ob.finish(rt.engine, rows, ob.send_rows(rows), rt.clock.now()) if rows else {}
+        if not rows:
+            return {}
+        results = ob.send_rows(rows, record=ob.recorder(rt.engine, rt.clock))
+        return ob.finish(rt.engine, rows, results, rt.clock.now(), recorded=True)
 
     return timers, advance, outbox
 

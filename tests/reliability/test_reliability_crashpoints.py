@@ -128,11 +128,6 @@ def _outbox_due(engine) -> bool:  # noqa: ANN001
             OutboxRow.status == "pending", OutboxRow.next_attempt_at <= datetime.now(UTC))))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "outbox marks a whole claimed batch sent in ONE transaction after sending all of it, so "
-    "one kill between send and mark re-sends every message of the batch sent so far "
-    "(here 10 duplicates for 1 kill; the R1 bound is duplicates <= kills). "
-    "Reported in /tmp/careflow-requests/store.md"))
 def test_one_kill_between_send_and_mark_duplicates_at_most_one_message(
         rel_pg_url, rel_pg_engine, worker_context, tmp_path: Path) -> None:  # noqa: ANN001
     from store_helpers import wipe
