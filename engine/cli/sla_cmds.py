@@ -171,6 +171,11 @@ def sla_list(
         str | None,
         typer.Option("--db", envvar="CAREFLOW_DATABASE_URL", help="Case database URL."),
     ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="Look from this ISO 8601 instant instead of now "
+                                  "(e.g. the demo's simulated day)."),
+    ] = None,
 ) -> None:
     """List open SLA clocks that breach within the window (or already have)."""
     from engine.errors import CalendarError
@@ -182,9 +187,15 @@ def sla_list(
         seconds = parse_duration(breaching_within)
     except CalendarError as exc:
         raise _fail(str(exc)) from exc
+    try:
+        when = datetime.fromisoformat(at) if at else None
+    except ValueError as exc:
+        raise _fail(f"--at {at!r} is not an ISO 8601 instant") from exc
+    if when is not None and when.tzinfo is None:
+        raise _fail(f"--at {at!r} needs a UTC offset, e.g. 2026-11-23T10:00:00+01:00")
     engine = make_engine(db)
     with read_session(engine) as session:
-        rows = list(getattr(queries, _BREACHING)(session, seconds))
+        rows = list(getattr(queries, _BREACHING)(session, seconds, now=when))
     for row in rows:
         due = _field(row, "due_at")
         due_text = due.isoformat() if isinstance(due, datetime) else str(due)

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from engine.store.models import AuditRow, CaseEventRow, CaseRow, TimerRow
 
-__all__ = ["CaseCounts", "case_counts", "case_events", "case_timeline", "case_timers",
-           "list_cases"]
+__all__ = ["BreachingClock", "CaseCounts", "case_counts", "case_events", "case_timeline",
+           "case_timers", "clocks_breaching_within", "list_cases"]
 
 
 def list_cases(session: Session, *, status: str | None = None, sop: str | None = None,
@@ -58,3 +58,43 @@ def case_counts(session: Session) -> CaseCounts:
         select(CaseRow.status, func.count()).group_by(CaseRow.status)).all()
     runnable = session.scalar(select(func.count()).where(CaseRow.runnable.is_(True))) or 0
     return CaseCounts({r[0]: int(r[1]) for r in rows}, int(runnable))
+
+
+@dataclass(frozen=True, slots=True)
+class BreachingClock:
+    """An open SLA clock whose breach is due within a window (or already overdue)."""
+
+    case_id: str
+    clock: str
+    metric: str
+    due_at: Any
+    level: str | None
+    sop_id: str
+
+
+def clocks_breaching_within(session: Session, seconds: int, *,
+                            now: Any = None) -> list[BreachingClock]:
+    """Open clocks whose breach timer is due by ``now + seconds``, soonest first.
+
+    Reads the pending ``sla_breach`` timers (indexed by due time) of open cases, so the cost
+    follows the number of clocks in the window, not the number of cases. ``now`` defaults
+    to the wall clock (this is an operator's query at the edge).
+    """
+    from datetime import UTC, datetime, timedelta
+
+    at = now or datetime.now(UTC)
+    horizon = at + timedelta(seconds=seconds)
+    rows = session.execute(
+        select(TimerRow.case_id, TimerRow.payload, TimerRow.due_at, CaseRow.level, CaseRow.sop_id,
+               CaseRow.state)
+        .join(CaseRow, CaseRow.id == TimerRow.case_id)
+        .where(TimerRow.status == "pending", TimerRow.kind == "sla_breach",
+               TimerRow.due_at <= horizon, CaseRow.status == "open")
+        .order_by(TimerRow.due_at, TimerRow.case_id)).all()
+    out = []
+    for case_id, payload, due_at, level, sop_id, state in rows:
+        name = str((payload or {}).get("clock", "?"))
+        clock_state = (((state or {}).get("clocks") or {}).get(name) or {}).get("state") or {}
+        out.append(BreachingClock(case_id, name, str(clock_state.get("metric", "")), due_at,
+                                  level, sop_id))
+    return out
