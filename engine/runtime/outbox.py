@@ -169,7 +169,27 @@ def finish(engine: Engine, rows: Sequence[Any], results: Mapping[str, SendResult
             "b_next": now + timedelta(seconds=30 * 2 ** attempts) if status == "retry" else now,
             "b_delivery": dict(res.delivery) if res.delivery else None,
         })
+    written = {o["b_id"] for o in out}
+    sent = [row for row in rows if row.id in written and row.channel not in BUILTIN_CHANNELS
+            and results.get(row.id) is not None and results[row.id].status == "sent"]
     if out:
         with Session(engine) as session, session.begin():
             finish_outbox(session, out)
+            _on_timeline(session, sent, results, now)
     return counts
+
+
+def _on_timeline(session: Session, rows: Sequence[Any], results: Mapping[str, SendResult],
+                 now: datetime) -> None:
+    """Sent customer messages go on the customer's timeline, in the marking transaction, so
+    a reply that references the message correlates back to its case."""
+    if not rows:
+        return
+    from connectors.base import Delivery
+    from engine.crm.timeline import record_outbound
+
+    for row in rows:
+        info = results[row.id].delivery or {}
+        delivery = Delivery(message_id=row.id, external_id=info.get("external_id"),
+                            status="sent", detail=str(info.get("detail") or ""))
+        record_outbound(session, _message(row), now=now, delivery=delivery)

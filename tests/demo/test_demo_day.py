@@ -47,3 +47,25 @@ def test_demo_command_runs_real_prefect_flows_and_prints_the_summary(tmp_path: P
     assert "the day at a glance" in proc.stdout
     assert "Prefect flow runs" in proc.stdout
     assert "where to look next" in proc.stdout
+
+
+def test_replies_sent_through_the_outbox_are_on_the_customer_timeline(tmp_path: Path) -> None:
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from engine.store.models import OutboxRow
+    from engine.store.models_crm import InteractionRow
+
+    sim = Simulation(DemoConfig(db_path=tmp_path / "t.db", sop_dir=ROOT / "sop_definitions",
+                                limit=25, follow_days=0, use_prefect=False))
+    sim.execute()
+    with Session(sim.rt.engine) as s:
+        sent = s.scalar(select(func.count()).select_from(OutboxRow).where(
+            OutboxRow.status == "sent", OutboxRow.channel.not_in(("internal", "log"))))
+        outbound = s.scalar(select(func.count()).select_from(InteractionRow).where(
+            InteractionRow.direction == "outbound"))
+        inbound = s.scalar(select(func.count()).select_from(InteractionRow).where(
+            InteractionRow.direction == "inbound"))
+    assert sent > 0
+    assert outbound == sent  # one timeline entry per message actually sent
+    assert inbound >= 25
