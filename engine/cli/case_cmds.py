@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from engine.cli.tables import id_table
+
 if TYPE_CHECKING:
     from engine.runtime.registry import Runtime
 
@@ -264,7 +266,8 @@ def case_list(
     with open_runtime(db, sops) as rt, Session(rt.engine) as session:
         rows = list_cases(session, status=status, sop=sop, level=level, customer=customer,
                           limit=limit)
-        table = Table("case", "sop", "status", "level", "priority", "tier", "outcome", "updated")
+        table = id_table("case", "sop", "status", "level", "priority", "tier", "outcome", "updated",
+                         ids={"case": [r.id for r in rows]})
         for r in rows:
             table.add_row(r.id, f"{r.sop_id} {r.sop_version}", r.status, r.level or "-",
                           r.priority, r.tier, r.outcome or "-", r.updated_at.isoformat(timespec="seconds"))
@@ -295,7 +298,8 @@ def print_case(view: dict[str, Any]) -> None:
             f"{p['node']}" + (f" (waits for {p['waits_for']})" if p["waits_for"] else "")
             for p in view["positions"]))
     if view["tasks"]:
-        t = Table("task", "level", "title", "status", "assignee", "outcomes", "due", title="open tasks")
+        t = id_table("task", "level", "title", "status", "assignee", "outcomes", "due",
+                     ids={"task": [k["id"] for k in view["tasks"]]}, title="open tasks")
         for k in view["tasks"]:
             t.add_row(k["id"], k["level"], k["title"] or k["node"], k["status"], k["assignee"] or "-",
                       ", ".join(k["outcomes"]), str(k["due_at"] or "-"))

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from engine.cli.tables import id_table
 from engine.cli.case_cmds import DEFAULT_SOPS, DbOpt, NoRunOpt, SopsOpt, open_runtime, parse_pairs, settle
 
 __all__ = ["register"]
@@ -40,7 +41,8 @@ def task_list(
 
     with open_runtime(db, sops) as rt, Session(rt.engine) as session:
         rows = list_tasks(session, level=level, status=status, case_id=case, limit=limit)
-        table = Table("task", "case", "level", "title", "status", "assignee", "due")
+        table = id_table("task", "case", "level", "title", "status", "assignee", "due",
+                         ids={"task": [r.id for r in rows], "case": [r.case_id for r in rows]})
         for r in rows:
             table.add_row(r.id, r.case_id, r.level, r.title or r.node, r.status,
                           r.assignee or "-", r.due_at.isoformat(timespec="minutes") if r.due_at else "-")
@@ -80,6 +82,24 @@ def task_show(
         typer.echo("case data: " + json.dumps(data, default=str, sort_keys=True))
         if task.outcome:
             typer.echo(f"completed by {task.completed_by}: {task.outcome} {json.dumps(task.fields)}")
+        _print_suggestions(session, task.id)
+
+
+def _print_suggestions(session: object, task_id: str) -> None:
+    """Agent assist: the knowledge articles suggested for the task's case."""
+    from engine.errors import CareflowError
+    from engine.knowledge.assist import suggestions_for_task
+
+    try:
+        hits = suggestions_for_task(session, task_id, limit=3)  # type: ignore[arg-type]
+    except CareflowError as exc:
+        typer.echo(f"suggested articles: unavailable ({exc})")
+        return
+    if not hits:
+        typer.echo("suggested articles: none found")
+    for h in hits:
+        typer.echo(f"  suggested article {h.article_id}: {h.title} ({h.confidence:.2f}) "
+                   "-- complete with --knowledge-article ID if it solved the case")
 
 
 @task_app.command("claim")
@@ -167,7 +187,8 @@ def incident_list(
 
     with open_runtime(db, sops) as rt, Session(rt.engine) as session:
         rows = list_incidents(session, status=None if status == "all" else status, case_id=case)
-        table = Table("id", "case", "node", "attempt", "status", "error", "created")
+        table = id_table("id", "case", "node", "attempt", "status", "error", "created",
+                         ids={"case": [r.case_id for r in rows]})
         for r in rows:
             table.add_row(str(r.id), r.case_id, r.node, str(r.attempt), r.status, r.error[:80],
                           r.created_at.isoformat(timespec="seconds"))
