@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.table import Table
@@ -68,7 +70,10 @@ def print_summary(console: Console, cfg: DemoConfig, run: DemoRun, s: DemoSummar
     for what, case_id in list(s.sample_cases.items())[:4]:
         console.print(f"  {what:<22} {env} careflow case show {case_id}")
     console.print(f"  open work queues       {env} careflow task list --level L1")
-    console.print(f"  SLA breaches soon      {env} careflow sla list --breaching-within 1h")
+    end = datetime.combine(cfg.day + timedelta(days=cfg.follow_days), cfg.closes,
+                           ZoneInfo(cfg.timezone))
+    console.print(f"  SLA breaches soon      {env} careflow sla list --breaching-within 4h "
+                  f"--at {end.isoformat()}")
     if report is not None:
         console.print(f"  the day's report       {report}")
     console.print(f"  KPIs in the terminal   {env} careflow report")
