@@ -13,9 +13,9 @@ wait point; (2) deliver what each open case waits for (the customer_confirmed me
 the L1 task outcome; the driver asks the case store what each case waits for); (3) complete
 the L2 task of the escalated cases. Every case's outcome is checked against its path.
 
-Inputs are queued the way the CLI/API queue them (``NewCase``/``post_events``/
-``complete_task`` with optimistic locking), 500 per transaction as an intake would batch
-them; each transaction is durable. Timing excludes imports, SOP compilation and Prefect's
+Inputs are queued the way an intake / agent desk batches them (``start_cases``/
+``post_events``/``complete_tasks``, the bulk form of ``complete_task`` with the same
+versioned exactly-one-winner update), 500 per transaction; each transaction is durable. Timing excludes imports, SOP compilation and Prefect's
 start-up (one warm-up flow run), as the peers' ``seconds`` excludes imports and BPMN parsing.
 
 Prints one JSON line per careflow run and per peer run, then a table with the ratios
@@ -113,7 +113,7 @@ def run_careflow(n: int, batch: int, workdir: Path) -> dict[str, object]:
             tasks = {r.case_id: r for r in task_store.list_tasks(s, limit=10 * n + 10)}
         for start in range(0, len(open_ids), 500):
             with Session(engine, expire_on_commit=False) as s, s.begin():
-                signals = []
+                signals, done = [], []
                 for cid in open_ids[start:start + 500]:
                     task = tasks.get(cid)
                     if task is None:  # waiting for the customer's confirmation
@@ -130,9 +130,9 @@ def run_careflow(n: int, batch: int, workdir: Path) -> dict[str, object]:
                     else:
                         raise RuntimeError(f"case {cid}: unexpected task {task.node}")
                     ev = codec.event_to_json(t.TaskCompleted(task.id, outcome, fields, "agent", knowledge))
-                    task_store.complete_task(s, task.id, outcome=outcome, fields=fields,
-                                             agent="agent", knowledge=knowledge, event_json=ev,
-                                             now=clock.now())
+                    done.append(task_store.TaskCompletion(task.id, outcome, fields, "agent",
+                                                          knowledge, ev))
+                task_store.complete_tasks(s, done, now=clock.now())
                 case_store.post_events(s, signals, now=clock.now())
 
     with prefect_settings():

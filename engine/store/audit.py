@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 __all__ = ["canonical_json", "chain_hash", "verify_chain"]
@@ -21,7 +22,9 @@ def _default(value: object) -> object:
         return value.isoformat()
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
-    if isinstance(value, Mapping):
+    # frozen_map values are MappingProxyType: a plain type test before the Mapping ABC
+    # check, whose isinstance is many times slower (same result)
+    if type(value) is MappingProxyType or isinstance(value, Mapping):
         return dict(value)
     return str(value)
 
