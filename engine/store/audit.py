@@ -43,9 +43,38 @@ def chain_hash(prev_hash: str, entry: Mapping[str, Any], detail_json: str | None
     if detail_json is None:
         text = canonical_json(entry)
     else:
-        head = canonical_json({**entry, "detail": None})
-        text = head.replace('"detail":null', f'"detail":{detail_json}', 1)
+        text = _entry_text(entry, detail_json)
+        if text is None:
+            head = canonical_json({**entry, "detail": None})
+            text = head.replace('"detail":null', f'"detail":{detail_json}', 1)
     return hashlib.sha256((prev_hash + text).encode()).hexdigest()
+
+
+_ENC = json.encoder.encode_basestring_ascii  # what json.dumps uses for str (ensure_ascii)
+
+
+def _entry_text(entry: Mapping[str, Any], detail_json: str) -> str | None:
+    """The canonical JSON of an ``entry_fields`` mapping, built without json.dumps.
+
+    Byte-identical to ``canonical_json`` (keys in sorted order, the same string escaping,
+    ``int.__repr__``); None when ``entry`` is not of the usual shape (then the caller
+    falls back to json.dumps).
+    """
+    if len(entry) != 8 or type(entry) is not dict:
+        return None
+    try:
+        actor, at, case, kind = entry["actor"], entry["at"], entry["case"], entry["kind"]
+        node, seq, sop = entry["node"], entry["seq"], entry["sop"]
+    except KeyError:
+        return None
+    if not (type(actor) is str and type(at) is str and type(case) is str  # noqa: E721
+            and type(kind) is str and type(sop) is str and type(seq) is int  # noqa: E721
+            and "detail" in entry and (node is None or type(node) is str)):  # noqa: E721
+        return None
+    return (f'{{"actor":{_ENC(actor)},"at":{_ENC(at)},"case":{_ENC(case)},'
+            f'"detail":{detail_json},"kind":{_ENC(kind)},'
+            f'"node":{"null" if node is None else _ENC(node)},"seq":{int.__repr__(seq)},'
+            f'"sop":{_ENC(sop)}}}')
 
 
 def entry_fields(
