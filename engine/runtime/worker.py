@@ -18,6 +18,7 @@ retention period.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import socket
 import subprocess
@@ -73,6 +74,24 @@ def prefect_settings() -> Iterator[None]:
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
                                      PREFECT_LOGGING_LEVEL: "WARNING"}):
         yield
+
+
+_FREEZES = [2]  # start-up heap freezes left in this process
+
+
+def _freeze_startup_heap() -> None:
+    """Move what this process holds now out of the cyclic collector's reach (twice at most).
+
+    A worker's start-up heap -- imports, Prefect's client and ephemeral API, compiled SOPs
+    -- lives for the life of the process, yet every older-generation collection walks it
+    again: about a sixth of the CPU of the reference benchmark. ``gc.freeze`` parks it in
+    the permanent generation; objects made later are collected as before. Called when a
+    loop starts and after its first pass (Prefect starts its API on the first flow run),
+    then never again, so cyclic garbage of later passes is never frozen.
+    """
+    if _FREEZES[0] > 0:
+        _FREEZES[0] -= 1
+        gc.freeze()
 
 
 def default_ports(engine: Engine) -> dict[str, Any]:
@@ -214,9 +233,11 @@ def run_until_idle(engine: Engine | str | None = None, clock: Clock | None = Non
     ctx = prefect_settings() if use_prefect else contextlib.nullcontext()
     try:
         with ctx:
+            _freeze_startup_heap()
             for _ in range(max_rounds):
                 before = (rep.batches, rep.timers_fired, rep.sent, rep.failed)
                 run_pass(rt, use_prefect=use_prefect, batch=batch, report=rep)
+                _freeze_startup_heap()
                 if (rep.batches, rep.timers_fired, rep.sent, rep.failed) == before:
                     break
     finally:
@@ -233,8 +254,10 @@ def worker_loop(rt: Runtime, *, once: bool = False, batch: int = 500, poll_s: fl
     stop = stop or threading.Event()
     ctx = prefect_settings() if use_prefect else contextlib.nullcontext()
     with ctx:
+        _freeze_startup_heap()
         while not stop.is_set():
             rep = run_pass(rt, use_prefect=use_prefect, batch=batch)
+            _freeze_startup_heap()
             for name in ("batches", "cases", "events", "timers_fired", "sent", "failed",
                          "flow_runs", "rounds"):
                 setattr(total, name, getattr(total, name) + getattr(rep, name))
