@@ -338,7 +338,7 @@ class Simulation:
         node = compiled.node(node_id)
         rng = random.Random(f"{self.cfg.seed}:{task_id}")
         outcome = _choose_outcome(node, self.cfg.escalate_share.get(level, 0.0), rng)
-        fields = _fill_form(node, outcome, rng, agent=f"{level}-agent")
+        fields = _fill_form(node, outcome, rng, agent=f"{level}-agent", now=self.clock.now())
         spec = next(o for o in node.outcomes if o.name == outcome)
         knowledge = None
         if "required" in (spec.knowledge, node.knowledge) or rng.random() < 0.3:
@@ -385,7 +385,8 @@ def _choose_outcome(node: Any, escalate_share: float, rng: random.Random) -> str
     return others[0] if others else names[0]
 
 
-def _fill_form(node: Any, outcome: str, rng: random.Random, *, agent: str) -> dict[str, Any]:
+def _fill_form(node: Any, outcome: str, rng: random.Random, *, agent: str,
+               now: datetime) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for f in node.form:
         if f.enum:
@@ -396,6 +397,10 @@ def _fill_form(node: Any, outcome: str, rng: random.Random, *, agent: str) -> di
             fields[f.name] = 1
         elif f.type == "number":
             fields[f.name] = 25.0
+        elif f.type == "timestamp":  # e.g. a purchase date read off the receipt
+            fields[f.name] = (now - timedelta(days=rng.randint(30, 700))).isoformat()
+        elif f.type == "duration":
+            fields[f.name] = f"{rng.randint(1, 48)}h"
         elif f.type in ("object", "array"):
             if not f.required:
                 continue
