@@ -96,7 +96,7 @@ def test_compile_json(runner: CliRunner, tmp_path: Path) -> None:
     code, _, err = invoke(runner, "compile", str(EXAMPLE), "-o", str(out_file))
     assert code == 0, err
     data = json.loads(out_file.read_text())
-    assert data["id"] == "password_reset" and data["version"] == "1.0.0" and len(data["hash"]) == 64
+    assert data["id"] == "password_reset" and data["version"] == "1.1.0" and len(data["hash"]) == 64
     assert {n["id"] for n in data["nodes"]} >= {"start", "classify", "withdrawn"}
     assert {"source": "start", "target": "classify", "kind": "next", "label": "",
             "kinds": "next", "labels": ""}.items() <= next(

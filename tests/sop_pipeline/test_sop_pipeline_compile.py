@@ -49,7 +49,7 @@ def example() -> CompiledSop:
 
 def test_example_builds_into_the_model(example: CompiledSop) -> None:
     spec = example.spec
-    assert (spec.id, spec.version, spec.itil, spec.category) == ("password_reset", "1.0.0", "service_request", "access")
+    assert (spec.id, spec.version, spec.itil, spec.category) == ("password_reset", "1.1.0", "service_request", "access")
     assert spec.source == "password_reset.yaml"
     assert spec.start.id == "start"
     assert spec.data["customer_tier"].enum == ("standard", "silver", "gold")
@@ -210,7 +210,7 @@ def test_compile_text_refuses_other_kinds() -> None:
 
 def _reformatted(text: str) -> str:
     """Same SOP, different YAML: comments, flow style, key order, quoting, duration spelling."""
-    text = "# a comment\n" + text.replace("version: \"1.0.0\"", "version: '1.0.0'  # quoted")
+    text = "# a comment\n" + text.replace("version: \"1.1.0\"", "version: '1.1.0'  # quoted")
     text = text.replace("    type: start\n    next: classify\n", "    next: classify\n    type: start\n")
     text = text.replace("timeout: {after: P2D, next: verify_identity_sla}",
                         "timeout:\n      next: verify_identity_sla\n      after: 48h")
@@ -233,7 +233,7 @@ def test_hash_ignores_formatting_and_key_order(example: CompiledSop) -> None:
     ('intent == "self_service_reset"', 'intent == "access_problem"'),
     ("max_attempts: 5", "max_attempts: 6"),
     ("after: P2D", "after: P3D"),
-    ("version: \"1.0.0\"", "version: \"1.0.1\""),
+    ("version: \"1.1.0\"", "version: \"1.1.1\""),
     ("title: Restore access\n", "title: Restore access now\n"),
 ])
 def test_hash_changes_with_any_semantic_change(example: CompiledSop, edit: tuple[str, str]) -> None:

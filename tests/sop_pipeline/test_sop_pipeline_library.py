@@ -39,12 +39,12 @@ def test_loads_every_kind(org_library: Path) -> None:
 
 def test_latest_version_wins_and_all_versions_are_kept(org_library: Path) -> None:
     text = (org_library / "password_reset.yaml").read_text()
-    (org_library / "v2.yaml").write_text(text.replace('version: "1.0.0"', 'version: "1.10.0"'))
-    (org_library / "v1_2.yaml").write_text(text.replace('version: "1.0.0"', 'version: "1.2.0"'))
+    (org_library / "v2.yaml").write_text(text.replace('version: "1.1.0"', 'version: "1.10.0"'))
+    (org_library / "v1_2.yaml").write_text(text.replace('version: "1.1.0"', 'version: "1.2.0"'))
     lib = load_library(org_library)
     assert lib.sops["password_reset"].version == "1.10.0"
-    assert lib.sop("password_reset", "1.0.0").version == "1.0.0"
-    assert sorted(v for _, v in lib.versions) == ["1.0.0", "1.10.0", "1.2.0"]
+    assert lib.sop("password_reset", "1.1.0").version == "1.1.0"
+    assert sorted(v for _, v in lib.versions) == ["1.1.0", "1.10.0", "1.2.0"]
 
 
 def test_policies_are_sorted_by_order(org_library: Path) -> None:
