@@ -59,7 +59,7 @@ def _any_out(value: Any) -> Any:
     kind = type(value)
     if kind in _PLAIN:
         return value
-    if kind is dict:
+    if kind is dict or kind is types.MappingProxyType:  # frozen_map: skip the Mapping ABC test
         return {str(k): _any_out(v) for k, v in value.items()}
     if kind is list:
         return [_any_out(v) for v in value]
