@@ -10,6 +10,7 @@ HTTP API use: it adds behaviour, never shortcuts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -181,7 +182,10 @@ class Simulation:
         t0 = _time.perf_counter()
         if self.rt is None:
             self.setup()
-        with self._outbound_bindings():
+        from engine.runtime.worker import prefect_settings
+
+        held = prefect_settings() if self.cfg.use_prefect else contextlib.nullcontext()
+        with self._outbound_bindings(), held:
             self._run_ticks(on_tick)
         self.run.wall_seconds = _time.perf_counter() - t0
         return self.run

@@ -61,9 +61,26 @@ def _quiet_env() -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
+_SETTINGS_DEPTH = threading.local()
+
+
 @contextlib.contextmanager
 def prefect_settings() -> Iterator[None]:
-    """Heartbeat off and quiet logging while the block runs (held by workers for life)."""
+    """Heartbeat off and quiet logging while the block runs (held by workers for life).
+
+    Re-entrant: an inner block inside an outer one costs nothing. Entering Prefect's
+    ``temporary_settings`` anew per pass made every flow run restart its ephemeral API
+    client (about 0.1-0.3 s each), so callers that loop (the demo, tests) hold one
+    outer block for their whole run.
+    """
+    depth = getattr(_SETTINGS_DEPTH, "value", 0)
+    if depth:
+        _SETTINGS_DEPTH.value = depth + 1
+        try:
+            yield
+        finally:
+            _SETTINGS_DEPTH.value = depth
+        return
     _quiet_env()
     from prefect.settings import (
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
@@ -73,7 +90,11 @@ def prefect_settings() -> Iterator[None]:
 
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
                                      PREFECT_LOGGING_LEVEL: "WARNING"}):
-        yield
+        _SETTINGS_DEPTH.value = 1
+        try:
+            yield
+        finally:
+            _SETTINGS_DEPTH.value = 0
 
 
 _FREEZES = [2]  # start-up heap freezes left in this process
