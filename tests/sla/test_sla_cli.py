@@ -202,7 +202,7 @@ def test_sla_list_prints_rows_from_the_store_query(
 
     seen: list[int] = []
 
-    def fake(session: object, seconds: int) -> list[dict[str, object]]:
+    def fake(session: object, seconds: int, *, now: object = None) -> list[dict[str, object]]:
         seen.append(seconds)
         due = datetime(2026, 1, 5, 14, tzinfo=UTC)
         return [
