@@ -9,8 +9,9 @@ def main(argv: list[str] | None = None) -> None:
     """Run the careflow CLI with ``argv`` (default: the process arguments)."""
     from engine.cli import build_app
 
-    app = build_app()
-    app(args=argv if argv is not None else sys.argv[1:], prog_name="careflow")
+    args = argv if argv is not None else sys.argv[1:]
+    app = build_app(args)
+    app(args=args, prog_name="careflow")
 
 
 if __name__ == "__main__":

@@ -49,3 +49,17 @@ def test_cel_iteration_budget_stops_runaway_expressions() -> None:
     source = f"{nested}.all(a, {nested}.all(b, {nested}.all(c, {nested}.all(d, true))))"
     with pytest.raises(ExpressionError, match="budget"):
         env.compile(source).evaluate({})
+
+
+def test_fast_path_commands_live_in_the_modules_the_index_names() -> None:
+    """`careflow validate` & co. register one module only; that module must define them."""
+    import typer.main
+
+    from engine.cli import FAST_PATH, build_app
+
+    for command, module in FAST_PATH.items():
+        names = {c.name or c.callback.__name__ for c in build_app([command]).registered_commands}
+        groups = {g.name for g in build_app([command]).registered_groups}
+        assert command in names | groups, f"{command} is not defined by engine.cli.{module}"
+    full = typer.main.get_command(build_app())
+    assert set(FAST_PATH) <= set(full.commands)  # type: ignore[attr-defined]
