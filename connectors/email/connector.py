@@ -17,7 +17,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -33,6 +33,7 @@ from connectors.email.loops import AutoReplyLimiter, RateStore, never_auto_reply
 from connectors.email.parse import parse_mail
 from connectors.email.smtp import send_smtp
 from connectors.email.state import CursorStore
+from connectors.health import HealthTracker
 from engine.clock import Clock, SystemClock
 from engine.errors import ConnectorError
 
@@ -116,9 +117,7 @@ class EmailConnector:
         self.rejected_count = 0
         self._sent: OrderedDict[str, Delivery] = OrderedDict()
         self._lock = threading.Lock()
-        self._last_success: datetime | None = None
-        self._last_error: str | None = None
-        self._errors = 0
+        self._health = HealthTracker(self.name, self.clock)
 
     # ---- inbound ---------------------------------------------------------------------
 
@@ -273,17 +272,10 @@ class EmailConnector:
     # ---- health ----------------------------------------------------------------------
 
     def _succeeded(self) -> None:
-        with self._lock:
-            self._last_success = self.clock.now()
-            self._errors = 0
+        self._health.succeeded()
 
     def _failed(self, detail: str) -> None:
-        with self._lock:
-            self._last_error = detail
-            self._errors += 1
+        self._health.failed(detail)
 
     def health(self) -> ConnectorHealth:
-        with self._lock:
-            return ConnectorHealth(
-                self.name, self._errors == 0, self._last_success, self._last_error, self._errors
-            )
+        return self._health.snapshot()

@@ -20,7 +20,6 @@ import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from connectors.filedrop.safety import check_name, inside_root
 from connectors.filedrop.scan import StabilityScanner
 from connectors.filedrop.sidecar import Sidecar, SidecarError, parse_sidecar
 from connectors.filedrop.zips import ZipRejected, extract_zip
+from connectors.health import HealthTracker
 from engine.clock import Clock, SystemClock
 from engine.errors import ConnectorError
 
@@ -98,9 +98,7 @@ class FileDropConnector:
         self.rejected: deque[Rejection] = deque(maxlen=10_000)
         self._pending: list[tuple[str, Path]] = []
         self._lock = threading.Lock()
-        self._last_success: datetime | None = None
-        self._last_error: str | None = None
-        self._errors = 0
+        self._health = HealthTracker(self.name, self.clock)
 
     # ---- inbound ---------------------------------------------------------------------
 
@@ -384,17 +382,10 @@ class FileDropConnector:
         )
 
     def _succeeded(self) -> None:
-        with self._lock:
-            self._last_success = self.clock.now()
-            self._errors = 0
+        self._health.succeeded()
 
     def _failed(self, detail: str) -> None:
-        with self._lock:
-            self._last_error = detail
-            self._errors += 1
+        self._health.failed(detail)
 
     def health(self) -> ConnectorHealth:
-        with self._lock:
-            return ConnectorHealth(
-                self.name, self._errors == 0, self._last_success, self._last_error, self._errors
-            )
+        return self._health.snapshot()
