@@ -54,10 +54,10 @@ def bench_simple(n: int = 20_000) -> tuple[float, float]:
 
 
 def _org_ctx() -> StepContext:
-    sys.path.insert(0, str(ROOT / "tests" / "interpreter"))
-    from conftest import load_org_context
+    """Calendars, SLA policies and levels of the bundled organisation (sop_definitions/org)."""
+    from engine.runtime.sops import SopProvider
 
-    return load_org_context()
+    return SopProvider(ROOT / "sop_definitions").context
 
 
 def bench_reference(n: int, ctx: StepContext, *, persist: bool) -> tuple[float, int]:
