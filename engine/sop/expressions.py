@@ -16,9 +16,10 @@ Names an expression can use:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from cel_expr_python import cel
@@ -73,22 +74,194 @@ def referenced_names(source: str) -> frozenset[str]:
     return frozenset(names - _KEYWORDS - loop_vars)
 
 
+_SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
 def _to_cel(value: Any) -> Any:
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind in _SCALAR_TYPES:
+        return value
+    if kind is dict or kind is MappingProxyType or isinstance(value, Mapping):
         return {str(k): _to_cel(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if kind is list or kind is tuple or isinstance(value, (list, tuple)):
         return [_to_cel(v) for v in value]
     return value
 
 
+# ---- names and field paths without CEL at run time ----------------------------------------
+#
+# An expression that is only a name or a field path (``email``, ``result.intent``) is
+# type-checked by CEL like any other, then evaluated by direct lookup. The lookup gives
+# exactly what CEL gives (the value converted the way CEL converts it: a fresh dict/list
+# copy, tuples as lists, int as float for a number field) for the values it recognises,
+# and hands everything else to CEL: a missing name or key, a null where a map is
+# expected, a value CEL cannot hold (a datetime inside a map, bytes, a str subclass, a
+# string with NUL or a lone surrogate, an integer out of range, an instant or duration at
+# the edge of CEL's range). So results and errors are CEL's by construction.
+
+
+class _Unusual(Exception):
+    """A value the lookup does not reproduce exactly: let CEL evaluate instead."""
+
+
+_UNUSUAL = _Unusual()
+_INT_MIN, _INT_MAX, _UINT_MAX = -(2**63), 2**63 - 1, 2**64 - 1
+_EXACT_FLOAT = 2**53
+_MAX_DAYS = 3_652_000  # CEL durations end at 10,000 years (3,652,500 days)
+_PATH = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*$")
+_RESERVED = frozenset({"true", "false", "null", "in", "as", "break", "const", "continue",
+                       "else", "for", "function", "if", "import", "let", "loop", "package",
+                       "namespace", "return", "var", "void", "while"})
+
+
+def _text(value: str) -> str:
+    """A string CEL keeps as is (it cuts at NUL and refuses lone surrogates)."""
+    if "\x00" in value:
+        raise _UNUSUAL
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _UNUSUAL from None
+    return value
+
+
+def _dyn(value: Any) -> Any:
+    """``value`` as CEL's ``dyn`` gives it back (plain_value of the converted value)."""
+    kind = type(value)
+    if kind is str:
+        return _text(value)
+    if kind is bool or kind is float or value is None:
+        return value
+    if kind is int:
+        if _INT_MIN <= value <= _UINT_MAX:
+            return value
+        raise _UNUSUAL
+    if kind is dict or kind is MappingProxyType:
+        out = {}
+        for k, v in value.items():
+            if type(k) is not str:
+                raise _UNUSUAL
+            out[_text(k)] = _dyn(v)
+        return out
+    if kind is list or kind is tuple:
+        return [_dyn(v) for v in value]
+    raise _UNUSUAL  # datetime, timedelta, bytes, subclasses, objects: CEL decides
+
+
+def _as_string(value: Any) -> Any:
+    if type(value) is str:
+        return _text(value)
+    raise _UNUSUAL
+
+
+def _as_int(value: Any) -> Any:
+    if type(value) is int and _INT_MIN <= value <= _INT_MAX:
+        return value
+    raise _UNUSUAL
+
+
+def _as_double(value: Any) -> Any:
+    kind = type(value)
+    if kind is float:
+        return value
+    if kind is int and -_EXACT_FLOAT <= value <= _EXACT_FLOAT:
+        return float(value)
+    raise _UNUSUAL
+
+
+def _as_bool(value: Any) -> Any:
+    if type(value) is bool:
+        return value
+    raise _UNUSUAL
+
+
+def _as_timestamp(value: Any) -> Any:
+    if type(value) is datetime and value.tzinfo is UTC and 1 < value.year < 9999:
+        return value
+    raise _UNUSUAL
+
+
+def _as_duration(value: Any) -> Any:
+    if type(value) is timedelta and -_MAX_DAYS < value.days < _MAX_DAYS:
+        return value
+    raise _UNUSUAL
+
+
+def _as_map(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict or kind is MappingProxyType:
+        return _dyn(value)
+    raise _UNUSUAL
+
+
+_Convert = Callable[[Any], Any]
+_CONVERTERS: Mapping[str, _Convert] = {
+    "string": _as_string,
+    "integer": _as_int,
+    "number": _as_double,
+    "boolean": _as_bool,
+    "timestamp": _as_timestamp,
+    "duration": _as_duration,
+    "object": _as_map,
+}
+
+
+def _converter(type_name: str, items: str | None = None) -> _Convert:
+    """How CEL converts a value of a declared case-data type (see ``cel_type``)."""
+    if type_name == "array":
+        item = _CONVERTERS.get(items or "", _dyn)
+
+        def as_list(value: Any) -> Any:
+            if type(value) is list or type(value) is tuple:
+                return [item(v) for v in value]
+            raise _UNUSUAL
+
+        return as_list
+    return _CONVERTERS.get(type_name, _dyn)
+
+
+def _lookup(
+    root: str, convert: _Convert, keys: tuple[str, ...]
+) -> Callable[[Mapping[str, Any]], Any]:
+    """The direct evaluation of ``root.keys...``; raises _Unusual where CEL must decide."""
+    if not keys:
+        def name(variables: Mapping[str, Any]) -> Any:
+            try:
+                value = variables[root]
+            except KeyError:
+                raise _UNUSUAL from None
+            return convert(value)
+
+        return name
+
+    def path(variables: Mapping[str, Any]) -> Any:
+        try:
+            value = convert(variables[root])
+            for key in keys:
+                if type(value) is not dict:
+                    raise _UNUSUAL
+                value = value[key]
+        except KeyError:
+            raise _UNUSUAL from None
+        return value
+
+    return path
+
+
 @dataclass(frozen=True, slots=True)
 class Program:
-    """A compiled, type-checked expression ready to evaluate."""
+    """A compiled, type-checked expression ready to evaluate.
+
+    ``_direct`` is set for a bare name or field path: evaluated by lookup, falling back to
+    CEL for anything the lookup does not reproduce exactly (see ``_lookup``).
+    """
 
     source: str
     result_type: str
     reads: frozenset[str]
     _expr: Any
+    _direct: Callable[[Mapping[str, Any]], Any] | None = field(default=None, compare=False)
 
     def evaluate(self, variables: Mapping[str, Any]) -> Any:
         """Evaluate with ``variables`` (case fields, ``case``, ``event``, ``result``, ``now``).
@@ -97,6 +270,15 @@ class Program:
             ExpressionError: a field has no value, a type does not fit at run time, or the
                 iteration budget ran out.
         """
+        if self._direct is not None:
+            try:
+                return self._direct(variables)
+            except (_Unusual, RecursionError):
+                pass
+        return self.evaluate_cel(variables)
+
+    def evaluate_cel(self, variables: Mapping[str, Any]) -> Any:
+        """``evaluate`` always through the CEL runtime (the reference of the direct path)."""
         data = {k: _to_cel(v) for k, v in variables.items() if k in self.reads}
         try:
             value = self._expr.eval(data=data)
@@ -125,10 +307,14 @@ class ExpressionEnv:
 
     def __init__(self, fields: Iterable[tuple[str, str, str | None]] = ()) -> None:
         """``fields`` are (name, type, items) triples from the case-data declaration."""
+        fields = list(fields)
         variables = {name: cel_type(t, items) for name, t, items in fields}
         variables.update(
             case=_DYN_MAP, event=_DYN_MAP, result=_DYN_MAP, now=cel.Type.TIMESTAMP
         )
+        converters = {name: _converter(t, items) for name, t, items in fields}
+        converters.update(case=_as_map, event=_as_map, result=_as_map, now=_as_timestamp)
+        self._converters: Mapping[str, _Convert] = converters
         self.names = frozenset(variables)
         self._env = cel.NewEnv(variables=variables)
 
@@ -153,7 +339,18 @@ class ExpressionEnv:
         rtype = expr.return_type().name()
         if expect_bool and rtype not in ("bool", "BOOL", "dyn", "DYN"):
             raise ExpressionError(source, f"a condition must be bool, this is {rtype.lower()}")
-        return Program(source, rtype.lower(), referenced_names(source) & self.names, expr)
+        return Program(source, rtype.lower(), referenced_names(source) & self.names, expr,
+                       self._direct(source))
+
+    def _direct(self, source: str) -> Callable[[Mapping[str, Any]], Any] | None:
+        """The lookup of a (type-checked) bare name or field path; None for anything else."""
+        m = _PATH.match(source)
+        if m is None:
+            return None
+        root, keys = m.group(1), tuple(m.group(2).split(".")[1:])
+        if root not in self._converters or _RESERVED.intersection((root, *keys)):
+            return None
+        return _lookup(root, self._converters[root], keys)
 
 
 def to_timestamp(value: datetime) -> datetime:
