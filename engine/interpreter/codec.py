@@ -10,6 +10,14 @@ commands carry ``"type": <class name>``.
 ``state_from_json`` checks ``schema_version``: older versions are upgraded by one
 function per version (``UPGRADES[v]`` turns version v into v + 1, its docstring says what
 changed); newer versions are refused.
+
+Speed: every advanced case is decoded and encoded once per store batch, so each dataclass
+gets a straight-line encoder and decoder generated from its type hints on first use
+(``_Plan``). The decoder expects a complete document; anything else (fields left out,
+unknown fields, malformed values) takes the general, checked path (``_dataclass_in``)
+which applies defaults or raises StateSchemaError. Both paths give equal results. SLA
+clock states (``ClockRef.state``) decode to a ClockDoc that decodes the clock itself only
+when a step touches it.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from typing import Any
 
 from engine.errors import RunError
 from engine.interpreter import types as t
+from engine.interpreter.types import ClockDoc
 from engine.sop.model import frozen_map
 
 __all__ = [
@@ -79,9 +88,10 @@ def _any_out(value: Any) -> Any:
 
 
 def _any_in(value: Any) -> Any:
-    if type(value) in _PLAIN:
+    kind = type(value)
+    if kind in _PLAIN:
         return value
-    if isinstance(value, dict):
+    if kind is dict or isinstance(value, dict):
         if len(value) == 1:
             if "$dt" in value:
                 return datetime.fromisoformat(value["$dt"])
@@ -91,9 +101,26 @@ def _any_in(value: Any) -> Any:
             if "$tuple" in value:
                 return tuple(_any_in(v) for v in value["$tuple"])
         return {k: _any_in(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if kind is list or isinstance(value, list):
         return [_any_in(v) for v in value]
     return value
+
+
+def _clock_out(value: Any) -> Any:
+    """``ClockRef.state``: the clock's JSON form (a fresh dict)."""
+    if type(value) is ClockDoc:
+        return value.to_json()
+    return {str(k): _any_out(v) for k, v in value.items()}
+
+
+def _clock_in(value: Any) -> ClockDoc:
+    """``ClockRef.state`` as a ClockDoc (the clock is decoded when a step needs it)."""
+    return ClockDoc(doc=types.MappingProxyType({k: _any_in(v) for k, v in value.items()}))
+
+
+#: fields whose values are converted by a function of their own
+_SPECIAL_OUT: dict[tuple[type, str], Callable[[Any], Any]] = {(t.ClockRef, "state"): _clock_out}
+_SPECIAL_IN: dict[tuple[type, str], Callable[[Any], Any]] = {(t.ClockRef, "state"): _clock_in}
 
 
 # ---- typed values: converters compiled once per type ---------------------------------------
@@ -127,9 +154,7 @@ def _encoder(typ: Any) -> Conv:
     if isinstance(typ, type) and issubclass(typ, Enum):
         return lambda v: v.value
     if isinstance(typ, type) and dataclasses.is_dataclass(typ):
-        hints = _hints(typ)
-        plan = [(f.name, _encoder(hints[f.name])) for f in dataclasses.fields(typ)]
-        return lambda v: {name: enc(getattr(v, name)) for name, enc in plan}
+        return _plan(typ).encode
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         item = _encoder(args[0])
         return lambda v: [item(x) for x in v]
@@ -158,7 +183,7 @@ def _decoder(typ: Any) -> Conv:
     if isinstance(typ, type) and issubclass(typ, Enum):
         return typ
     if isinstance(typ, type) and dataclasses.is_dataclass(typ):
-        return lambda v: _dataclass_in(typ, v)
+        return lambda v: _checked_in(typ, v)
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         item = _decoder(args[0])
         return lambda v: tuple(item(x) for x in v)
@@ -174,10 +199,20 @@ def _decoder(typ: Any) -> Conv:
 @cache
 def _field_decoders(cls: type) -> dict[str, Conv]:
     hints = _hints(cls)
-    return {f.name: _decoder(hints[f.name]) for f in dataclasses.fields(cls)}
+    return {f.name: _SPECIAL_IN.get((cls, f.name)) or _decoder(hints[f.name])
+            for f in dataclasses.fields(cls)}
 
 
 def _dataclass_in(cls: type, doc: Mapping[str, Any]) -> Any:
+    """The ``cls`` value of ``doc``: the generated decoder, else the checked path."""
+    try:
+        return _plan(cls).decode(doc)
+    except (_Incomplete, KeyError, TypeError, ValueError, AttributeError):
+        return _checked_in(cls, doc)
+
+
+def _checked_in(cls: type, doc: Mapping[str, Any]) -> Any:
+    """Field by field, with defaults for fields left out and errors that name the class."""
     if not isinstance(doc, Mapping):
         raise StateSchemaError(f"{cls.__name__}: expected an object, got {type(doc).__name__}")
     decoders = _field_decoders(cls)
@@ -194,8 +229,122 @@ def _dataclass_in(cls: type, doc: Mapping[str, Any]) -> Any:
         raise StateSchemaError(f"{cls.__name__}: {exc}") from exc
 
 
-def _out(value: Any, typ: Any) -> Any:
-    return _encoder(typ)(value)
+# ---- generated straight-line converters -------------------------------------------------
+
+
+class _Incomplete(Exception):
+    """The document is not complete (fields left out or unknown): use the checked path."""
+
+
+class _Plan:
+    """The generated ``encode(value) -> dict`` and ``decode(doc) -> value`` of one dataclass.
+
+    The encoder writes exactly what the general converters write; the decoder reads a
+    complete document (every field, plus at most a ``type`` tag) and raises otherwise.
+    """
+
+    __slots__ = ("_count", "_ns", "decode", "encode")
+
+    def __init__(self, cls: type) -> None:
+        ns: dict[str, Any] = {"cls": cls, "any_out": _any_out, "any_in": _any_in,
+                              "fromiso": datetime.fromisoformat, "frozen": types.MappingProxyType,
+                              "Incomplete": _Incomplete}
+        self._ns = ns
+        self._count = 0
+        hints = _hints(cls)
+        names = [f.name for f in dataclasses.fields(cls)]
+        outs, ins = [], []
+        for name in names:
+            special_out = _SPECIAL_OUT.get((cls, name))
+            special_in = _SPECIAL_IN.get((cls, name))
+            outs.append(f"{name!r}: " + (
+                f"{self._bind(special_out)}(v.{name})" if special_out
+                else self._out(hints[name], f"v.{name}")))
+            ins.append(f"{self._bind(special_in)}(d[{name!r}])" if special_in
+                       else self._in(hints[name], f"d[{name!r}]"))
+        n = len(names)
+        source = (
+            "def encode(v):\n"
+            f"    return {{{', '.join(outs)}}}\n"
+            "def decode(d):\n"
+            "    n = len(d)\n"
+            f"    if n != {n} and (n != {n + 1} or 'type' not in d):\n"
+            "        raise Incomplete\n"
+            f"    return cls({', '.join(ins)})\n"
+        )
+        exec(compile(source, f"<codec {cls.__name__}>", "exec"), ns)  # noqa: S102 - own text
+        self.encode: Conv = ns["encode"]
+        self.decode: Conv = ns["decode"]
+
+    def _bind(self, obj: Any) -> str:
+        self._count += 1
+        name = f"_f{self._count}"
+        self._ns[name] = obj
+        return name
+
+    def _var(self) -> str:
+        self._count += 1
+        return f"_x{self._count}"
+
+    def _out(self, typ: Any, x: str) -> str:
+        """Python text writing ``x`` (of type ``typ``) as JSON-able data."""
+        if typ is Any:
+            return f"any_out({x})"
+        if typ in _SCALAR_TYPES:
+            return x
+        origin, args = typing.get_origin(typ), typing.get_args(typ)
+        if origin in (types.UnionType, typing.Union):
+            inner = self._out(next(a for a in args if a is not type(None)), x)
+            return x if inner == x else f"(None if {x} is None else {inner})"
+        if typ is datetime:
+            return f"{x}.isoformat()"
+        if isinstance(typ, type) and issubclass(typ, Enum):
+            return f"{x}.value"
+        if isinstance(typ, type) and dataclasses.is_dataclass(typ):
+            return f"{self._bind(_plan(typ).encode)}({x})"
+        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+            item = self._var()
+            return f"[{self._out(args[0], item)} for {item} in {x}]"
+        if origin is tuple and args:
+            return f"{self._bind(_encoder(typ))}({x})"
+        if origin in (Mapping, dict) or typ is Mapping:
+            k, item = self._var(), self._var()
+            val = self._out(args[1], item) if len(args) == 2 else f"any_out({item})"
+            return f"{{str({k}): {val} for {k}, {item} in {x}.items()}}"
+        return f"any_out({x})"
+
+    def _in(self, typ: Any, x: str) -> str:
+        """Python text reading a ``typ`` value from ``x`` (what ``_out`` wrote)."""
+        if typ is Any:
+            return f"any_in({x})"
+        if typ in _SCALAR_TYPES:
+            return x
+        origin, args = typing.get_origin(typ), typing.get_args(typ)
+        if origin in (types.UnionType, typing.Union):
+            inner = self._in(next(a for a in args if a is not type(None)), x)
+            return x if inner == x else f"(None if {x} is None else {inner})"
+        if typ is datetime:
+            return f"fromiso({x})"
+        if isinstance(typ, type) and issubclass(typ, Enum):
+            return f"{self._bind({m.value: m for m in typ})}[{x}]"
+        if isinstance(typ, type) and dataclasses.is_dataclass(typ):
+            return f"{self._bind(_plan(typ).decode)}({x})"
+        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+            item = self._var()
+            inner = self._in(args[0], item)
+            return f"tuple({x})" if inner == item else f"tuple({inner} for {item} in {x})"
+        if origin is tuple and args:
+            return f"{self._bind(_decoder(typ))}({x})"
+        if origin in (Mapping, dict) or typ is Mapping:
+            k, item = self._var(), self._var()
+            val = self._in(args[1], item) if len(args) == 2 else f"any_in({item})"
+            return f"frozen({{{k}: {val} for {k}, {item} in {x}.items()}})"
+        return x
+
+
+@cache
+def _plan(cls: type) -> _Plan:
+    return _Plan(cls)
 
 
 # ---- public -------------------------------------------------------------------------------
@@ -203,7 +352,7 @@ def _out(value: Any, typ: Any) -> Any:
 
 def state_to_json(state: t.CaseState) -> dict[str, Any]:
     """The whole case state as a JSON-able dict (with ``schema_version``)."""
-    out: dict[str, Any] = _out(state, t.CaseState)
+    out: dict[str, Any] = _plan(t.CaseState).encode(state)
     return out
 
 
@@ -236,7 +385,7 @@ def _tagged_out(value: Any, kinds: Mapping[str, type]) -> dict[str, Any]:
     name = type(value).__name__
     if kinds.get(name) is not type(value):
         raise TypeError(f"not a known type: {name}")
-    return {"type": name, **_out(value, type(value))}
+    return {"type": name, **_plan(type(value)).encode(value)}
 
 
 def _tagged_in(doc: Mapping[str, Any], kinds: Mapping[str, type], what: str) -> Any:

@@ -1,7 +1,8 @@
 """The interpreter's one door to engine.sla: SLA clock nodes, SLA timers, SLA effects.
 
-A clock lives in ``CaseState.clocks[name]`` as engine.sla's JSON form plus the timers
-currently armed for it (timer id -> (kind, planned key, due ISO instant)). After every
+A clock lives in ``CaseState.clocks[name]`` as engine.sla's JSON form (a ClockDoc, which
+keeps the clock value: steps never encode or decode clocks) plus the timers currently armed
+for it (timer id -> (kind, planned key, due ISO instant)). After every
 clock operation the armed timers are *reconciled* with ``due_timers`` of the new clock
 value, by key and due instant: planned timers not yet armed (or now due at another
 instant) are scheduled (ScheduleTimer), armed timers no longer planned as they are are
@@ -19,7 +20,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import RunError
-from engine.interpreter.types import CancelTimer, ClockRef, ScheduleTimer, SendMessage
+from engine.interpreter.types import CancelTimer, ClockDoc, ClockRef, ScheduleTimer, SendMessage
 from engine.sop.model import NodeSpec, SlaPolicyDoc, frozen_map
 
 if TYPE_CHECKING:
@@ -46,8 +47,7 @@ def _sla() -> Any:
     return engine.sla
 
 
-def _policy_of(work: Work, ref: ClockRef) -> SlaPolicyDoc | None:
-    pid = ref.state.get("policy_id")
+def _policy_of(work: Work, pid: str | None) -> SlaPolicyDoc | None:
     return next((p for p in work.ctx.policies if p.id == pid), None)
 
 
@@ -90,16 +90,23 @@ def _reconcile(work: Work, name: str, clock: Any, policy: SlaPolicyDoc | None, c
                                             **dict(planned_timer.detail or {})})))
         armed[tid] = (planned_timer.kind, key, planned_timer.due_at.isoformat())
         work.timers[tid] = ""
-    work.clocks[name] = ClockRef(name, frozen_map(sla.to_json(clock)), frozen_map(armed))
+    work.clocks[name] = ClockRef(name, ClockDoc(clock), frozen_map(armed))
+
+
+def _clock_of(ref: ClockRef) -> Any:
+    """The engine.sla clock value of ``ref`` (kept decoded in its ClockDoc)."""
+    state = ref.state
+    if type(state) is ClockDoc:
+        return state.clock
+    return _sla().from_json(dict(state))
 
 
 def _load(work: Work, name: str) -> tuple[Any, SlaPolicyDoc | None, Any] | None:
     ref = work.clocks.get(name)
     if ref is None:
         return None
-    policy = _policy_of(work, ref)
-    clock = _sla().from_json(dict(ref.state))
-    return clock, policy, _calendar(work, clock.calendar_id)
+    clock = _clock_of(ref)
+    return clock, _policy_of(work, clock.policy_id), _calendar(work, clock.calendar_id)
 
 
 def start(work: Work, node: NodeSpec) -> None:
@@ -178,7 +185,7 @@ def finish(work: Work, name: str, *, cancelled: bool, reason: str = "case ended"
         return
     sla = _sla()
     clock = sla.cancel(clock, work.now, reason) if cancelled else sla.stop(clock, cal, work.now)
-    work.clocks[name] = ClockRef(name, frozen_map(sla.to_json(clock)))
+    work.clocks[name] = ClockRef(name, ClockDoc(clock))
     work.audit("sla_cancelled" if cancelled else "sla_stop", None, clock=name, reason=reason)
 
 

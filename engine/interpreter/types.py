@@ -11,13 +11,17 @@ case id and the case's sequence number, never from randomness or the wall clock.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from engine.sop.model import frozen_map
+
+if TYPE_CHECKING:
+    from engine.sla.clock import SlaClock
 
 __all__ = [
     "ActionCompleted",
@@ -29,6 +33,7 @@ __all__ = [
     "CaseStarted",
     "CaseState",
     "CaseStatus",
+    "ClockDoc",
     "ClockRef",
     "Command",
     "CreateTask",
@@ -102,9 +107,88 @@ class OpenTask:
     level: str
 
 
+class ClockDoc(Mapping[str, Any]):
+    """An SLA clock as engine.sla's JSON form (``engine.sla.codec.to_json``), read-only.
+
+    It holds the clock value, its JSON form, or both: each is worked out from the other on
+    first use and kept. The interpreter writes clock values (a step never encodes a clock),
+    the state codec writes the JSON form (decoding waits until a step touches the clock).
+    """
+
+    __slots__ = ("_clock", "_doc")
+
+    def __init__(self, clock: SlaClock | None = None,
+                 doc: Mapping[str, Any] | None = None) -> None:
+        if clock is None and doc is None:
+            raise TypeError("ClockDoc needs a clock or its JSON form")
+        self._clock = clock
+        self._doc = doc
+
+    @property
+    def clock(self) -> SlaClock:
+        """The engine.sla clock value (decoded once).
+
+        Raises:
+            CalendarError: the JSON form is not a clock engine.sla can read.
+        """
+        if self._clock is None:
+            from engine.sla.codec import from_json
+
+            assert self._doc is not None
+            self._clock = from_json(dict(self._doc))
+        return self._clock
+
+    @property
+    def doc(self) -> Mapping[str, Any]:
+        """The JSON form (encoded once)."""
+        if self._doc is None:
+            from engine.sla.codec import to_json
+
+            assert self._clock is not None
+            self._doc = MappingProxyType(to_json(self._clock))
+        return self._doc
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form as a fresh plain dict (for the state codec)."""
+        if self._clock is not None:
+            from engine.sla.codec import to_json
+
+            return to_json(self._clock)
+        assert self._doc is not None
+        return _plain_copy(self._doc)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.doc[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.doc)
+
+    def __len__(self) -> int:
+        return len(self.doc)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return dict(self.doc) == dict(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"ClockDoc({dict(self.doc)!r})"
+
+
+def _plain_copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain_copy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_copy(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class ClockRef:
-    """An SLA clock of the case; ``state`` is engine.sla's clock value as JSON-able data."""
+    """An SLA clock of the case; ``state`` is engine.sla's clock value as JSON-able data
+    (a ClockDoc when the interpreter or the codec made it: the clock value comes with it)."""
 
     name: str
     state: Mapping[str, Any] = field(default_factory=frozen_map)

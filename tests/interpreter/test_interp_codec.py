@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import typing
 from datetime import UTC, datetime, timedelta
@@ -167,3 +168,84 @@ e: {type: end}
     assert again == d.state
     assert again.tokens[0].entered_at == T0
     assert T0 + timedelta(hours=1) == d.now
+
+
+# ---- SLA clocks in the state: kept decoded, written as engine.sla's JSON ---------------------
+
+SLA_FLOW = """
+start: {type: start, next: clock}
+clock: {type: sla_start, clock: fr, metric: first_response, next: work}
+work:
+  type: human_task
+  level: L1
+  outcomes: {done: {next: stop}}
+stop: {type: sla_stop, clock: fr, next: e}
+e: {type: end}
+"""
+
+
+def test_clock_state_is_written_exactly_as_engine_sla_writes_it(org_ctx: typing.Any) -> None:
+    from engine.sla.codec import to_json
+
+    d = Driver(sop(SLA_FLOW), org_ctx)
+    d.start()
+    ref = d.state.clocks["fr"]
+    assert isinstance(ref.state, t.ClockDoc)
+    doc = codec.state_to_json(d.state)["clocks"]["fr"]["state"]
+    assert doc == to_json(ref.state.clock)
+    assert json.loads(json.dumps(doc)) == doc  # plain JSON, no mapping proxies
+    assert dict(ref.state) == doc and ref.state == doc and ref.state["state"] == "running"
+
+
+def test_decoded_clock_state_is_decoded_again_only_when_a_step_touches_it(
+        org_ctx: typing.Any) -> None:
+    d = Driver(sop(SLA_FLOW), org_ctx)
+    d.start()
+    again = codec.state_from_json(json.loads(json.dumps(codec.state_to_json(d.state))))
+    state = again.clocks["fr"].state
+    assert isinstance(state, t.ClockDoc) and state._clock is None  # not decoded yet
+    assert codec.state_to_json(again) == codec.state_to_json(d.state)  # written as read
+    assert state == d.state.clocks["fr"].state and again == d.state
+    assert state.clock == d.state.clocks["fr"].state.clock  # decoded on demand, equal
+
+
+def test_a_state_with_clocks_as_plain_mappings_still_runs(org_ctx: typing.Any) -> None:
+    """States written before ClockDoc (a frozen_map of the clock's JSON) keep working."""
+    from engine.interpreter import step
+
+    d = Driver(sop(SLA_FLOW), org_ctx)
+    d.start()
+    ref = d.state.clocks["fr"]
+    plain_ref = t.ClockRef(ref.name, frozen_map(dict(ref.state)), ref.timers)
+    old = dataclasses.replace(d.state, clocks=frozen_map({"fr": plain_ref}))
+    task_id = next(iter(d.state.tasks))
+    new_from_plain, out_plain = step(d.compiled, old, t.TaskCompleted(task_id, "done"), d.now,
+                                     org_ctx)
+    new, out = step(d.compiled, d.state, t.TaskCompleted(task_id, "done"), d.now, org_ctx)
+    assert new_from_plain == new and out_plain == out
+    assert new.clocks["fr"].state["state"] == "completed"
+
+
+def test_clock_doc_needs_a_clock_or_a_document() -> None:
+    with pytest.raises(TypeError):
+        t.ClockDoc()
+    doc = t.ClockDoc(doc=frozen_map({"schema_version": 99}))
+    assert doc["schema_version"] == 99 and len(doc) == 1 and list(doc) == ["schema_version"]
+    from engine.errors import CalendarError
+
+    with pytest.raises(CalendarError, match="schema_version"):
+        _ = doc.clock
+
+
+def test_generated_and_checked_decoders_agree() -> None:
+    """The straight-line decoder reads complete documents; the checked path everything else
+    (fields left out take their defaults) -- with the same result."""
+    state = t.CaseState("C", "s", "1", "h", tokens=(t.Token("k", "n", entered_at=T0),),
+                        data=frozen_map({"a": (1, 2), "b": {"c": T0}}), parent=("P", "call"))
+    doc = json.loads(json.dumps(codec.state_to_json(state)))
+    assert codec._plan(t.CaseState).decode(doc) == codec._checked_in(t.CaseState, doc) == state
+    del doc["tier"], doc["tokens"][0]["wait"]
+    assert codec.state_from_json(doc) == dataclasses.replace(
+        state, tier="standard", tokens=(t.Token("k", "n", entered_at=T0),))
+    with pytest.raises(codec.StateSchemaError, match="Token"):
+        codec.state_from_json({**doc, "tokens": [{"id": "k"}]})
