@@ -249,12 +249,269 @@ def _lookup(
     return path
 
 
+# ---- small expressions without CEL at run time ------------------------------------------
+#
+# Beyond names and paths, the commonest conditions are comparisons with literals joined by
+# && and || (``intent == "reset" && email != ""``, ``case.tier == "gold"``,
+# ``topic in ["a", "b"]``, ``flag ? "x" : y``). ``_Small`` turns such a (type-checked)
+# expression into nested Python functions. Each operator works only on operands whose types
+# make CEL's result certain (== on two strings, two int64s, two doubles, two bools or two
+# nulls; &&, || and ! on bools; + on two strings; a bool condition) and raises _Unusual
+# otherwise, which hands the whole expression to CEL. Both sides of && and || are always
+# evaluated, so CEL's rules for errors on either side never come into play.
+
+_Fn = Callable[[Mapping[str, Any]], Any]
+_TOKEN = re.compile(
+    r"""\s*(?:(?P<str>"[^"\\\n\r]*"|'[^'\\\n\r]*')|(?P<int>\d+)(?![\w.])"""
+    r"""|(?P<id>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>==|!=|&&|\|\||[!?:().\[\],+]))"""
+)
+_EQ_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
+class _NotSmall(Exception):
+    """The expression is outside the subset: CEL evaluates it every time."""
+
+
+def _tokens(source: str) -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    pos, end = 0, len(source.rstrip())
+    while pos < end:
+        m = _TOKEN.match(source, pos)
+        if m is None or m.end() == pos:
+            raise _NotSmall
+        pos = m.end()
+        kind = m.lastgroup or ""
+        text = m.group(kind)
+        if kind == "str":
+            try:
+                out.append(("lit", _text(text[1:-1])))
+            except _Unusual:
+                raise _NotSmall from None
+        elif kind == "int":
+            value = int(text)
+            if value > _INT_MAX:
+                raise _NotSmall
+            out.append(("lit", value))
+        elif kind == "id" and text in ("true", "false", "null"):
+            out.append(("lit", {"true": True, "false": False, "null": None}[text]))
+        elif kind == "id" and text == "in":
+            out.append(("op", "in"))
+        else:
+            out.append((kind, text))
+    return out
+
+
+def _eq_operands(a: Any, b: Any) -> None:
+    kind = type(a)
+    if kind is not type(b) or kind not in _EQ_TYPES:
+        raise _UNUSUAL
+    if kind is int and not (_INT_MIN <= a <= _INT_MAX and _INT_MIN <= b <= _INT_MAX):
+        raise _UNUSUAL
+
+
+def _fn(node: Any) -> _Fn:
+    """An operand that is a function (a list literal may only follow ``in``)."""
+    if isinstance(node, tuple):
+        raise _NotSmall
+    fn: _Fn = node
+    return fn
+
+
+def _truth(value: Any) -> bool:
+    if type(value) is not bool:
+        raise _UNUSUAL
+    return value
+
+
+class _Small:
+    """Recursive descent over CEL's grammar, restricted to the subset (see above)."""
+
+    def __init__(self, source: str, converters: Mapping[str, _Convert]) -> None:
+        self._tokens = _tokens(source)
+        self._at = 0
+        self._converters = converters
+
+    def build(self) -> _Fn:
+        fn = _fn(self._expr())
+        if self._at != len(self._tokens):
+            raise _NotSmall
+        return fn
+
+    def _peek(self) -> tuple[str, Any] | None:
+        return self._tokens[self._at] if self._at < len(self._tokens) else None
+
+    def _take(self, op: str) -> bool:
+        if self._peek() == ("op", op):
+            self._at += 1
+            return True
+        return False
+
+    def _expr(self) -> Any:
+        first = self._or()
+        if not self._take("?"):
+            return first
+        cond, yes = _fn(first), _fn(self._or())
+        if not self._take(":"):
+            raise _NotSmall
+        no = _fn(self._expr())
+
+        def choose(v: Mapping[str, Any]) -> Any:
+            return yes(v) if _truth(cond(v)) else no(v)
+
+        return choose
+
+    def _or(self) -> Any:
+        left = self._and()
+        while self._take("||"):
+            left = self._logic(left, self._and(), either=True)
+        return left
+
+    def _and(self) -> Any:
+        left = self._relation()
+        while self._take("&&"):
+            left = self._logic(left, self._relation(), either=False)
+        return left
+
+    @staticmethod
+    def _logic(first: Any, second: Any, *, either: bool) -> _Fn:
+        a, b = _fn(first), _fn(second)
+        if either:
+            def any_of(v: Mapping[str, Any]) -> bool:
+                x, y = _truth(a(v)), _truth(b(v))
+                return x or y
+
+            return any_of
+
+        def all_of(v: Mapping[str, Any]) -> bool:
+            x, y = _truth(a(v)), _truth(b(v))
+            return x and y
+
+        return all_of
+
+    def _relation(self) -> Any:
+        left = self._addition()
+        while True:
+            token = self._peek()
+            if token in (("op", "=="), ("op", "!=")):
+                self._at += 1
+                left = self._equality(left, self._addition(), negate=token[1] == "!=")
+            elif token == ("op", "in"):
+                self._at += 1
+                left = self._member_of(left, self._addition())
+            else:
+                return left
+
+    @staticmethod
+    def _equality(first: Any, second: Any, *, negate: bool) -> _Fn:
+        a, b = _fn(first), _fn(second)
+
+        def equal(v: Mapping[str, Any]) -> bool:
+            x, y = a(v), b(v)
+            _eq_operands(x, y)
+            return (x != y) if negate else (x == y)
+
+        return equal
+
+    @staticmethod
+    def _member_of(first: Any, items: Any) -> _Fn:
+        a = _fn(first)
+        if not isinstance(items, tuple):
+            raise _NotSmall
+        kinds = {type(i) for i in items}
+        if len(kinds) > 1 or not kinds <= {str, int}:
+            raise _NotSmall
+        kind = next(iter(kinds), None)
+        values = frozenset(items)
+
+        def member(v: Mapping[str, Any]) -> bool:
+            x = a(v)
+            if type(x) is not kind or (kind is int and not _INT_MIN <= x <= _INT_MAX):
+                raise _UNUSUAL
+            return x in values
+
+        return member
+
+    def _addition(self) -> Any:
+        left = self._unary()
+        while self._take("+"):
+            left = self._concat(left, self._unary())
+        return left
+
+    @staticmethod
+    def _concat(first: Any, second: Any) -> _Fn:
+        a, b = _fn(first), _fn(second)
+        def concat(v: Mapping[str, Any]) -> str:
+            x, y = a(v), b(v)
+            if type(x) is not str or type(y) is not str:
+                raise _UNUSUAL
+            return x + y
+
+        return concat
+
+    def _unary(self) -> Any:
+        nots = 0
+        while self._take("!"):
+            nots += 1
+        primary = self._primary()
+        if not nots:
+            return primary
+        operand = _fn(primary)
+        odd = nots % 2 == 1
+
+        def negation(v: Mapping[str, Any]) -> bool:
+            x = _truth(operand(v))
+            return not x if odd else x
+
+        return negation
+
+    def _primary(self) -> Any:
+        token = self._peek()
+        if token is None:
+            raise _NotSmall
+        self._at += 1
+        kind, value = token
+        if kind == "lit":
+            return lambda v: value
+        if kind == "id":
+            keys = []
+            while self._take("."):
+                nxt = self._peek()
+                if nxt is None or nxt[0] != "id" or nxt[1] in _RESERVED:
+                    raise _NotSmall
+                keys.append(nxt[1])
+                self._at += 1
+            if value in _RESERVED or value not in self._converters or self._peek() in (
+                    ("op", "("), ("op", "[")):
+                raise _NotSmall
+            return _lookup(value, self._converters[value], tuple(keys))
+        if token == ("op", "("):
+            inner = self._expr()
+            if not self._take(")"):
+                raise _NotSmall
+            if self._peek() in (("op", "."), ("op", "[")):
+                raise _NotSmall
+            return inner
+        if token == ("op", "["):
+            items: list[Any] = []
+            while not self._take("]"):
+                if items and not self._take(","):
+                    raise _NotSmall
+                nxt = self._peek()
+                if nxt is None or nxt[0] != "lit":
+                    raise _NotSmall
+                items.append(nxt[1])
+                self._at += 1
+            return tuple(items)
+        raise _NotSmall
+
+
 @dataclass(frozen=True, slots=True)
 class Program:
     """A compiled, type-checked expression ready to evaluate.
 
-    ``_direct`` is set for a bare name or field path: evaluated by lookup, falling back to
-    CEL for anything the lookup does not reproduce exactly (see ``_lookup``).
+    ``_direct`` is set for a bare name or field path (evaluated by lookup, see ``_lookup``)
+    and for the small expressions ``_Small`` knows; it falls back to CEL for anything it
+    does not reproduce exactly.
     """
 
     source: str
@@ -343,15 +600,17 @@ class ExpressionEnv:
                        self._direct(source))
 
     def _direct(self, source: str) -> Callable[[Mapping[str, Any]], Any] | None:
-        """The lookup of a (type-checked) bare name or field path; None for anything else."""
+        """The Python evaluation of a (type-checked) name, path or small expression; None
+        for anything else."""
         m = _PATH.match(source)
-        if m is None:
+        if m is not None:
+            root, keys = m.group(1), tuple(m.group(2).split(".")[1:])
+            if root in self._converters and not _RESERVED.intersection((root, *keys)):
+                return _lookup(root, self._converters[root], keys)
+        try:
+            return _Small(source, self._converters).build()
+        except (_NotSmall, RecursionError):
             return None
-        root, keys = m.group(1), tuple(m.group(2).split(".")[1:])
-        if root not in self._converters or _RESERVED.intersection((root, *keys)):
-            return None
-        return _lookup(root, self._converters[root], keys)
-
 
 def to_timestamp(value: datetime) -> datetime:
     """Normalise an instant for CEL (aware UTC)."""

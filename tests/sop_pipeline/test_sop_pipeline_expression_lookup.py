@@ -1,9 +1,11 @@
-"""Bare names and field paths (``email``, ``result.intent``) are evaluated by direct lookup.
+"""Names, field paths and small expressions are evaluated in Python, not by CEL.
 
-The lookup must be indistinguishable from CEL: the same value (type for type, a fresh copy
-of maps and lists, tuples as lists) and, for everything it does not reproduce (missing
-names and keys, nulls, values CEL cannot hold), the very same ExpressionError, because it
-hands those to CEL. ``Program.evaluate_cel`` is the reference: CEL every time.
+``email``, ``result.intent`` (direct lookup) and comparisons with literals joined by &&,
+||, !, ?: and ``in [...]`` must be indistinguishable from CEL: the same value (type for
+type, a fresh copy of maps and lists, tuples as lists) and, for everything the Python path
+does not reproduce (missing names and keys, nulls, values CEL cannot hold, operands of
+other types), the very same ExpressionError or result, because it hands those to CEL.
+``Program.evaluate_cel`` is the reference: CEL every time.
 """
 
 from __future__ import annotations
@@ -61,11 +63,16 @@ def _assert_like_cel(source: str, variables: dict[str, Any]) -> None:
     assert _same(fast[1], ref[1]), (source, variables, fast, ref)
 
 
-def test_names_and_paths_take_the_direct_route_and_nothing_else_does() -> None:
-    for source in ("s", "result.intent", "event", " o.a ", "o.a.b", "case.level", "now"):
+def test_names_paths_and_small_expressions_take_the_python_route_and_nothing_else() -> None:
+    for source in ("s", "result.intent", "event", " o.a ", "o.a.b", "case.level", "now",
+                   's + "x"', "o.a == 1", "true", "null", "(s)", '"call_back"',
+                   'case.tier == "gold" && s != ""', "!b || o.a == null",
+                   's in ["a", "b"]', 'b ? "x" : s', "n == 3 && (b || !b)"):
         assert ENV.compile(source)._direct is not None, source
-    for source in ('s + "x"', "o['a']", "size(tags)", "o.a == 1", "true", "null", "-n",
-                   "has(o.a)", "(s)"):
+    for source in ("o['a']", "size(tags)", "-n", "has(o.a)", "f == 1.5", "n < 3", "x == 3u",
+                   'r"x" == s', '"a\\tb" == s', "[1] == [1]", "tags == []", 'b ? ["a"] : tags',
+                   "o.a.size()", 'string(n) == "1"', "{'a': 1}.a == 1",
+                   'n in [1, "a"]', "s in tags"):
         assert ENV.compile(source)._direct is None, source
 
 
@@ -167,3 +174,70 @@ def test_missing_values_keep_the_cel_error_text() -> None:
         ENV.compile("s").evaluate({})
     with pytest.raises(ExpressionError, match='Key not found in map : "a"'):
         ENV.compile("o.a").evaluate({"o": {}})
+
+
+# ---- small expressions: random ones from the subset, checked against CEL --------------------
+
+LEAVES = ["s", "n", "f", "b", "o", "o.a", "o.a.b", "case.level", "event.a", "result.a", "x",
+          "x.a", "now", '"a"', '""', "'b'", '"é"', "1", "0", "9223372036854775807", "true",
+          "false", "null"]
+
+
+#: leaves that mostly type-check together and take the Python route
+TYPED_LEAVES = ["s", "o.a", "case.level", "event.a", "result.a", '"a"', '""', "b", "true",
+                "false", "n", "1", "x"]
+
+
+def _expressions(leaves: list[str] = LEAVES) -> st.SearchStrategy[str]:
+    leaf = st.sampled_from(leaves)
+    lists = st.lists(st.sampled_from(['"a"', '""', "'b'", "1", "0", "true"]), max_size=3).map(
+        lambda items: "[" + ", ".join(items) + "]")
+
+    def extend(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+        return st.one_of(
+            st.tuples(inner, st.sampled_from(["==", "!=", "&&", "||", "+"]), inner).map(
+                " ".join),
+            inner.map(lambda e: f"!{e}"), inner.map(lambda e: f"({e})"),
+            st.tuples(inner, inner, inner).map(lambda t: f"{t[0]} ? {t[1]} : {t[2]}"),
+            st.tuples(inner, lists).map(lambda t: f"{t[0]} in {t[1]}"),
+        )
+
+    return st.recursive(leaf, extend, max_leaves=6)
+
+
+def _compiled(source: str) -> Program | None:
+    try:
+        return ENV.compile(source)
+    except ExpressionError:
+        return None  # not type-correct: no program, nothing to compare
+
+
+@settings(max_examples=700, deadline=None)
+@given(_expressions() | _expressions(TYPED_LEAVES), typed_scope | variables)
+def test_small_expressions_give_what_cel_gives(source: str, scope: dict[str, Any]) -> None:
+    program = _compiled(source)
+    if program is None:
+        return
+    fast, ref = _outcome(program, scope, cel=False), _outcome(program, scope, cel=True)
+    assert fast[0] == ref[0], (source, scope, fast, ref)
+    assert _same(fast[1], ref[1]), (source, scope, fast, ref)
+
+
+@pytest.mark.parametrize(("source", "scope", "expected"), [
+    ('intent == "self_service_reset" && email != ""',
+     {"intent": "self_service_reset", "email": "a@b"}, True),
+    ('intent == "self_service_reset" && email != ""', {"intent": "x", "email": ""}, False),
+    ('case.tier == "gold"', {"case": {"tier": "gold"}}, True),
+    ('topic in ["refund", "bank_details_change"]', {"topic": "refund"}, True),
+    ("result.confident == true", {"result": {"confident": 1}}, False),  # CEL: int != bool
+    ("result.x == 1", {"result": {"x": 1.0}}, True),  # CEL compares numbers across types
+    ("result.x || true", {"result": {}}, True),  # CEL: an error on one side of || absorbed
+    ("false && result.x", {"result": {"x": "s"}}, False),
+])
+def test_known_conditions(source: str, scope: dict[str, Any], expected: bool) -> None:
+    env = ExpressionEnv([("intent", "string", None), ("email", "string", None),
+                         ("topic", "string", None)])
+    program = env.compile(source)
+    assert program._direct is not None
+    assert program.evaluate(scope) is expected
+    assert program.evaluate_cel(scope) is expected
