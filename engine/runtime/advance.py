@@ -238,5 +238,5 @@ class Advancer:
                         else run.raw_state), events=tuple(run.events),
             commands=tuple(run.commands), event_seq_of_command=tuple(run.cmd_seq),
             audit_seq=c.audit_seq, audit_hash=c.audit_hash, sub_cases=tuple(run.sub_cases),
-            sub_case_events=tuple(run.sub_events),
+            sub_case_events=tuple(run.sub_events), claimed_meta=c.meta,
         )

@@ -2,7 +2,17 @@
 
 ``hash = sha256(prev_hash || canonical JSON of the entry)``; the first entry of a case has
 ``prev_hash = ""``. Rewriting or deleting an entry breaks every later hash, which
-``verify_chain`` detects. Canonical JSON: sorted keys, no spaces, ISO-8601 instants.
+``verify_chain`` detects.
+
+Canonical JSON: the value in the JSON data model (tuples and sets as arrays, mappings as
+objects, instants as ISO-8601 text, anything else as its ``str``), object keys sorted by
+code point, no whitespace, UTF-8 text without ``\\u`` escapes except for control
+characters, integers in decimal, floats in their shortest round-trip form (orjson's).
+It is idempotent: the canonical JSON of the parsed canonical JSON is the same text, so a
+verifier that reads ``detail`` back from the database recomputes every hash exactly.
+
+Chains written before 2026-11 used Python's ``json.dumps(sort_keys=True,
+ensure_ascii=True)``; ``verify_chain`` accepts an entry whose hash matches that legacy form.
 """
 
 from __future__ import annotations
@@ -14,7 +24,13 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["canonical_json", "chain_hash", "verify_chain"]
+import orjson
+
+__all__ = ["canonical_json", "chain_hash", "entry_fields", "verify_chain"]
+
+#: sorted keys; datetimes and dataclasses go through ``_default`` like everything orjson
+#: does not write itself, so the data model is the same as the legacy form's
+_SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def _default(value: object) -> object:
@@ -29,9 +45,26 @@ def _default(value: object) -> object:
     return str(value)
 
 
+def _plain(value: Any) -> Any:
+    """``value`` in the JSON data model (what parsing its JSON gives back)."""
+    return json.loads(json.dumps(value, default=_default))
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """The canonical JSON of ``value`` as UTF-8 bytes (see the module docstring)."""
+    try:
+        return orjson.dumps(value, default=_default, option=_SORTED)
+    except TypeError:  # non-string keys, integers beyond 64 bits, dataclasses, ...
+        try:
+            return orjson.dumps(_plain(value), option=_SORTED)
+        except TypeError:  # integers beyond 64 bits: the standard library writes them
+            return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"),
+                              ensure_ascii=False).encode()
+
+
 def canonical_json(value: Any) -> str:
     """Deterministic JSON text of ``value`` (sorted keys, compact separators)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_default)
+    return canonical_bytes(value).decode()
 
 
 def chain_hash(prev_hash: str, entry: Mapping[str, Any], detail_json: str | None = None) -> str:
@@ -40,50 +73,23 @@ def chain_hash(prev_hash: str, entry: Mapping[str, Any], detail_json: str | None
     ``detail_json``: the canonical JSON of ``entry["detail"]`` when the caller has it
     already (the hash is the same either way).
     """
-    if detail_json is None:
-        text = canonical_json(entry)
-    else:
-        text = _entry_text(entry, detail_json)
-        if text is None:
-            head = canonical_json({**entry, "detail": None})
-            text = head.replace('"detail":null', f'"detail":{detail_json}', 1)
+    if detail_json is not None:
+        entry = {**entry, "detail": orjson.Fragment(detail_json)}
+    return hashlib.sha256(prev_hash.encode() + canonical_bytes(entry)).hexdigest()
+
+
+def _legacy_hash(prev_hash: str, entry: Mapping[str, Any]) -> str:
+    text = json.dumps(entry, sort_keys=True, separators=(",", ":"), default=_default)
     return hashlib.sha256((prev_hash + text).encode()).hexdigest()
 
 
-_ENC = json.encoder.encode_basestring_ascii  # what json.dumps uses for str (ensure_ascii)
-
-
-def _entry_text(entry: Mapping[str, Any], detail_json: str) -> str | None:
-    """The canonical JSON of an ``entry_fields`` mapping, built without json.dumps.
-
-    Byte-identical to ``canonical_json`` (keys in sorted order, the same string escaping,
-    ``int.__repr__``); None when ``entry`` is not of the usual shape (then the caller
-    falls back to json.dumps).
-    """
-    if len(entry) != 8 or type(entry) is not dict:
-        return None
-    try:
-        actor, at, case, kind = entry["actor"], entry["at"], entry["case"], entry["kind"]
-        node, seq, sop = entry["node"], entry["seq"], entry["sop"]
-    except KeyError:
-        return None
-    if not (type(actor) is str and type(at) is str and type(case) is str  # noqa: E721
-            and type(kind) is str and type(sop) is str and type(seq) is int  # noqa: E721
-            and "detail" in entry and (node is None or type(node) is str)):  # noqa: E721
-        return None
-    return (f'{{"actor":{_ENC(actor)},"at":{_ENC(at)},"case":{_ENC(case)},'
-            f'"detail":{detail_json},"kind":{_ENC(kind)},'
-            f'"node":{"null" if node is None else _ENC(node)},"seq":{int.__repr__(seq)},'
-            f'"sop":{_ENC(sop)}}}')
-
-
 def entry_fields(
-    case_id: str, seq: int, at: datetime, actor: str, kind: str, node: str | None,
+    case_id: str, seq: int, at: datetime | str, actor: str, kind: str, node: str | None,
     sop_hash: str, detail: Any,
 ) -> dict[str, Any]:
-    """The fields the hash covers, as one mapping."""
-    return {"case": case_id, "seq": seq, "at": at.isoformat(), "actor": actor, "kind": kind,
-            "node": node, "sop": sop_hash, "detail": detail}
+    """The fields the hash covers, as one mapping (``at`` as a datetime or its ISO text)."""
+    return {"case": case_id, "seq": seq, "at": at if type(at) is str else at.isoformat(),
+            "actor": actor, "kind": kind, "node": node, "sop": sop_hash, "detail": detail}
 
 
 def verify_chain(rows: Iterable[Any]) -> int | None:
@@ -95,7 +101,8 @@ def verify_chain(rows: Iterable[Any]) -> int | None:
     for row in rows:
         entry = entry_fields(row.case_id, row.seq, row.at, row.actor, row.kind, row.node,
                              row.sop_hash, row.detail)
-        if row.prev_hash != prev or chain_hash(prev, entry) != row.hash:
+        if row.prev_hash != prev or row.hash not in (chain_hash(prev, entry),
+                                                     _legacy_hash(prev, entry)):
             return int(row.seq)
         prev = row.hash
     return None

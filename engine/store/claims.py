@@ -77,6 +77,13 @@ class ClaimedCase:
     parent_call_id: str | None
     audit_seq: int
     audit_hash: str
+    status: str = "open"
+    level: str | None = None
+
+    @property
+    def meta(self) -> tuple[Any, ...]:
+        """(status, level, priority, tier, channel, customer_id) as claimed."""
+        return (self.status, self.level, self.priority, self.tier, self.channel, self.customer_id)
 
 
 def _is_pg(session: Session) -> bool:
@@ -109,7 +116,7 @@ def claim_runnable_cases(
                 version=c.version + 1)
         .returning(c.id, c.sop_id, c.sop_hash, c.sop_version, c.state, c.version, c.seq,
                    c.priority, c.tier, c.channel, c.customer_id, c.parent_case_id,
-                   c.parent_call_id, c.audit_seq, c.audit_hash)
+                   c.parent_call_id, c.audit_seq, c.audit_hash, c.status, c.level)
     )
     rows = session.connection().execute(stmt).all()
     claimed = [ClaimedCase(*row) for row in rows]

@@ -27,6 +27,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import StoreError
+from engine.store import bulk
 
 __all__ = [
     "DEFAULT_URL",
@@ -153,6 +154,8 @@ def make_engine(url: str | None = None, *, sqlite_synchronous: str = "FULL",
                          f"not {sqlite_synchronous!r}")
     resolved = make_url(resolve_url(url))
     backend = resolved.get_backend_name()
+    kwargs.setdefault("json_serializer", bulk.dumps)  # every JSON column: orjson both ways
+    kwargs.setdefault("json_deserializer", bulk.loads)
     if backend == "sqlite":
         _check_sqlite_path(resolved.database)
         kwargs.setdefault("connect_args", {}).setdefault("check_same_thread", False)
