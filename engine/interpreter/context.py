@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from engine.sop.model import LevelsDoc, LevelSpec, SlaPolicyDoc, frozen_map
 
@@ -42,6 +42,30 @@ class StepContext:
     levels: LevelsDoc | None = None
     default_calendar: str | None = None
     internal_channel: str = "internal"
+    #: SLA policy choices made so far, by (metric, facts): the choice is a pure function of
+    #: them and the policies never change (a replaced context starts with an empty memo)
+    _chosen: dict[tuple[Any, ...], SlaPolicyDoc | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
+
+    def select_policy(self, metric: str, facts: Mapping[str, Any]) -> SlaPolicyDoc | None:
+        """``engine.sla.policy.select_policy`` over this context's policies, remembered.
+
+        Raises:
+            ExpressionError: a policy condition cannot be evaluated (not remembered).
+        """
+        key = (metric, *facts.items())
+        try:
+            return self._chosen[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable fact: choose without remembering
+            key = ()
+        from engine.sla.policy import select_policy
+
+        chosen = select_policy(self.policies, metric, facts)
+        if key:
+            self._chosen[key] = chosen
+        return chosen
 
     def level(self, level_id: str) -> LevelSpec | None:
         """The level named ``level_id``; None when unknown or levels are not configured."""

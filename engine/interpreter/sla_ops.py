@@ -17,6 +17,7 @@ for the metric means no clock (audited ``sla_not_applicable``), the path goes on
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import RunError
@@ -84,13 +85,12 @@ def _reconcile(work: Work, name: str, clock: Any, policy: SlaPolicyDoc | None, c
         if key in keep:
             continue
         tid = f"{work.case_id}:{work.seq}:sla:{name}:{key}"
-        kind = planned_timer.kind
-        work.emit(ScheduleTimer(tid, kind, planned_timer.due_at, None,
-                                frozen_map({"clock": name, "key": key,
-                                            **dict(planned_timer.detail or {})})))
-        armed[tid] = (planned_timer.kind, key, planned_timer.due_at.isoformat())
+        due_at = planned_timer.due_at
+        work.emit(ScheduleTimer(tid, planned_timer.kind, due_at, None, MappingProxyType(
+            {"clock": name, "key": key, **(planned_timer.detail or {})})))
+        armed[tid] = (planned_timer.kind, key, due_at.isoformat())
         work.timers[tid] = ""
-    work.clocks[name] = ClockRef(name, ClockDoc(clock), frozen_map(armed))
+    work.clocks[name] = ClockRef(name, ClockDoc(clock), MappingProxyType(armed))
 
 
 def _clock_of(ref: ClockRef) -> Any:
@@ -121,9 +121,7 @@ def start(work: Work, node: NodeSpec) -> None:
     elif not work.ctx.policies:
         policy = None
     else:
-        from engine.sla.policy import select_policy
-
-        policy = select_policy(work.ctx.policies, metric, _facts(work))
+        policy = work.ctx.select_policy(metric, _facts(work))
     if policy is None or metric not in policy.metrics:
         work.audit("sla_not_applicable", node.id, clock=name, metric=metric)
         return
@@ -252,9 +250,7 @@ def reprioritize_all(work: Work) -> None:
             continue  # started in this very step, or already up to date
         policy = current
         if work.ctx.policies:
-            from engine.sla.policy import select_policy
-
-            policy = select_policy(work.ctx.policies, clock.metric, _facts(work)) or current
+            policy = work.ctx.select_policy(clock.metric, _facts(work)) or current
         if policy is None or clock.metric not in policy.metrics:
             continue
         cal = _calendar(work, policy.calendar)

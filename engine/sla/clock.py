@@ -21,7 +21,7 @@ rung at most once. Timer planning and firing are in engine.sla.timers.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from datetime import datetime
 from fractions import Fraction
 from functools import lru_cache
@@ -32,10 +32,13 @@ from engine.sla.calendar import BusinessCalendar
 from engine.sla.policy import matched_condition, target_seconds
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from engine.sop.model import MetricSpec, SlaPolicyDoc
 
 __all__ = [
     "CLOCK_STATES",
+    "evolve",
     "REARM_WHILE_RUNNING",
     "Rung",
     "SlaClock",
@@ -124,6 +127,24 @@ class SlaClock:
         return self.breached_arming == self.arming and self.breached
 
 
+def _make_evolve() -> Callable[..., SlaClock]:
+    """``evolve(clock, **changes)``: ``dataclasses.replace`` for SlaClock, generated as one
+    straight call (replace reflects on the fields every time; clocks change at every step)."""
+    names = [f.name for f in fields(SlaClock)]
+    source = (
+        f"def evolve(c, *, {', '.join(f'{n}=KEEP' for n in names)}):\n"
+        f"    return SlaClock({', '.join(f'c.{n} if {n} is KEEP else {n}' for n in names)})\n"
+    )
+    namespace: dict[str, object] = {"SlaClock": SlaClock, "KEEP": object()}
+    exec(compile(source, "<engine.sla.clock evolve>", "exec"), namespace)  # noqa: S102
+    evolve_fn: Callable[..., SlaClock] = namespace["evolve"]  # type: ignore[assignment]
+    evolve_fn.__doc__ = "A copy of ``c`` with ``changes`` (like dataclasses.replace)."
+    return evolve_fn
+
+
+evolve = _make_evolve()
+
+
 @lru_cache(maxsize=64)
 def _wall_calendar(timezone: str) -> BusinessCalendar:
     return BusinessCalendar.always(timezone, id="wall")
@@ -145,6 +166,7 @@ def _warn_rules(metric_spec: MetricSpec) -> tuple[str, ...]:
     return tuple(out)
 
 
+@lru_cache(maxsize=1024)
 def warn_thresholds(rules: tuple[str, ...], budget: int) -> tuple[int, ...]:
     """Elapsed seconds at which to warn, for a budget: percent rounded up to the second.
 
@@ -175,12 +197,13 @@ def _rules(
 ) -> dict[str, object]:
     seconds, unit = target_seconds(metric_spec, priority, tier)
     budget = _budget(unit, seconds, cal, start)
+    warn_rules = _warn_rules(metric_spec)
     return {
         "unit": unit,
         "target_seconds": seconds,
         "budget": budget,
-        "warn_rules": _warn_rules(metric_spec),
-        "warn_at": warn_thresholds(_warn_rules(metric_spec), budget),
+        "warn_rules": warn_rules,
+        "warn_at": warn_thresholds(warn_rules, budget),
         "ladder": tuple(
             Rung(int(s.after.seconds), s.to_level, s.notify) for s in metric_spec.escalation
         ),
@@ -298,7 +321,7 @@ def pause(clock: SlaClock, cal: BusinessCalendar, now: datetime) -> SlaClock:
     """
     if clock.state != "running" or (clock.breached_now and not clock.pause_if_breached):
         return clock
-    return replace(
+    return evolve(
         clock,
         state="paused",
         business_elapsed=elapsed(clock, cal, now),
@@ -313,7 +336,7 @@ def resume(clock: SlaClock, cal: BusinessCalendar, now: datetime) -> SlaClock:
     if clock.state != "paused" or clock.pause_started_at is None:
         return clock
     paused = measure(clock.unit, cal).between(clock.pause_started_at, now)
-    resumed = replace(
+    resumed = evolve(
         clock,
         state="running",
         paused_total=clock.paused_total + paused,
@@ -321,7 +344,7 @@ def resume(clock: SlaClock, cal: BusinessCalendar, now: datetime) -> SlaClock:
         pause_started_at=None,
         wall_elapsed=_wall(clock, now),
     )
-    return replace(resumed, due_at=_due(resumed, cal))
+    return evolve(resumed, due_at=_due(resumed, cal))
 
 
 def stop(clock: SlaClock, cal: BusinessCalendar, now: datetime) -> SlaClock:
@@ -336,7 +359,7 @@ def stop(clock: SlaClock, cal: BusinessCalendar, now: datetime) -> SlaClock:
     if clock.state == "paused":  # close the pause first: it stays excluded (and replayable)
         clock = resume(clock, cal, now)
     done = elapsed(clock, cal, now)
-    stopped = replace(
+    stopped = evolve(
         clock,
         state="completed",
         business_elapsed=done,
@@ -345,7 +368,7 @@ def stop(clock: SlaClock, cal: BusinessCalendar, now: datetime) -> SlaClock:
         pause_started_at=None,
     )
     if done >= clock.budget and not clock.breached_now:
-        stopped = replace(
+        stopped = evolve(
             stopped,
             breached=True,
             breached_at=_due(clock, cal),
@@ -359,14 +382,14 @@ def cancel(clock: SlaClock, now: datetime, reason: str) -> SlaClock:
     """Cancel the clock (case merged, policy deactivated...): no further timers or effects."""
     if clock.state == "cancelled":
         return clock
-    return replace(
+    return evolve(
         clock, state="cancelled", completed_at=now, cancel_reason=reason, pause_started_at=None
     )
 
 
 def _new_arming(clock: SlaClock, cal: BusinessCalendar, now: datetime) -> SlaClock:
     budget = _budget(clock.unit, clock.target_seconds, cal, now)
-    armed = replace(
+    armed = evolve(
         clock,
         state="running",
         arming=clock.arming + 1,
@@ -384,7 +407,7 @@ def _new_arming(clock: SlaClock, cal: BusinessCalendar, now: datetime) -> SlaClo
         warn_at=warn_thresholds(clock.warn_rules, budget),
     )
     due = _due(armed, cal)
-    return replace(armed, due_at=due, original_due_at=due)
+    return evolve(armed, due_at=due, original_due_at=due)
 
 
 def rearm(clock: SlaClock, cal: BusinessCalendar, now: datetime) -> SlaClock:
@@ -422,7 +445,7 @@ def reprioritize(
     if not clock.open:
         return clock
     rules = _rules(metric_spec, cal, clock.started_at, priority, tier)
-    changed = replace(
+    changed = evolve(
         clock,
         policy_id=policy.id,
         policy_order=policy.order,
@@ -434,7 +457,7 @@ def reprioritize(
     )
     if changed.state == "paused":
         return changed
-    return replace(changed, due_at=_due(changed, cal))
+    return evolve(changed, due_at=_due(changed, cal))
 
 
 def recalculate(
@@ -455,7 +478,7 @@ def recalculate(
     axis = measure(clock.unit, cal)
     paused_total = sum(axis.between(a, b) for a, b in clock.pauses)
     budget = _budget(clock.unit, clock.target_seconds, cal, clock.started_at)
-    fresh = replace(
+    fresh = evolve(
         clock,
         calendar_id=cal.id,
         paused_total=paused_total,
@@ -464,12 +487,12 @@ def recalculate(
         warn_at=warn_thresholds(clock.warn_rules, budget),
     )
     if fresh.state == "running":
-        return replace(fresh, due_at=_due(fresh, cal))
+        return evolve(fresh, due_at=_due(fresh, cal))
     until = fresh.pause_started_at if fresh.state == "paused" else fresh.completed_at
     done = axis.between(fresh.started_at, until or now) - paused_total
-    fresh = replace(fresh, business_elapsed=done)
+    fresh = evolve(fresh, business_elapsed=done)
     if fresh.state == "completed" and done >= budget and not fresh.breached_now:
-        fresh = replace(
+        fresh = evolve(
             fresh,
             breached=True,
             breached_at=_due(fresh, cal),
@@ -515,14 +538,14 @@ def reopen(
             "new_case or ignore"
         )
     stopped_at = clock.completed_at or closed_at
-    reopened = replace(
+    reopened = evolve(
         clock,
         state="running",
         completed_at=None,
         paused_total=clock.paused_total + measure(clock.unit, cal).between(stopped_at, now),
         pauses=(*clock.pauses, (stopped_at, now)),
     )
-    return replace(reopened, due_at=_due(reopened, cal), wall_elapsed=_wall(reopened, now))
+    return evolve(reopened, due_at=_due(reopened, cal), wall_elapsed=_wall(reopened, now))
 
 
 # timers and the JSON codec live in their own modules; re-exported here for one import path

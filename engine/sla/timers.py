@@ -20,11 +20,11 @@ schedules ``due_timers`` again (keys stay stable for the same arming and rung).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from engine.sla.clock import SlaClock, breach_instant, elapsed, instant_of, measure
+from engine.sla.clock import SlaClock, breach_instant, elapsed, evolve, instant_of, measure
 from engine.sla.zone import epoch_seconds
 
 if TYPE_CHECKING:
@@ -81,38 +81,57 @@ def _timer(clock: SlaClock, cal: BusinessCalendar, rung: str) -> PlannedTimer | 
         return None
     kind, _, index_text = rung.partition(":")
     if kind == "breach" and not index_text:
-        return PlannedTimer("sla_breach", clock.due_at, timer_key(clock, "breach"), _base(clock))
+        return _breach_timer(clock, _base(clock))
     if not index_text.isdigit():
         return None
     index = int(index_text)
-    axis = measure(clock.unit, cal)
     if kind == "warning" and index < len(clock.warn_at):
-        at = clock.warn_at[index]
-        due = instant_of(clock, cal, at)
-        detail = {**_base(clock), "threshold_seconds": at, "remaining_seconds": clock.budget - at}
-        return PlannedTimer("sla_warning", due, timer_key(clock, rung), detail)
+        return _warning_timer(clock, cal, index, _base(clock))
     if kind == "escalation" and index < len(clock.ladder):
-        step = clock.ladder[index]
-        due = clock.due_at if step.after == 0 else axis.add(clock.due_at, step.after)
-        detail = {
-            **_base(clock),
-            "rung": index,
-            "after_seconds": step.after,
-            "to_level": step.to_level,
-            "notify": step.notify,
-        }
-        return PlannedTimer("sla_escalation", due, timer_key(clock, rung), detail)
+        return _escalation_timer(clock, cal, index, _base(clock))
     return None
 
 
+def _breach_timer(clock: SlaClock, base: dict[str, Any]) -> PlannedTimer:
+    assert clock.due_at is not None
+    return PlannedTimer("sla_breach", clock.due_at, timer_key(clock, "breach"), base)
+
+
+def _warning_timer(clock: SlaClock, cal: BusinessCalendar, index: int,
+                   base: dict[str, Any]) -> PlannedTimer:
+    at = clock.warn_at[index]
+    due = instant_of(clock, cal, at)
+    detail = {**base, "threshold_seconds": at, "remaining_seconds": clock.budget - at}
+    return PlannedTimer("sla_warning", due, timer_key(clock, f"warning:{index}"), detail)
+
+
+def _escalation_timer(clock: SlaClock, cal: BusinessCalendar, index: int,
+                      base: dict[str, Any]) -> PlannedTimer:
+    assert clock.due_at is not None
+    step = clock.ladder[index]
+    due = clock.due_at if step.after == 0 else measure(clock.unit, cal).add(clock.due_at,
+                                                                           step.after)
+    detail = {
+        **base,
+        "rung": index,
+        "after_seconds": step.after,
+        "to_level": step.to_level,
+        "notify": step.notify,
+    }
+    return PlannedTimer("sla_escalation", due, timer_key(clock, f"escalation:{index}"), detail)
+
+
 def _plan(clock: SlaClock, cal: BusinessCalendar) -> list[PlannedTimer]:
-    """Every timer of the current arming of a running clock, fired or not."""
-    rungs = [
-        *(f"warning:{i}" for i in range(len(clock.warn_at))),
-        "breach",
-        *(f"escalation:{j}" for j in range(len(clock.ladder))),
+    """Every timer of the current arming of a running clock, fired or not (the same as
+    ``_timer`` of every rung: warnings, the breach, escalations)."""
+    if clock.state != "running" or clock.due_at is None:
+        return []
+    base = _base(clock)
+    return [
+        *(_warning_timer(clock, cal, i, base) for i in range(len(clock.warn_at))),
+        _breach_timer(clock, base),
+        *(_escalation_timer(clock, cal, j, base) for j in range(len(clock.ladder))),
     ]
-    return [t for r in rungs if (t := _timer(clock, cal, r)) is not None]
 
 
 def _fired(clock: SlaClock, timer: PlannedTimer) -> bool:
@@ -157,7 +176,7 @@ def on_timer(
         "lateness_seconds": lateness,
     }
     if timer.kind == "sla_warning":
-        fired = replace(clock, warnings_fired=(*clock.warnings_fired, key))
+        fired = evolve(clock, warnings_fired=(*clock.warnings_fired, key))
         return fired, (SlaEffect("warning", {**timer.detail, **stamp}),)
     effects: list[SlaEffect] = []
     if not clock.breached_now:
@@ -170,7 +189,7 @@ def on_timer(
         }
         effects.append(SlaEffect("breach", {**_base(clock), **breach_stamp}))
     if timer.kind == "sla_escalation":
-        clock = replace(clock, escalations_fired=(*clock.escalations_fired, key))
+        clock = evolve(clock, escalations_fired=(*clock.escalations_fired, key))
         if timer.detail.get("to_level"):
             effects.append(SlaEffect("escalate", {**timer.detail, **stamp}))
         if timer.detail.get("notify"):
@@ -179,7 +198,7 @@ def on_timer(
 
 
 def _breach(clock: SlaClock, cal: BusinessCalendar, now: datetime) -> SlaClock:
-    return replace(
+    return evolve(
         clock,
         breached=True,
         breached_at=breach_instant(clock, cal),
