@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine.errors import RunError, StoreError
+from engine.store.bulk import bulk_for
 from engine.store.models import CaseEventRow, CaseRow, EventStatus, SopVersionRow
 
 __all__ = [
@@ -97,8 +98,15 @@ def case_rows(cases: Sequence[NewCase], now: datetime) -> tuple[list[dict[str, A
             "audit_seq": 0, "audit_hash": "", "created_at": now, "updated_at": now,
         })
         events.append({"case_id": cid, "seq": None, "kind": "CaseStarted", "event": c.event_json,
-                       "status": EventStatus.PENDING, "actor": c.actor, "recorded_at": now})
+                       "status": str(EventStatus.PENDING), "actor": c.actor, "recorded_at": now})
     return rows, events
+
+
+_CASE_COLUMNS = ("id", "sop_id", "sop_hash", "sop_version", "status", "level", "priority", "tier",
+                 "channel", "customer_id", "state", "seq", "version", "runnable", "next_run_at",
+                 "parent_case_id", "parent_call_id", "audit_seq", "audit_hash", "created_at",
+                 "updated_at")
+_EVENT_COLUMNS = ("case_id", "seq", "kind", "event", "status", "actor", "recorded_at")
 
 
 def start_cases(session: Session, cases: Sequence[NewCase], *, now: datetime) -> list[str]:
@@ -106,8 +114,11 @@ def start_cases(session: Session, cases: Sequence[NewCase], *, now: datetime) ->
     rows, events = case_rows(cases, now)
     if rows:
         conn = session.connection()
-        conn.execute(CASES.insert(), rows)
-        conn.execute(EVENTS.insert(), events)
+        dialect = conn.dialect.name
+        bulk_for(CASES, _CASE_COLUMNS, dialect).insert(
+            conn, [tuple(r[c] for c in _CASE_COLUMNS) for r in rows])
+        bulk_for(EVENTS, _EVENT_COLUMNS, dialect).insert(
+            conn, [tuple(e[c] for c in _EVENT_COLUMNS) for e in events])
     return [r["id"] for r in rows]
 
 
@@ -139,14 +150,13 @@ def post_events(
     ``cases.version`` alone: a worker busy with the case still commits, and its commit
     re-derives ``runnable`` from the pending rows, so nothing queued here is missed.
     """
-    events = [{"case_id": cid, "seq": None, "kind": kind, "event": ev,
-               "status": EventStatus.PENDING, "actor": actor, "recorded_at": now}
-              for cid, kind, ev, actor in items]
+    pending = str(EventStatus.PENDING)
+    events = [(cid, None, kind, ev, pending, actor, now) for cid, kind, ev, actor in items]
     if not events:
         return 0
     conn = session.connection()
-    conn.execute(EVENTS.insert(), events)
-    ids = sorted({e["case_id"] for e in events})
+    bulk_for(EVENTS, _EVENT_COLUMNS, conn.dialect.name).insert(conn, events)
+    ids = sorted({e[0] for e in events})
     for start in range(0, len(ids), 500):
         conn.execute(update(CASES).where(CASES.c.id.in_(ids[start:start + 500]))
                      .values(runnable=True, next_run_at=now))

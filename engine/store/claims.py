@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from engine.store.bulk import loads, sqlite_time
 from engine.store.models import (
     CaseEventRow,
     CaseRow,
@@ -90,6 +91,21 @@ def _is_pg(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+_CLAIM_RETURNING = ("id", "sop_id", "sop_hash", "sop_version", "state", "version", "seq",
+                    "priority", "tier", "channel", "customer_id", "parent_case_id",
+                    "parent_call_id", "audit_seq", "audit_hash", "status", "level")
+_STATE = _CLAIM_RETURNING.index("state")
+
+
+def _claim_sql(dialect: str) -> str:
+    p, true = ("?", "1") if dialect == "sqlite" else ("%s", "true")
+    lock = " FOR UPDATE SKIP LOCKED" if dialect == "postgresql" else ""  # (SQLite: BEGIN IMMEDIATE)
+    return (f"UPDATE cases SET lease_owner = {p}, lease_until = {p}, version = version + 1 "
+            f"WHERE id IN (SELECT id FROM cases WHERE runnable = {true} AND next_run_at <= {p} "
+            f"AND (lease_until IS NULL OR lease_until < {p}) ORDER BY next_run_at "
+            f"LIMIT {p}{lock}) RETURNING {', '.join(_CLAIM_RETURNING)}")
+
+
 def claim_runnable_cases(
     session: Session, worker: str, limit: int, lease_s: float, now: datetime
 ) -> list[ClaimedCase]:
@@ -97,31 +113,26 @@ def claim_runnable_cases(
 
     The claim bumps each case's ``version``; the batch commit writes a case only if that
     version is still current, so a worker whose lease expired cannot overwrite the work
-    of the worker that took the case over.
+    of the worker that took the case over. One statement through the driver (the claimed
+    states are parsed once, by orjson); PostgreSQL skips rows other workers hold.
     """
-    sub = (
-        select(CASES.c.id)
-        .where(CASES.c.runnable.is_(True), CASES.c.next_run_at <= now,
-               or_(CASES.c.lease_until.is_(None), CASES.c.lease_until < now))
-        .order_by(CASES.c.next_run_at)
-        .limit(limit)
-    )
-    if _is_pg(session):
-        sub = sub.with_for_update(skip_locked=True)
-    c = CASES.c
-    stmt = (
-        update(CASES)
-        .where(c.id.in_(sub.scalar_subquery()))
-        .values(lease_owner=worker, lease_until=now + timedelta(seconds=lease_s),
-                version=c.version + 1)
-        .returning(c.id, c.sop_id, c.sop_hash, c.sop_version, c.state, c.version, c.seq,
-                   c.priority, c.tier, c.channel, c.customer_id, c.parent_case_id,
-                   c.parent_call_id, c.audit_seq, c.audit_hash, c.status, c.level)
-    )
-    rows = session.connection().execute(stmt).all()
-    claimed = [ClaimedCase(*row) for row in rows]
+    conn = session.connection()
+    dialect = conn.dialect.name
+    time = sqlite_time if dialect == "sqlite" else _same
+    rows = conn.exec_driver_sql(_claim_sql(dialect), (
+        worker, time(now + timedelta(seconds=lease_s)), time(now), time(now), limit)).all()
+    claimed = []
+    for row in rows:
+        values = list(row)
+        if type(values[_STATE]) is str:
+            values[_STATE] = loads(values[_STATE])
+        claimed.append(ClaimedCase(*values))
     claimed.sort(key=lambda x: x.id)
     return claimed
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def release_cases(session: Session, worker: str, case_ids: Sequence[str], retry_at: datetime) -> None:

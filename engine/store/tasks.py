@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine.errors import RunError, TaskConflict
 from engine.store.cases import post_event, post_events
+from engine.store.bulk import Bulk, bulk_for
 from engine.store.models import HumanTaskRow, TaskStatus
 
 __all__ = ["TaskCompletion", "claim_task", "complete_task", "complete_tasks", "get_task",
@@ -121,15 +122,18 @@ class TaskCompletion:
     event_json: Any  # codec JSON of the TaskCompleted input
 
 
-_COMPLETE = (
-    update(TASKS)
-    .where(TASKS.c.id == bindparam("b_id"), TASKS.c.version == bindparam("b_version"),
-           or_(*(TASKS.c.status == s for s in ACTIVE)))
-    .values(status=TaskStatus.COMPLETED, outcome=bindparam("b_outcome"),
-            fields=bindparam("b_fields"), knowledge=bindparam("b_knowledge"),
-            completed_at=bindparam("b_now"), completed_by=bindparam("b_agent"),
-            assignee=bindparam("b_assignee"), version=bindparam("b_version") + 1)
-)
+#: a bulk completion row: the SET values, then the WHERE values (id, version as read)
+_COMPLETE_COLUMNS = ("outcome", "fields", "knowledge", "completed_at", "completed_by", "assignee",
+                     "version", "id", "version")
+
+
+def _complete_sql(bulk: Bulk) -> str:
+    """The versioned exactly-one-winner update of ``complete_tasks``."""
+    sets = ", ".join(f"{c} = {bulk.mark(c)}" for c in _COMPLETE_COLUMNS[:7])
+    active = ", ".join(f"'{s}'" for s in ACTIVE)
+    return (f"UPDATE human_tasks SET status = '{TaskStatus.COMPLETED}', {sets} "
+            f"WHERE id = {bulk.mark('id')} AND version = {bulk.mark('version')} "
+            f"AND status IN ({active})")
 
 
 def complete_tasks(session: Session, items: Sequence[TaskCompletion], *,
@@ -173,13 +177,13 @@ def complete_tasks(session: Session, items: Sequence[TaskCompletion], *,
         if row.status == TaskStatus.CLAIMED and row.assignee not in (None, item.agent):
             raise TaskConflict(f"task {item.task_id} is claimed by {row.assignee}, not {item.agent}",
                                case_id=row.case_id, node_id=row.node)
-        params.append({"b_id": item.task_id, "b_version": row.version,
-                       "b_outcome": item.outcome, "b_fields": dict(item.fields),
-                       "b_knowledge": dict(item.knowledge) if item.knowledge else None,
-                       "b_now": now, "b_agent": item.agent,
-                       "b_assignee": row.assignee or item.agent})
+        params.append((item.outcome, dict(item.fields),
+                       dict(item.knowledge) if item.knowledge else None, now, item.agent,
+                       row.assignee or item.agent, row.version + 1, item.task_id, row.version))
         events.append((row.case_id, "TaskCompleted", item.event_json, item.agent))
-    result = session.connection().execute(_COMPLETE, params)
+    conn = session.connection()
+    bulk = bulk_for(TASKS, _COMPLETE_COLUMNS, conn.dialect.name)
+    result = conn.exec_driver_sql(_complete_sql(bulk), [bulk.row(p) for p in params])
     if result.rowcount != len(params):
         lost = _lost_updates(session, params)
         raise TaskConflict(f"task(s) {', '.join(lost)} were completed by another agent at the "
@@ -189,10 +193,10 @@ def complete_tasks(session: Session, items: Sequence[TaskCompletion], *,
     return [e[0] for e in events]
 
 
-def _lost_updates(session: Session, params: list[dict[str, Any]]) -> list[str]:
+def _lost_updates(session: Session, params: list[tuple[Any, ...]]) -> list[str]:
     """The task ids of ``params`` whose row is not what their update would have written
     (all of them when that cannot be told apart, e.g. the same agent won elsewhere)."""
-    want = {p["b_id"]: (p["b_version"] + 1, p["b_agent"]) for p in params}
+    want = {p[7]: (p[6], p[4]) for p in params}
     got: dict[str, tuple[int, str | None]] = {}
     ids = list(want)
     for start in range(0, len(ids), 500):
