@@ -31,12 +31,14 @@ from engine.interpreter.types import (
     ActionFailedEvent,
     CaseStarted,
     CaseState,
+    CaseStatus,
     Command,
     Event,
     SubCaseEnded,
     TimerFired,
 )
 from engine.interpreter.work import MAX_MOVES, Work, plain
+from engine.sop.model import EMPTY
 
 if TYPE_CHECKING:
     from engine.sop import CompiledSop
@@ -49,9 +51,10 @@ _STALE_AFTER_END = (TimerFired, ActionCompleted, ActionFailedEvent, SubCaseEnded
 
 def initial_state(compiled: CompiledSop, case_id: str) -> CaseState:
     """The empty case of ``compiled`` (seq 0): apply ``CaseStarted`` to start it."""
-    return CaseState(
-        case_id=case_id, sop_id=compiled.id, sop_version=compiled.version, sop_hash=compiled.hash
-    )
+    spec = compiled.spec
+    return CaseState(case_id, spec.id, spec.version, compiled.hash, CaseStatus.OPEN, EMPTY,
+                     None, "normal", "standard", None, None, (), EMPTY, EMPTY, EMPTY, EMPTY,
+                     EMPTY, EMPTY)
 
 
 def new_case(

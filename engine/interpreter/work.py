@@ -9,7 +9,7 @@ case data is copied only when something writes to it. Nothing here reads the wal
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -71,9 +71,10 @@ def plain(value: Any) -> Any:
     return value
 
 
-class Scope:
+class Scope(Mapping[str, Any]):
     """The names an expression may read, resolved lazily: only what a program reads is
-    looked up, so evaluating never copies the case data."""
+    looked up, so evaluating never copies the case data. A read-only mapping of case
+    fields, ``case``, ``now`` and the extras (``event``, ``result``), extras first."""
 
     __slots__ = ("_extra", "_work")
 
@@ -81,19 +82,31 @@ class Scope:
         self._work = work
         self._extra = extra
 
+    def __getitem__(self, name: str) -> Any:
+        if name in self._extra:
+            return self._extra[name]
+        if name == "case":
+            return self._work.case_facts()
+        if name == "now":
+            return self._work.now
+        return self._work.data[name]
+
+    def __contains__(self, name: object) -> bool:
+        return (name in self._extra or name == "case" or name == "now"
+                or name in self._work.data)
+
+    def __iter__(self) -> Iterator[str]:
+        seen = dict.fromkeys(self._extra)
+        seen.update(dict.fromkeys(("case", "now")))
+        seen.update(dict.fromkeys(self._work.data))
+        return iter(seen)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
     def pick(self, reads: frozenset[str]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        data = self._work.data
-        for name in reads:
-            if name in self._extra:
-                out[name] = self._extra[name]
-            elif name == "case":
-                out[name] = self._work.case_facts()
-            elif name == "now":
-                out[name] = self._work.now
-            elif name in data:
-                out[name] = data[name]
-        return out
+        """The values of ``reads`` that exist, as a dict."""
+        return {name: self[name] for name in reads if name in self}
 
 
 class Work:
@@ -120,12 +133,12 @@ class Work:
         self.data: Mapping[str, Any] = state.data
         self._data_owned = False
         self.tokens: dict[str, Token] = {t.id: t for t in state.tokens}
-        self.tasks: dict[str, OpenTask] = dict(state.tasks)
-        self.timers: dict[str, str] = dict(state.timers)
-        self.forks: dict[str, int] = dict(state.forks)
-        self.joins: dict[str, tuple[str, ...]] = dict(state.joins)
-        self.counters: dict[str, int] = dict(state.counters)
-        self.clocks: dict[str, ClockRef] = dict(state.clocks)
+        self.tasks: dict[str, OpenTask] = _copy(state.tasks)
+        self.timers: dict[str, str] = _copy(state.timers)
+        self.forks: dict[str, int] = _copy(state.forks)
+        self.joins: dict[str, tuple[str, ...]] = _copy(state.joins)
+        self.counters: dict[str, int] = _copy(state.counters)
+        self.clocks: dict[str, ClockRef] = _copy(state.clocks)
         self.level = state.level
         self.priority = state.priority
         self.tier = state.tier
@@ -167,14 +180,12 @@ class Work:
         return Scope(self, extra)
 
     def evaluate(self, expr: Expr, variables: Scope) -> Any:
-        program = self.compiled.program(expr)
-        return program.evaluate(variables.pick(program.reads))
+        return self.compiled.program(expr).evaluate(variables)
 
     def test(self, expr: Expr | None, variables: Scope) -> bool:
         if expr is None:
             return True
-        program = self.compiled.program(expr)
-        return program.test(variables.pick(program.reads))
+        return self.compiled.program(expr).evaluate(variables) is True
 
     def value(self, spec: Any, variables: Scope) -> Any:
         """An ``inputs`` value: Expr evaluated, mappings and lists walked, literals as is."""
@@ -327,29 +338,39 @@ class Work:
         """The new CaseState (seq + 1); the working maps become its read-only views."""
         old = self.state
         return CaseState(
-            case_id=old.case_id,
-            sop_id=old.sop_id,
-            sop_version=old.sop_version,
-            sop_hash=old.sop_hash,
-            status=self.status,
-            data=MappingProxyType(self.data) if self._data_owned else old.data,
-            level=self.level,
-            priority=self.priority,
-            tier=self.tier,
-            channel=self.channel,
-            customer_id=self.customer_id,
-            tokens=tuple(self.tokens.values()),
-            joins=MappingProxyType(self.joins),
-            forks=MappingProxyType(self.forks),
-            counters=MappingProxyType(self.counters),
-            tasks=MappingProxyType(self.tasks),
-            timers=MappingProxyType(self.timers),
-            clocks=MappingProxyType(self.clocks),
-            seq=self.seq,
-            outcome=self.outcome,
-            escalations=self.escalations,
-            hand_backs=self.hand_backs,
-            parent=self.parent,
-            knowledge=self.knowledge,
-            schema_version=old.schema_version,
+            old.case_id,
+            old.sop_id,
+            old.sop_version,
+            old.sop_hash,
+            self.status,
+            MappingProxyType(self.data) if self._data_owned else old.data,  # type: ignore[arg-type]
+            self.level,
+            self.priority,
+            self.tier,
+            self.channel,
+            self.customer_id,
+            tuple(self.tokens.values()),
+            MappingProxyType(self.joins),
+            MappingProxyType(self.forks),
+            MappingProxyType(self.counters),
+            MappingProxyType(self.tasks),
+            MappingProxyType(self.timers),
+            MappingProxyType(self.clocks),
+            self.seq,
+            self.outcome,
+            self.escalations,
+            self.hand_backs,
+            self.parent,
+            self.knowledge,
+            old.schema_version,
         )
+
+
+def _copy(items: Mapping[Any, Any]) -> dict[Any, Any]:
+    """A mutable copy of one of the state's maps (a read-only view's copy() is the fast one)."""
+    kind = type(items)
+    if kind is MappingProxyType or kind is dict:
+        copied: dict[Any, Any] = items.copy()  # type: ignore[attr-defined]
+        if type(copied) is dict:
+            return copied
+    return dict(items)

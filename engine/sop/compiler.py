@@ -62,6 +62,9 @@ class CompiledSop:
     hash: str
     env: ExpressionEnv
     programs: Mapping[Expr, Program] = field(repr=False)
+    #: the programs by identity of the spec's own Expr objects (alive as long as the spec):
+    #: the interpreter's look-up skips hashing the Expr and its span
+    by_id: Mapping[int, Program] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def id(self) -> str:
@@ -81,7 +84,8 @@ class CompiledSop:
         Raises:
             KeyError: ``expr`` does not belong to this SOP.
         """
-        return self.programs[expr]
+        program = self.by_id.get(id(expr))
+        return program if program is not None else self.programs[expr]
 
     def to_node_link(self) -> dict[str, Any]:
         """networkx node-link data, JSON-serialisable, plus id, version and hash."""
@@ -332,6 +336,12 @@ def _compile_programs(spec: SopSpec, env: ExpressionEnv,
     return programs
 
 
+def _by_id(spec: SopSpec, programs: Mapping[Expr, Program]) -> dict[int, Program]:
+    """``programs`` keyed by ``id`` of every Expr object the spec holds (equal Exprs that are
+    distinct objects each get their own entry)."""
+    return {id(expr): programs[expr] for expr, _, _ in _iter_exprs(spec) if expr in programs}
+
+
 # ---- entry points -------------------------------------------------------------------------
 
 
@@ -343,7 +353,7 @@ def _compile(spec: SopSpec) -> tuple[CompiledSop, list[SopError]]:
     env = expression_env(spec)
     programs = _compile_programs(spec, env, errors)
     compiled = CompiledSop(spec=spec, graph=nx.freeze(graph), hash=content_hash(spec), env=env,
-                           programs=programs)
+                           programs=programs, by_id=_by_id(spec, programs))
     return compiled, errors
 
 

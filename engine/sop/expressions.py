@@ -536,7 +536,7 @@ class Program:
 
     def evaluate_cel(self, variables: Mapping[str, Any]) -> Any:
         """``evaluate`` always through the CEL runtime (the reference of the direct path)."""
-        data = {k: _to_cel(v) for k, v in variables.items() if k in self.reads}
+        data = {k: _to_cel(variables[k]) for k in self.reads if k in variables}
         try:
             value = self._expr.eval(data=data)
         except RuntimeError as exc:
