@@ -136,18 +136,28 @@ class ActionRegistry:
         ports: Mapping[str, Any] | None = None,
     ) -> ActionCompleted | ActionFailedEvent:
         """Run the action a RunAction asks for and answer with the event to feed back."""
-        from engine.interpreter.types import ActionCompleted, ActionFailedEvent
-
+        completed, failed = _events()
         ctx = ActionContext(case_id, command.node, command.attempt, command.idempotency_key,
-                            now, MappingProxyType(dict(ports or {})))
+                            now, MappingProxyType(dict(ports)) if ports else _NO_PORTS)
         try:
-            fn = self.get(command.action)
+            fn = self._actions.get(command.action) or self.get(command.action)
             result = fn(command.inputs, ctx)
         except ActionFailed as exc:
-            return ActionFailedEvent(command.action_id, exc.message, exc.retryable)
+            return failed(command.action_id, exc.message, exc.retryable)
         except Exception as exc:  # noqa: BLE001 - any action error becomes a (retryable) failure
-            return ActionFailedEvent(command.action_id, f"{type(exc).__name__}: {exc}", True)
-        return ActionCompleted(command.action_id, result)
+            return failed(command.action_id, f"{type(exc).__name__}: {exc}", True)
+        return completed(command.action_id, result)
+
+
+_NO_PORTS: Mapping[str, Any] = MappingProxyType({})
+
+
+@lru_cache(maxsize=1)
+def _events() -> tuple[type[ActionCompleted], type[ActionFailedEvent]]:
+    """The interpreter's result events (imported when an action is first executed)."""
+    from engine.interpreter.types import ActionCompleted, ActionFailedEvent
+
+    return ActionCompleted, ActionFailedEvent
 
 
 def _entry_point_actions() -> Iterable[tuple[str, Any]]:

@@ -548,8 +548,21 @@ def reopen(
     return evolve(reopened, due_at=_due(reopened, cal), wall_elapsed=_wall(reopened, now))
 
 
-# timers and the JSON codec live in their own modules; re-exported here for one import path
-from engine.sla.codec import from_json, to_json  # noqa: E402
-from engine.sla.timers import PlannedTimer, SlaEffect, due_timers, on_timer  # noqa: E402
+# timers and the JSON codec live in their own modules (which import this one); re-exported
+# here for one import path, resolved on first use so that any of them may be imported first
+_REEXPORTS = {"from_json": "codec", "to_json": "codec", "PlannedTimer": "timers",
+              "SlaEffect": "timers", "due_timers": "timers", "on_timer": "timers"}
+
+
+def __getattr__(name: str) -> object:
+    home = _REEXPORTS.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"engine.sla.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ += ["PlannedTimer", "SlaEffect", "due_timers", "from_json", "on_timer", "to_json"]

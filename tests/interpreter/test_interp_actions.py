@@ -179,3 +179,41 @@ done: {type: end}
     d = Driver(sop(flow, data="at: {type: timestamp}"))
     d.start()
     assert d.state.data["at"] == T0
+
+
+def test_registry_execute_answers_with_the_event_to_feed_back() -> None:
+    from types import MappingProxyType
+
+    from engine.actions.registry import ActionContext, ActionRegistry
+    from engine.errors import ActionFailed
+
+    seen: list[ActionContext] = []
+
+    def ok(inputs: object, ctx: ActionContext) -> dict[str, object]:
+        seen.append(ctx)
+        return {"echo": dict(inputs)}  # type: ignore[call-overload]
+
+    def refuse(inputs: object, ctx: ActionContext) -> None:
+        raise ActionFailed("no such account", retryable=False)
+
+    def crash(inputs: object, ctx: ActionContext) -> None:
+        raise KeyError("boom")
+
+    registry = ActionRegistry()
+    for name, fn in (("ok", ok), ("refuse", refuse), ("crash", crash)):
+        registry.register(name, fn)
+
+    def run(action: str, **kw: object) -> object:
+        command = RunAction("A1", "n", action, {"x": 1}, 2, "C:n:1:2")
+        return registry.execute(command, case_id="C", now=T0, **kw)  # type: ignore[arg-type]
+
+    assert run("ok") == ActionCompleted("A1", {"echo": {"x": 1}})
+    assert run("refuse") == ActionFailedEvent("A1", "no such account", False)
+    assert run("crash") == ActionFailedEvent("A1", "KeyError: 'boom'", True)
+    assert run("missing") == ActionFailedEvent("A1", "unknown action 'missing'", False)
+    run("ok", ports={"kb": "port"})
+    first, second = seen
+    assert (first.case_id, first.node, first.attempt, first.idempotency_key, first.now) == (
+        "C", "n", 2, "C:n:1:2", T0)
+    assert dict(first.ports) == {} and dict(second.ports) == {"kb": "port"}
+    assert isinstance(second.ports, MappingProxyType)
