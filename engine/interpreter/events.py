@@ -53,7 +53,9 @@ _KNOWLEDGE_KINDS = frozenset({"linked", "drafted", "none"})
 
 def _result_map(result: Any) -> Mapping[str, Any]:
     """What CEL sees as ``result``: a mapping as is, anything else as ``{"value": x}``."""
-    return result if isinstance(result, Mapping) else {"value": result}
+    if type(result) is dict or isinstance(result, Mapping):
+        return result  # type: ignore[no-any-return]
+    return {"value": result}
 
 
 # ---- actions ------------------------------------------------------------------------------

@@ -90,8 +90,10 @@ def _start(work: Work, event: CaseStarted) -> None:
 
 def _run(work: Work) -> None:
     """Advance every ready token until all wait or the case ends."""
-    while work.ready and not work.ended:
-        token = work.tokens.get(work.ready.popleft())
+    ready, tokens, known, path = work.ready, work.tokens, work.spec.nodes, work.path
+    open_ = CaseStatus.OPEN
+    while ready and work.status is open_:
+        token = tokens.get(ready.popleft())
         if token is None or token.wait:
             continue
         work.moves += 1
@@ -100,12 +102,11 @@ def _run(work: Work) -> None:
                 f"more than {MAX_MOVES} node entries in one step: a loop without a wait state",
                 case_id=work.case_id, node_id=token.node,
             )
-        try:
-            node = work.compiled.node(token.node)
-        except KeyError:
+        node = known.get(token.node)
+        if node is None:
             raise RunError(f"token {token.id} is at unknown node {token.node!r}",
-                           case_id=work.case_id, node_id=token.node) from None
-        work.path.append(node.id)
+                           case_id=work.case_id, node_id=token.node)
+        path.append(node.id)
         try:
             nodes.enter(work, token, node)
         except (ExpressionError, CalendarError, RunError) as exc:
@@ -140,7 +141,7 @@ def step(
             f"not {compiled.id} {compiled.version} ({compiled.hash[:12]})",
             case_id=state.case_id,
         )
-    if state.status.ended:
+    if state.status is not CaseStatus.OPEN:
         if isinstance(event, _STALE_AFTER_END):
             return state, ()
         raise CaseAlreadyEnded(
@@ -159,8 +160,8 @@ def step(
     if work.path:
         work.audit("path", None, nodes=work.path)
     if (
-        not work.ended
-        and work.clocks
+        work.clocks
+        and work.status is CaseStatus.OPEN
         and state.seq > 0
         and (work.priority, work.tier) != (state.priority, state.tier)
     ):

@@ -9,7 +9,7 @@ case data is copied only when something writes to it. Nothing here reads the wal
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -42,7 +42,9 @@ __all__ = ["MAX_MOVES", "Scope", "Work", "coerce", "plain"]
 MAX_MOVES = 10_000
 
 
-_SCALARS = (str, int, float, bool, type(None), datetime, timedelta)
+_SCALARS = frozenset({str, int, float, bool, type(None), datetime, timedelta})
+#: declared types whose text values ``coerce`` converts
+_COERCED = frozenset({"timestamp", "duration"})
 
 
 def coerce(type_name: str | None, value: Any) -> Any:
@@ -62,8 +64,13 @@ def coerce(type_name: str | None, value: Any) -> Any:
 
 def plain(value: Any) -> Any:
     """``value`` as JSON-shaped data (dict, list, scalars, datetime) for case data."""
-    if type(value) in _SCALARS:
+    kind = type(value)
+    if kind in _SCALARS:
         return value
+    if kind is dict or kind is MappingProxyType:
+        return {str(k): plain(v) for k, v in value.items()}
+    if kind is list:
+        return [plain(v) for v in value]
     if isinstance(value, Mapping):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -114,10 +121,18 @@ class Work:
 
     __slots__ = (
         "_data_owned", "_n", "case_id", "channel", "clocks", "commands", "compiled", "counters",
-        "ctx", "customer_id", "data", "escalations", "forks", "hand_backs", "joins",
+        "ctx", "customer_id", "data", "emit", "escalations", "forks", "hand_backs", "joins",
         "knowledge", "level", "moves", "now", "outcome", "parent", "path", "priority", "ready",
         "seq", "spec", "state", "status", "tasks", "tier", "timers", "tokens",
     )
+    tasks: dict[str, OpenTask]
+    timers: dict[str, str]  # timer id -> token id ("" = case)
+    forks: dict[str, int]
+    joins: dict[str, tuple[str, ...]]
+    counters: dict[str, int]
+    clocks: dict[str, ClockRef]
+    #: append a command to the step's output (``commands.append`` itself)
+    emit: Callable[[Command], None]
 
     def __init__(
         self, compiled: CompiledSop, state: CaseState, now: datetime, ctx: StepContext
@@ -133,12 +148,19 @@ class Work:
         self.data: Mapping[str, Any] = state.data
         self._data_owned = False
         self.tokens: dict[str, Token] = {t.id: t for t in state.tokens}
-        self.tasks: dict[str, OpenTask] = _copy(state.tasks)
-        self.timers: dict[str, str] = _copy(state.timers)
-        self.forks: dict[str, int] = _copy(state.forks)
-        self.joins: dict[str, tuple[str, ...]] = _copy(state.joins)
-        self.counters: dict[str, int] = _copy(state.counters)
-        self.clocks: dict[str, ClockRef] = _copy(state.clocks)
+        proxy = MappingProxyType  # the state's maps: a read-only view's copy() is fastest
+        m = state.tasks
+        self.tasks = m.copy() if type(m) is proxy else dict(m)  # type: ignore[attr-defined]
+        m = state.timers
+        self.timers = m.copy() if type(m) is proxy else dict(m)  # type: ignore[attr-defined]
+        m = state.forks
+        self.forks = m.copy() if type(m) is proxy else dict(m)  # type: ignore[attr-defined]
+        m = state.joins
+        self.joins = m.copy() if type(m) is proxy else dict(m)  # type: ignore[attr-defined]
+        m = state.counters
+        self.counters = m.copy() if type(m) is proxy else dict(m)  # type: ignore[attr-defined]
+        m = state.clocks
+        self.clocks = m.copy() if type(m) is proxy else dict(m)  # type: ignore[attr-defined]
         self.level = state.level
         self.priority = state.priority
         self.tier = state.tier
@@ -151,6 +173,7 @@ class Work:
         self.knowledge = state.knowledge
         self.parent = state.parent
         self.commands: list[Command] = []
+        self.emit = self.commands.append
         self.ready: deque[str] = deque()
         self.moves = 0
         #: node ids entered in this step, in order (audited once per step as ``path``)
@@ -162,9 +185,6 @@ class Work:
         """A fresh id ``case_id:seq:n``: deterministic, unique within the case."""
         self._n += 1
         return f"{self.case_id}:{self.seq}:{self._n}"
-
-    def emit(self, command: Command) -> None:
-        self.commands.append(command)
 
     def audit(self, kind: str, node: str | None, actor: str = "system", **detail: Any) -> None:
         self.commands.append(Audit(kind, node, actor, MappingProxyType(detail)))
@@ -189,6 +209,11 @@ class Work:
 
     def value(self, spec: Any, variables: Scope) -> Any:
         """An ``inputs`` value: Expr evaluated, mappings and lists walked, literals as is."""
+        kind = type(spec)
+        if kind is Expr:
+            return self.compiled.program(spec).evaluate(variables)
+        if kind is str or kind is int or kind is bool or spec is None:
+            return spec
         if isinstance(spec, Expr):
             return self.evaluate(spec, variables)
         if isinstance(spec, Mapping):
@@ -210,13 +235,14 @@ class Work:
         if not values:
             return
         if not self._data_owned:
-            self.data = dict(self.data)
+            self.data = _copy(self.data)
             self._data_owned = True
         data: dict[str, Any] = self.data  # type: ignore[assignment]
         declared = self.spec.data
         for key, v in values.items():
             f = declared.get(key)
-            data[key] = coerce(f.type, plain(v)) if f is not None else plain(v)
+            v = v if type(v) in _SCALARS else plain(v)
+            data[key] = coerce(f.type, v) if f is not None and f.type in _COERCED else v
         p = values.get("priority")
         if isinstance(p, str):
             self.priority = p
