@@ -25,6 +25,7 @@ Prints one JSON line per careflow run and per peer run, then a table with the ra
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -34,7 +35,9 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -68,7 +71,97 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def run_careflow(n: int, batch: int, workdir: Path) -> dict[str, object]:
+def _worker_process(index: int, db_url: str, batch: int, api_url: str, ready: Any, stop: Any,
+                    out: Any) -> None:
+    """One ``careflow worker`` (engine.runtime.worker.worker_loop) in a process of its own,
+    against the Prefect server at ``api_url``; reports its CPU seconds and peak RSS."""
+    os.environ["PREFECT_API_URL"] = api_url
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from engine.clock import SimulatedClock
+    from engine.runtime import flows
+    from engine.runtime.sops import SopProvider
+    from engine.runtime.worker import make_runtime, prefect_settings, worker_loop
+    from engine.store.db import make_engine
+
+    engine = make_engine(db_url)
+    rt = make_runtime(engine, SimulatedClock(START), sops=SopProvider(REPO / "sop_definitions"),
+                      worker=f"bench-worker-{index}", artifacts=True)
+    with prefect_settings():
+        flows.advance_batch(rt.key, 1)  # the first flow run of a process connects to the API
+        ready.set()
+        cpu0 = time.process_time()
+        rep = worker_loop(rt, batch=batch, poll_s=0.005, stop=stop)
+    out.put({"worker": index, "cpu_s": time.process_time() - cpu0, "flow_runs": rep.flow_runs,
+             "batches": rep.batches,
+             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+
+class _Workers:
+    """``count`` worker processes and the Prefect server they report to."""
+
+    def __init__(self, count: int, db_url: str, batch: int, workdir: Path) -> None:
+        import multiprocessing as mp
+
+        from engine.runtime.worker import start_prefect_server
+
+        os.environ.setdefault("PREFECT_HOME", str(workdir / "prefect"))
+        self.server, api = start_prefect_server(port=_free_port(), timeout_s=120)
+        ctx = mp.get_context("spawn")
+        self.stop, self.out = ctx.Event(), ctx.Queue()
+        ready = [ctx.Event() for _ in range(count)]
+        self.procs = [ctx.Process(target=_worker_process, args=(i, db_url, batch, api, ready[i],
+                                                                self.stop, self.out))
+                      for i in range(count)]
+        for proc in self.procs:
+            proc.start()
+        for event in ready:
+            if not event.wait(300):
+                self.close()
+                raise RuntimeError("a benchmark worker did not start within 300 s")
+
+    def close(self) -> list[dict[str, Any]]:
+        self.stop.set()
+        reports = [self.out.get(timeout=120) for p in self.procs if p.is_alive() or p.exitcode == 0]
+        for proc in self.procs:
+            proc.join(timeout=60)
+        self.server.terminate()
+        self.server.wait(timeout=60)
+        return reports
+
+
+@dataclass(frozen=True, slots=True)
+class _Waiting:
+    id: str
+    node: str
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _busy(engine: Any, now: datetime) -> bool:
+    """Anything left for the workers: a runnable or leased case, a due timer or message."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return bool(conn.execute(text(
+            "SELECT EXISTS (SELECT 1 FROM cases WHERE runnable = 1 OR lease_owner IS NOT NULL) "
+            "OR EXISTS (SELECT 1 FROM timers WHERE status = 'pending' AND due_at <= :now) "
+            "OR EXISTS (SELECT 1 FROM outbox WHERE status = 'pending' AND next_attempt_at <= :now)"
+        ), {"now": now.replace(tzinfo=None).isoformat(sep=" ")}).scalar())
+
+
+START = datetime(2026, 3, 2, 9, tzinfo=UTC)
+
+
+def run_careflow(n: int, batch: int, workdir: Path, workers: int = 0) -> dict[str, object]:
+    """The scenario on careflow: in this process (``workers=0``: ``run_until_idle``, the
+    embedded shape of ``careflow run``, ephemeral Prefect API) or with ``workers`` worker
+    processes against a Prefect server (the shape of ``careflow serve`` / ``careflow worker``)."""
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
@@ -89,7 +182,7 @@ def run_careflow(n: int, batch: int, workdir: Path) -> dict[str, object]:
         Path(f"{db_path}{suffix}").unlink(missing_ok=True)
     engine = make_engine(f"sqlite:///{db_path}")
     load_all().metadata.create_all(engine)
-    clock = SimulatedClock(datetime(2026, 3, 2, 9, tzinfo=UTC))
+    clock = SimulatedClock(START)
     sops = SopProvider(REPO / "sop_definitions")
     rt = make_runtime(engine, clock, sops=sops, worker="bench", artifacts=True)
     compiled = sops.by_id("password_reset")
@@ -99,18 +192,28 @@ def run_careflow(n: int, batch: int, workdir: Path) -> dict[str, object]:
                for c in inputs]
     confirm = codec.event_to_json(t.Signal("customer_confirmed", {"confirmed": True, "channel": "email"}))
     counts = {"rounds": 0, "flow_runs": 0, "batches": 0}
+    pool = _Workers(workers, f"sqlite:///{db_path}", batch, workdir) if workers else None
 
     def settle() -> None:
-        rep = run_until_idle(runtime=rt, use_prefect=True, batch=batch)
         counts["rounds"] += 1
+        if pool is not None:
+            while _busy(engine, clock.now()):
+                time.sleep(0.005)
+            return
+        rep = run_until_idle(runtime=rt, use_prefect=True, batch=batch)
         counts["flow_runs"] += rep.flow_runs
         counts["batches"] += rep.batches
 
     def deliver() -> None:
         """Ask the store what each open case waits for and deliver it (500 per transaction)."""
-        with Session(engine) as s:
-            open_ids = list(s.scalars(select(CaseRow.id).where(CaseRow.status == "open")))
-            tasks = {r.case_id: r for r in task_store.list_tasks(s, limit=10 * n + 10)}
+        with Session(engine) as s:  # each open case with its open task, if it has one
+            waiting = s.execute(
+                select(CaseRow.id, HumanTaskRow.id, HumanTaskRow.node)
+                .outerjoin(HumanTaskRow, (HumanTaskRow.case_id == CaseRow.id)
+                           & HumanTaskRow.status.in_(("open", "claimed")))
+                .where(CaseRow.status == "open").order_by(CaseRow.id)).all()
+        open_ids = [w[0] for w in waiting]
+        tasks = {w[0]: _Waiting(w[1], w[2]) for w in waiting if w[1] is not None}
         for start in range(0, len(open_ids), 500):
             with Session(engine, expire_on_commit=False) as s, s.begin():
                 signals, done = [], []
@@ -135,8 +238,9 @@ def run_careflow(n: int, batch: int, workdir: Path) -> dict[str, object]:
                 task_store.complete_tasks(s, done, now=clock.now())
                 case_store.post_events(s, signals, now=clock.now())
 
-    with prefect_settings():
-        flows.advance_batch(rt.key, 1)  # warm-up: Prefect's ephemeral API starts here
+    with prefect_settings() if pool is None else contextlib.nullcontext():
+        if pool is None:
+            flows.advance_batch(rt.key, 1)  # warm-up: Prefect's ephemeral API starts here
         gc.collect()
         rss0 = rss_mb()
         cpu0, t0 = time.process_time(), time.perf_counter()
@@ -156,6 +260,13 @@ def run_careflow(n: int, batch: int, workdir: Path) -> dict[str, object]:
         settle()
         seconds = time.perf_counter() - t0
         cpu_s = time.process_time() - cpu0
+    worker_reports = pool.close() if pool is not None else []
+    for rep in worker_reports:
+        cpu_s += float(rep["cpu_s"])
+        counts["flow_runs"] += int(rep["flow_runs"])
+        counts["batches"] += int(rep["batches"])
+    peak_rss = max([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]
+                   + [float(r["peak_rss_mb"]) for r in worker_reports])
     with Session(engine) as s:
         got = dict(s.execute(select(CaseRow.id, CaseRow.outcome)).all())
         still_open = s.scalar(select(CaseRow.id).where(CaseRow.status == "open").limit(1))
@@ -168,12 +279,15 @@ def run_careflow(n: int, batch: int, workdir: Path) -> dict[str, object]:
         outcomes[p] = outcomes.get(p, 0) + 1
     engine.dispose()
     return {
-        "engine": "careflow", "cases": n, "seconds": round(seconds, 3),
+        "engine": f"careflow ({workers} worker processes)" if workers else "careflow",
+        "cases": n, "seconds": round(seconds, 3),
         "cases_per_s": round(n / seconds, 1), "cpu_s": round(cpu_s, 3),
         "cpu_us_per_case": round(cpu_s / n * 1e6, 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(peak_rss, 1),
         "rss_before_run_mb": round(rss0, 1),
-        "rss_growth_per_open_case_kb": round(max(0.0, rss_open - rss0) * 1024 / n, 3),
+        # (with worker processes the open cases live in the workers only while they run)
+        "rss_growth_per_open_case_kb": (round(max(0.0, rss_open - rss0) * 1024 / n, 3)
+                                        if pool is None else None),
         "db_bytes_per_open_case": round(db_bytes_open / n),
         "batch": batch, "outcomes": outcomes, **counts,
     }
@@ -205,6 +319,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", type=int, nargs="*", default=[1000, 10000])
     ap.add_argument("--batch", type=int, default=2000)  # N=10,000: 353 (1,000), 409 (2,000), 416 (5,000) cases/s
+    ap.add_argument("--workers", type=int, nargs="*", default=[0, 2],
+                    help="0: everything in this process (careflow run, ephemeral Prefect API); "
+                         "K > 0: K worker processes against a Prefect server (careflow worker)")
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--peers", nargs="*", default=list(PEER_ENGINES))
     args = ap.parse_args()
@@ -225,15 +342,16 @@ def main() -> None:
         # whatever else runs Prefect on this machine
         os.environ.setdefault("PREFECT_HOME", str(Path(tmp) / "prefect"))
         for n in args.cases:
-            res = run_careflow(n, args.batch, Path(tmp))
-            print(json.dumps(res), flush=True)
-            results.append(res)
+            for workers in args.workers:
+                res = run_careflow(n, args.batch, Path(tmp), workers)
+                print(json.dumps(res), flush=True)
+                results.append(res)
     print("\n| N | engine | cases/s | CPU µs/case | peak RSS MB | RSS KB/open case | careflow speed-up"
           " (wall) | (CPU) |")
     print("|---|---|---|---|---|---|---|---|")
     for res in results:
         n = res["cases"]
-        print(f"| {n} | careflow | {res['cases_per_s']} | {res['cpu_us_per_case']} | "
+        print(f"| {n} | {res['engine']} | {res['cases_per_s']} | {res['cpu_us_per_case']} | "
               f"{res['peak_rss_mb']} | {res['rss_growth_per_open_case_kb']} | - | - |")
         for p in (p for p in peers if p["cases"] == n):
             ratio = float(res["cases_per_s"]) / float(p["cases_per_s"])

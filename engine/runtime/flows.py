@@ -44,15 +44,28 @@ def _artifact(report: BatchReport, key: str) -> None:
 
 @flow(name="careflow-advance-batch", persist_result=False, log_prints=False,
       validate_parameters=False)
-def advance_batch(runtime_key: str, batch: int = 500) -> dict[str, Any]:
-    """Claim up to ``batch`` runnable cases, advance them in-process, commit once."""
+def advance_batch(runtime_key: str, batch: int = 500, max_batches: int = 1) -> dict[str, Any]:
+    """Claim up to ``batch`` runnable cases, advance them in-process, commit once; repeat
+    while cases stay runnable, up to ``max_batches`` batches (each its own transaction
+    and artifact), so a busy worker pays Prefect's per-run cost once per several batches."""
     rt = runtime_for(runtime_key)
-    report = rt.advancer.run_batch(batch)
-    if report.claimed and rt.artifacts:
-        _artifact(report, "careflow-batch")
-    return {"claimed": report.claimed, "committed": report.committed, "stale": report.stale,
-            "events": report.events, "rejected": report.rejected, "actions": report.actions,
-            **{f"rows_{k}": v for k, v in report.counts.items()}}
+    totals: dict[str, Any] = {"batches": 0}
+    for _ in range(max(1, max_batches)):
+        report = rt.advancer.run_batch(batch)
+        if not report.claimed:
+            break
+        totals["batches"] += 1
+        if rt.artifacts:
+            _artifact(report, "careflow-batch")
+        for key, value in (("claimed", report.claimed), ("committed", report.committed),
+                           ("stale", report.stale), ("events", report.events),
+                           ("rejected", report.rejected), ("actions", report.actions),
+                           *((f"rows_{k}", v) for k, v in report.counts.items())):
+            totals[key] = totals.get(key, 0) + value
+        if report.claimed < batch:
+            break  # the queue is drained (what arrives meanwhile goes to the next run)
+    totals.setdefault("claimed", 0)
+    return totals
 
 
 @flow(name="careflow-fire-due-timers", persist_result=False, log_prints=False,

@@ -98,6 +98,18 @@ def test_prefect_records_the_batches_and_their_artifact(rt) -> None:  # noqa: AN
     assert any(a["key"] == "careflow-batch" and "claimed" in (a["data"] or "") for a in artifacts)
 
 
+def test_one_advance_flow_run_commits_several_batches_while_cases_stay_runnable(rt) -> None:  # noqa: ANN001
+    from engine.runtime import flows
+
+    ids = [ops.start_case(rt, "password_reset", LOCKED) for _ in range(5)]
+    out = flows.advance_batch(rt.key, 2, 2)  # two batches of two, then the run ends
+    assert (out["batches"], out["claimed"], out["committed"]) == (2, 4, 4)
+    out = flows.advance_batch(rt.key, 2, 10)  # one case left: a short batch drains the queue
+    assert (out["batches"], out["claimed"]) == (1, 1)
+    assert flows.advance_batch(rt.key, 2, 10) == {"batches": 0, "claimed": 0}
+    assert all(_open_task(rt, cid).node == "verify_identity" for cid in ids)
+
+
 def test_invalid_task_input_is_refused_with_what_is_allowed(rt) -> None:  # noqa: ANN001
     cid = ops.start_case(rt, "password_reset", LOCKED)
     run_until_idle(runtime=rt, use_prefect=False)
