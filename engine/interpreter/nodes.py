@@ -15,19 +15,19 @@ from typing import Any
 from engine.errors import RunError
 from engine.interpreter import sla_ops
 from engine.interpreter.types import (
-    CancelTimer,
     CaseEnded,
     CaseStatus,
-    CreateTask,
-    OpenTask,
-    RunAction,
-    ScheduleTimer,
     SendMessage,
     StartSubCase,
     Token,
+    new_cancel_timer,
+    new_create_task,
+    new_open_task,
+    new_run_action,
+    new_schedule_timer,
 )
 from engine.interpreter.work import Work
-from engine.sop.model import NodeSpec, NodeType, TimeoutSpec
+from engine.sop.model import EMPTY, NodeSpec, NodeType, TimeoutSpec
 
 __all__ = [
     "SEND_MESSAGE",
@@ -74,7 +74,7 @@ def run_action(work: Work, token: Token, node: NodeSpec, attempt: int) -> None:
     inputs = work.value(node.inputs, work.variables())
     action_id = work.new_id()
     key = f"{work.case_id}:{node.id}:{token.entered_seq}:{attempt}"
-    work.emit(RunAction(action_id, node.id, node.action or "", inputs, attempt, key))
+    work.emit(new_run_action(action_id, node.id, node.action or "", inputs, attempt, key))
     work.park(token, "action", action_id, attempt=attempt, timer=None)
 
 
@@ -172,7 +172,7 @@ def _arm(work: Work, token: Token, node: NodeSpec, kind: str) -> tuple[str | Non
         return None, None
     due = timeout_due(work, node.timeout)
     timer_id = work.new_id()
-    work.emit(ScheduleTimer(timer_id, kind, due, node.id))
+    work.emit(new_schedule_timer(timer_id, kind, due, node.id, EMPTY))
     work.timers[timer_id] = token.id
     return timer_id, due
 
@@ -184,10 +184,10 @@ def _human_task(work: Work, token: Token, node: NodeSpec) -> None:
     task_id = work.new_id()
     timer_id, due = _arm(work, token, node, "timeout")
     work.emit(
-        CreateTask(task_id, node.id, level, node.title or node.id, node.role, node.skills,
+        new_create_task(task_id, node.id, level, node.title or node.id, node.role, node.skills,
                    tuple(o.name for o in node.outcomes), due)
     )
-    work.tasks[task_id] = OpenTask(task_id, node.id, token.id, level)
+    work.tasks[task_id] = new_open_task(task_id, node.id, token.id, level)
     work.audit("task_created", node.id, task=task_id, level=level, role=node.role)
     work.park(token, "task", task_id, timer=timer_id)
 
@@ -274,7 +274,7 @@ def end_case(work: Work, status: CaseStatus, outcome: str, node_id: str | None) 
     sla_ops.finish_all(work, cancelled=status is CaseStatus.CANCELLED)
     for timer_id in list(work.timers):  # anything left (token timers went with their tokens)
         del work.timers[timer_id]
-        work.emit(CancelTimer(timer_id))
+        work.emit(new_cancel_timer(timer_id))
     work.forks.clear()
     work.joins.clear()
     work.status = status

@@ -21,7 +21,14 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import RunError
-from engine.interpreter.types import CancelTimer, ClockDoc, ClockRef, ScheduleTimer, SendMessage
+from engine.interpreter.types import (
+    ClockDoc,
+    ClockRef,
+    SendMessage,
+    new_cancel_timer,
+    new_clock_ref,
+    new_schedule_timer,
+)
 from engine.sop.model import NodeSpec, SlaPolicyDoc, frozen_map
 
 if TYPE_CHECKING:
@@ -80,17 +87,17 @@ def _reconcile(work: Work, name: str, clock: Any, policy: SlaPolicyDoc | None, c
             continue
         del armed[tid]
         work.timers.pop(tid, None)
-        work.emit(CancelTimer(tid))
+        work.emit(new_cancel_timer(tid))
     for key, planned_timer in planned.items():
         if key in keep:
             continue
         tid = f"{work.case_id}:{work.seq}:sla:{name}:{key}"
         due_at = planned_timer.due_at
-        work.emit(ScheduleTimer(tid, planned_timer.kind, due_at, None, MappingProxyType(
+        work.emit(new_schedule_timer(tid, planned_timer.kind, due_at, None, MappingProxyType(
             {"clock": name, "key": key, **(planned_timer.detail or {})})))
         armed[tid] = (planned_timer.kind, key, due_at.isoformat())
         work.timers[tid] = ""
-    work.clocks[name] = ClockRef(name, ClockDoc(clock), MappingProxyType(armed))
+    work.clocks[name] = new_clock_ref(name, ClockDoc(clock), MappingProxyType(armed))
 
 
 def _clock_of(ref: ClockRef) -> Any:
@@ -176,7 +183,7 @@ def finish(work: Work, name: str, *, cancelled: bool, reason: str = "case ended"
     ref = work.clocks[name]
     for tid in ref.timers:
         work.timers.pop(tid, None)
-        work.emit(CancelTimer(tid))
+        work.emit(new_cancel_timer(tid))
     if not clock.open:  # already completed or cancelled: keep what it recorded
         if ref.timers:
             work.clocks[name] = ClockRef(name, ref.state)

@@ -27,6 +27,7 @@ from engine.interpreter.context import StepContext
 from engine.interpreter.events import apply_event
 from engine.interpreter.rejections import CaseAlreadyEnded
 from engine.interpreter.types import (
+    SCHEMA_VERSION,
     ActionCompleted,
     ActionFailedEvent,
     CaseStarted,
@@ -36,6 +37,7 @@ from engine.interpreter.types import (
     Event,
     SubCaseEnded,
     TimerFired,
+    new_state,
 )
 from engine.interpreter.work import MAX_MOVES, Work, plain
 from engine.sop.model import EMPTY
@@ -52,9 +54,9 @@ _STALE_AFTER_END = (TimerFired, ActionCompleted, ActionFailedEvent, SubCaseEnded
 def initial_state(compiled: CompiledSop, case_id: str) -> CaseState:
     """The empty case of ``compiled`` (seq 0): apply ``CaseStarted`` to start it."""
     spec = compiled.spec
-    return CaseState(case_id, spec.id, spec.version, compiled.hash, CaseStatus.OPEN, EMPTY,
+    return new_state(case_id, spec.id, spec.version, compiled.hash, CaseStatus.OPEN, EMPTY,
                      None, "normal", "standard", None, None, (), EMPTY, EMPTY, EMPTY, EMPTY,
-                     EMPTY, EMPTY)
+                     EMPTY, EMPTY, 0, None, 0, 0, None, None, SCHEMA_VERSION)
 
 
 def new_case(

@@ -11,7 +11,9 @@ case id and the case's sequence number, never from randomness or the wall clock.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import dataclasses
+import types
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -432,3 +434,37 @@ Command = (
     | CaseEnded
     | Audit
 )
+
+
+# ---- fast positional constructors for the interpreter's hot paths -----------------------
+
+
+def _fast_constructor(cls: type) -> Callable[..., Any]:
+    """``cls(*values)`` for a frozen slots dataclass, every field given positionally.
+
+    The generated ``__init__`` of a frozen dataclass sets each field through
+    ``object.__setattr__``; this fills the same slots through their descriptors, about
+    twice as fast, and gives an equal object. Only for classes without ``__post_init__``.
+    """
+    names = [f.name for f in dataclasses.fields(cls)]
+    assert not hasattr(cls, "__post_init__"), cls
+    assert all(isinstance(cls.__dict__.get(n), types.MemberDescriptorType) for n in names), cls
+    namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
+    namespace.update({f"set_{n}": cls.__dict__[n].__set__ for n in names})
+    source = (f"def make({', '.join(names)}):\n    o = new(cls)\n"
+              + "".join(f"    set_{n}(o, {n})\n" for n in names) + "    return o\n")
+    exec(compile(source, f"<fast {cls.__name__}>", "exec"), namespace)  # noqa: S102 - own text
+    make: Callable[..., Any] = namespace["make"]
+    make.__doc__ = f"``{cls.__name__}(*values)``, every field given (see _fast_constructor)."
+    return make
+
+
+new_token: Callable[..., Token] = _fast_constructor(Token)
+new_state: Callable[..., CaseState] = _fast_constructor(CaseState)
+new_audit: Callable[..., Audit] = _fast_constructor(Audit)
+new_clock_ref: Callable[..., ClockRef] = _fast_constructor(ClockRef)
+new_schedule_timer: Callable[..., ScheduleTimer] = _fast_constructor(ScheduleTimer)
+new_cancel_timer: Callable[..., CancelTimer] = _fast_constructor(CancelTimer)
+new_run_action: Callable[..., RunAction] = _fast_constructor(RunAction)
+new_create_task: Callable[..., CreateTask] = _fast_constructor(CreateTask)
+new_open_task: Callable[..., OpenTask] = _fast_constructor(OpenTask)

@@ -18,9 +18,7 @@ from engine.clock import utc
 from engine.errors import CalendarError, RunError
 from engine.interpreter.context import StepContext
 from engine.interpreter.types import (
-    Audit,
     CancelTask,
-    CancelTimer,
     CaseState,
     CaseStatus,
     ClockRef,
@@ -29,6 +27,10 @@ from engine.interpreter.types import (
     RaiseIncident,
     Token,
     TokenState,
+    new_audit,
+    new_cancel_timer,
+    new_state,
+    new_token,
 )
 from engine.sla.duration import parse_duration
 from engine.sop.model import Expr, NodeSpec
@@ -187,7 +189,7 @@ class Work:
         return f"{self.case_id}:{self.seq}:{self._n}"
 
     def audit(self, kind: str, node: str | None, actor: str = "system", **detail: Any) -> None:
-        self.commands.append(Audit(kind, node, actor, MappingProxyType(detail)))
+        self.commands.append(new_audit(kind, node, actor, MappingProxyType(detail)))
 
     @property
     def ended(self) -> bool:
@@ -264,9 +266,8 @@ class Work:
     # ---- tokens ------------------------------------------------------------------
 
     def add_token(self, node: str, forks: tuple[tuple[str, str], ...] = ()) -> Token:
-        token = Token(
-            id=self.new_id(), node=node, forks=forks, entered_at=self.now, entered_seq=self.seq
-        )
+        token = new_token(self.new_id(), node, TokenState.READY, forks, 0, self.now, "", None,
+                          None, self.seq)
         self.tokens[token.id] = token
         self.ready.append(token.id)
         return token
@@ -276,9 +277,9 @@ class Work:
     ) -> Token:
         """Send ``token`` on to ``target`` (optionally with a new fork stack); it runs in
         this step."""
-        moved = Token(token.id, target, TokenState.READY,
-                      token.forks if forks is None else forks, 0, self.now, "", None, None,
-                      self.seq)
+        moved = new_token(token.id, target, TokenState.READY,
+                          token.forks if forks is None else forks, 0, self.now, "", None, None,
+                          self.seq)
         self.tokens[moved.id] = moved
         self.ready.append(moved.id)
         return moved
@@ -286,9 +287,9 @@ class Work:
     def park(self, token: Token, wait: str, ref: str | None, *, attempt: int | None = None,
              timer: str | None = None) -> Token:
         """Make ``token`` wait for ``wait`` (``ref`` names what it waits for)."""
-        parked = Token(token.id, token.node, TokenState.WAITING, token.forks,
-                       token.attempt if attempt is None else attempt, token.entered_at, wait,
-                       ref, timer, token.entered_seq)
+        parked = new_token(token.id, token.node, TokenState.WAITING, token.forks,
+                           token.attempt if attempt is None else attempt, token.entered_at,
+                           wait, ref, timer, token.entered_seq)
         self.tokens[parked.id] = parked
         return parked
 
@@ -299,7 +300,7 @@ class Work:
         """Cancel the token's armed timer, if any."""
         if token.timer is not None:
             self.timers.pop(token.timer, None)
-            self.emit(CancelTimer(token.timer))
+            self.emit(new_cancel_timer(token.timer))
 
     def drop(self, token: Token, reason: str) -> None:
         """Remove a token and everything it holds (task, timer, join arrival)."""
@@ -363,7 +364,7 @@ class Work:
     def freeze(self) -> CaseState:
         """The new CaseState (seq + 1); the working maps become its read-only views."""
         old = self.state
-        return CaseState(
+        return new_state(
             old.case_id,
             old.sop_id,
             old.sop_version,

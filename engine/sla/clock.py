@@ -34,6 +34,8 @@ from engine.sla.policy import matched_condition, target_seconds
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from engine.sla.codec import from_json, to_json
+    from engine.sla.timers import PlannedTimer, SlaEffect, due_timers, on_timer
     from engine.sop.model import MetricSpec, SlaPolicyDoc
 
 __all__ = [

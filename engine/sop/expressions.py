@@ -473,36 +473,42 @@ class _Small:
         if kind == "lit":
             return lambda v: value
         if kind == "id":
-            keys = []
-            while self._take("."):
-                nxt = self._peek()
-                if nxt is None or nxt[0] != "id" or nxt[1] in _RESERVED:
-                    raise _NotSmall
-                keys.append(nxt[1])
-                self._at += 1
-            if value in _RESERVED or value not in self._converters or self._peek() in (
-                    ("op", "("), ("op", "[")):
-                raise _NotSmall
-            return _lookup(value, self._converters[value], tuple(keys))
+            return self._path(value)
         if token == ("op", "("):
             inner = self._expr()
-            if not self._take(")"):
-                raise _NotSmall
-            if self._peek() in (("op", "."), ("op", "[")):
+            if not self._take(")") or self._peek() in (("op", "."), ("op", "[")):
                 raise _NotSmall
             return inner
         if token == ("op", "["):
-            items: list[Any] = []
-            while not self._take("]"):
-                if items and not self._take(","):
-                    raise _NotSmall
-                nxt = self._peek()
-                if nxt is None or nxt[0] != "lit":
-                    raise _NotSmall
-                items.append(nxt[1])
-                self._at += 1
-            return tuple(items)
+            return self._list()
         raise _NotSmall
+
+    def _path(self, root: str) -> _Fn:
+        """``root.key.key...`` (just read: the root identifier)."""
+        keys = []
+        while self._take("."):
+            nxt = self._peek()
+            if nxt is None or nxt[0] != "id" or nxt[1] in _RESERVED:
+                raise _NotSmall
+            keys.append(nxt[1])
+            self._at += 1
+        if root in _RESERVED or root not in self._converters or self._peek() in (
+                ("op", "("), ("op", "[")):
+            raise _NotSmall
+        return _lookup(root, self._converters[root], tuple(keys))
+
+    def _list(self) -> tuple[Any, ...]:
+        """A list of literals (just read: ``[``), as a tuple; only ``in`` takes one."""
+        items: list[Any] = []
+        while not self._take("]"):
+            if items and not self._take(","):
+                raise _NotSmall
+            nxt = self._peek()
+            if nxt is None or nxt[0] != "lit":
+                raise _NotSmall
+            items.append(nxt[1])
+            self._at += 1
+        return tuple(items)
 
 
 @dataclass(frozen=True, slots=True)

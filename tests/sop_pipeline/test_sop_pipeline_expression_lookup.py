@@ -163,10 +163,13 @@ def test_edge_cases_match_cel(source: str, scope: dict[str, Any]) -> None:
 def test_the_result_is_a_copy_never_the_case_data_itself() -> None:
     data = {"o": {"a": [1, 2], "b": {"c": 1}}}
     value = ENV.compile("o").evaluate(data)
-    assert value == data["o"] and value is not data["o"]
-    assert value["a"] is not data["o"]["a"] and value["b"] is not data["o"]["b"]
+    assert value == data["o"]
+    assert value is not data["o"]
+    assert value["a"] is not data["o"]["a"]
+    assert value["b"] is not data["o"]["b"]
     inner = ENV.compile("o.a").evaluate(data)
-    assert inner == [1, 2] and inner is not data["o"]["a"]
+    assert inner == [1, 2]
+    assert inner is not data["o"]["a"]
 
 
 def test_missing_values_keep_the_cel_error_text() -> None:
