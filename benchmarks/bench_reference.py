@@ -147,7 +147,9 @@ def _busy(engine: Any, now: datetime) -> bool:
     """Anything left for the workers: a runnable or leased case, a due timer or message."""
     from sqlalchemy import text
 
-    with engine.connect() as conn:
+    from engine.store.db import READ_ONLY
+
+    with engine.execution_options(**{READ_ONLY: True}).connect() as conn:  # no write lock
         return bool(conn.execute(text(
             "SELECT EXISTS (SELECT 1 FROM cases WHERE runnable = 1 OR lease_owner IS NOT NULL) "
             "OR EXISTS (SELECT 1 FROM timers WHERE status = 'pending' AND due_at <= :now) "
