@@ -62,16 +62,18 @@ class StateSchemaError(RunError):
 
 
 _PLAIN = (str, int, float, bool, type(None))
+_PLAIN_SET = frozenset(_PLAIN)
 
 
 def _any_out(value: Any) -> Any:
     kind = type(value)
-    if kind in _PLAIN:
+    if kind in _PLAIN_SET:
         return value
     if kind is dict or kind is types.MappingProxyType:  # frozen_map: skip the Mapping ABC test
-        return {str(k): _any_out(v) for k, v in value.items()}
+        return _map_out(value)
     if kind is list:
-        return [_any_out(v) for v in value]
+        plain = _PLAIN_SET
+        return [v if type(v) in plain else _any_out(v) for v in value]
     if isinstance(value, datetime):
         return {"$dt": value.isoformat()}
     if isinstance(value, timedelta):
@@ -89,8 +91,11 @@ def _any_out(value: Any) -> Any:
 
 def _any_in(value: Any) -> Any:
     kind = type(value)
-    if kind in _PLAIN:
+    if kind in _PLAIN_SET:
         return value
+    if kind is list:
+        plain = _PLAIN_SET
+        return [v if type(v) in plain else _any_in(v) for v in value]
     if kind is dict or isinstance(value, dict):
         if len(value) == 1:
             if "$dt" in value:
@@ -100,22 +105,45 @@ def _any_in(value: Any) -> Any:
                 return timedelta(days=days, seconds=secs, microseconds=micros)
             if "$tuple" in value:
                 return tuple(_any_in(v) for v in value["$tuple"])
-        return {k: _any_in(v) for k, v in value.items()}
-    if kind is list or isinstance(value, list):
+        return _map_in(value)
+    if isinstance(value, list):
         return [_any_in(v) for v in value]
     return value
+
+
+def _map_out(value: Mapping[Any, Any]) -> dict[str, Any]:
+    """A free-form map as ``_any_out`` writes it (scalar values without a call)."""
+    plain = _PLAIN_SET
+    return {k if type(k) is str else str(k): v if type(v) in plain else _any_out(v)
+            for k, v in value.items()}
+
+
+def _map_in(value: Mapping[str, Any]) -> dict[str, Any]:
+    """A free-form map as ``_any_in`` reads it (scalar values without a call)."""
+    plain = _PLAIN_SET
+    return {k: v if type(v) in plain else _any_in(v) for k, v in value.items()}
 
 
 def _clock_out(value: Any) -> Any:
     """``ClockRef.state``: the clock's JSON form (a fresh dict)."""
     if type(value) is ClockDoc:
-        return value.to_json()
-    return {str(k): _any_out(v) for k, v in value.items()}
+        if value.decoded is None:
+            return value.to_json()  # made by a step: encode the clock
+        value = value.decoded  # read by the codec: write it as it was read
+    return _map_out(value)
 
 
 def _clock_in(value: Any) -> ClockDoc:
     """``ClockRef.state`` as a ClockDoc (the clock is decoded when a step needs it)."""
-    return ClockDoc(doc=types.MappingProxyType({k: _any_in(v) for k, v in value.items()}))
+    return ClockDoc(doc=types.MappingProxyType(_map_in(value)))
+
+
+def _fixed(n: int) -> Callable[[Any], Any]:
+    """A check that a fixed-size tuple has ``n`` items (else ValueError, like zip strict)."""
+    def wrong(value: Any) -> Any:
+        raise ValueError(f"expected {n} items, got {len(value)}")
+
+    return wrong
 
 
 #: fields whose values are converted by a function of their own
@@ -246,9 +274,14 @@ class _Plan:
     __slots__ = ("_count", "_ns", "decode", "encode")
 
     def __init__(self, cls: type) -> None:
-        ns: dict[str, Any] = {"cls": cls, "any_out": _any_out, "any_in": _any_in,
+        try:
+            make: Callable[..., Any] = t._fast_constructor(cls)
+        except TypeError:
+            make = cls
+        ns: dict[str, Any] = {"cls": make, "any_out": _any_out, "any_in": _any_in,
                               "fromiso": datetime.fromisoformat, "frozen": types.MappingProxyType,
-                              "Incomplete": _Incomplete}
+                              "Incomplete": _Incomplete, "map_out": _map_out,
+                              "map_in": _map_in}
         self._ns = ns
         self._count = 0
         hints = _hints(cls)
@@ -304,13 +337,19 @@ class _Plan:
             return f"{self._bind(_plan(typ).encode)}({x})"
         if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
             item = self._var()
-            return f"[{self._out(args[0], item)} for {item} in {x}]"
+            inner = self._out(args[0], item)
+            return f"list({x})" if inner == item else f"[{inner} for {item} in {x}]"
         if origin is tuple and args:
+            if all(a in _SCALAR_TYPES for a in args):
+                wrong = self._bind(_fixed(len(args)))
+                return f"(list({x}) if len({x}) == {len(args)} else {wrong}({x}))"
             return f"{self._bind(_encoder(typ))}({x})"
         if origin in (Mapping, dict) or typ is Mapping:
+            if len(args) != 2 or args[1] is Any:
+                return f"({{}} if {x} == {{}} else map_out({x}))"
             k, item = self._var(), self._var()
-            val = self._out(args[1], item) if len(args) == 2 else f"any_out({item})"
-            return f"{{str({k}): {val} for {k}, {item} in {x}.items()}}"
+            return (f"({{}} if {x} == {{}} else "
+                    f"{{str({k}): {self._out(args[1], item)} for {k}, {item} in {x}.items()}})")
         return f"any_out({x})"
 
     def _in(self, typ: Any, x: str) -> str:
@@ -332,13 +371,19 @@ class _Plan:
         if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
             item = self._var()
             inner = self._in(args[0], item)
-            return f"tuple({x})" if inner == item else f"tuple({inner} for {item} in {x})"
+            return f"tuple({x})" if inner == item else f"tuple([{inner} for {item} in {x}])"
         if origin is tuple and args:
+            if all(a in _SCALAR_TYPES for a in args):
+                wrong = self._bind(_fixed(len(args)))
+                return f"(tuple({x}) if len({x}) == {len(args)} else {wrong}({x}))"
             return f"{self._bind(_decoder(typ))}({x})"
         if origin in (Mapping, dict) or typ is Mapping:
+            if len(args) != 2 or args[1] is Any:
+                return f"(frozen({{}}) if {x} == {{}} else frozen(map_in({x})))"
             k, item = self._var(), self._var()
-            val = self._in(args[1], item) if len(args) == 2 else f"any_in({item})"
-            return f"frozen({{{k}: {val} for {k}, {item} in {x}.items()}})"
+            val = self._in(args[1], item)
+            return (f"(frozen({{}}) if {x} == {{}} else "
+                    f"frozen({{{k}: {val} for {k}, {item} in {x}.items()}}))")
         return x
 
 

@@ -117,7 +117,7 @@ class ClockDoc(Mapping[str, Any]):
     the state codec writes the JSON form (decoding waits until a step touches the clock).
     """
 
-    __slots__ = ("_clock", "_doc")
+    __slots__ = ("_clock", "_doc", "_from_doc")
 
     def __init__(self, clock: SlaClock | None = None,
                  doc: Mapping[str, Any] | None = None) -> None:
@@ -125,6 +125,7 @@ class ClockDoc(Mapping[str, Any]):
             raise TypeError("ClockDoc needs a clock or its JSON form")
         self._clock = clock
         self._doc = doc
+        self._from_doc = doc is not None
 
     @property
     def clock(self) -> SlaClock:
@@ -139,6 +140,11 @@ class ClockDoc(Mapping[str, Any]):
             assert self._doc is not None
             self._clock = from_json(dict(self._doc))
         return self._clock
+
+    @property
+    def decoded(self) -> Mapping[str, Any] | None:
+        """The JSON form this doc was read from (None when it was made from a clock)."""
+        return self._doc if self._from_doc else None
 
     @property
     def doc(self) -> Mapping[str, Any]:
@@ -180,9 +186,10 @@ class ClockDoc(Mapping[str, Any]):
 
 
 def _plain_copy(value: Any) -> Any:
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind is dict or kind is MappingProxyType or isinstance(value, Mapping):
         return {k: _plain_copy(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if kind is list or kind is tuple or isinstance(value, (list, tuple)):
         return [_plain_copy(v) for v in value]
     return value
 
@@ -444,11 +451,15 @@ def _fast_constructor(cls: type) -> Callable[..., Any]:
 
     The generated ``__init__`` of a frozen dataclass sets each field through
     ``object.__setattr__``; this fills the same slots through their descriptors, about
-    twice as fast, and gives an equal object. Only for classes without ``__post_init__``.
+    twice as fast, and gives an equal object.
+
+    Raises:
+        TypeError: ``cls`` is not a slots dataclass, or has a ``__post_init__``.
     """
     names = [f.name for f in dataclasses.fields(cls)]
-    assert not hasattr(cls, "__post_init__"), cls
-    assert all(isinstance(cls.__dict__.get(n), types.MemberDescriptorType) for n in names), cls
+    if hasattr(cls, "__post_init__") or not all(
+            isinstance(cls.__dict__.get(n), types.MemberDescriptorType) for n in names):
+        raise TypeError(f"{cls.__name__}: not a slots dataclass without __post_init__")
     namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
     namespace.update({f"set_{n}": cls.__dict__[n].__set__ for n in names})
     source = (f"def make({', '.join(names)}):\n    o = new(cls)\n"

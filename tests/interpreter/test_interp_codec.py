@@ -255,3 +255,15 @@ def test_generated_and_checked_decoders_agree() -> None:
         state, tier="standard", tokens=(t.Token("k", "n", entered_at=T0),))
     with pytest.raises(codec.StateSchemaError, match="Token"):
         codec.state_from_json({**doc, "tokens": [{"id": "k"}]})
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("tasks", []), ("tasks", None), ("timers", "x"), ("data", 0), ("tokens", None),
+    ("parent", ["P"]), ("parent", ["P", "c", "x"]), ("status", "sleeping"),
+    ("tokens", [{"id": "k"}]), ("clocks", {"fr": {"name": "fr", "state": [], "timers": {}}}),
+])
+def test_malformed_documents_are_refused_by_the_generated_decoder_too(
+        field: str, value: object) -> None:
+    doc = json.loads(json.dumps(codec.state_to_json(t.CaseState("C", "s", "1", "h"))))
+    with pytest.raises(codec.StateSchemaError):
+        codec.state_from_json({**doc, field: value})
