@@ -109,6 +109,8 @@ class Bulk:
         self.columns = tuple(columns)
         self.dialect = dialect
         self.convert = tuple(_converter(table.c[c], dialect) for c in self.columns)
+        #: the columns that need a conversion, with it (most values pass as they are)
+        self._converted = tuple((i, f) for i, f in enumerate(self.convert) if f is not _same)
 
     def mark(self, column: str) -> str:
         if self.dialect == "sqlite":
@@ -117,7 +119,13 @@ class Bulk:
 
     def row(self, values: Sequence[Any]) -> tuple[Any, ...]:
         """``values`` (Python values, in column order) as driver values."""
-        return tuple(f(v) for f, v in zip(self.convert, values, strict=True))
+        out = list(values)
+        if len(out) != len(self.columns):
+            raise ValueError(f"{self.table.name}: {len(out)} values for {len(self.columns)} "
+                             f"columns ({', '.join(self.columns)})")
+        for i, convert in self._converted:
+            out[i] = convert(out[i])
+        return tuple(out)  # (SQLAlchemy's exec_driver_sql takes tuples or mappings)
 
     def insert_sql(self, suffix: str = "") -> str:
         marks = ", ".join(self.mark(c) for c in self.columns)
