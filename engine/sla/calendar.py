@@ -252,7 +252,9 @@ class BusinessCalendar:
         Raises:
             CalendarError: negative ``seconds``, a naive ``start``, or no open time ahead.
         """
-        return from_epoch(self._add(epoch_seconds(start), _seconds(seconds)))
+        if type(seconds) is not int or seconds < 0:
+            _seconds(seconds)  # raises
+        return from_epoch(self._add(epoch_seconds(start), seconds))
 
     def add_days(self, start: datetime, days: int, end_of_day: bool = False) -> datetime:
         """``days`` business days after ``start`` ("N business days", not N x 24 hours).

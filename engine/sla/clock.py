@@ -193,22 +193,40 @@ def _budget(unit: str, seconds: int, cal: BusinessCalendar, start: datetime) -> 
     return seconds
 
 
+#: the parts of a clock's rule snapshot that depend on the metric alone, by metric object
+#: (the object is kept in the entry, so its id cannot be reused while the entry exists)
+_SNAPSHOTS: dict[int, tuple[MetricSpec, tuple[str, ...], tuple[Rung, ...]]] = {}
+
+
+def _snapshot(metric_spec: MetricSpec) -> tuple[tuple[str, ...], tuple[Rung, ...]]:
+    """The metric's warning rules and escalation ladder (frozen values, shared)."""
+    hit = _SNAPSHOTS.get(id(metric_spec))
+    if hit is not None and hit[0] is metric_spec:
+        return hit[1], hit[2]
+    warn_rules = _warn_rules(metric_spec)
+    ladder = tuple(
+        Rung(int(s.after.seconds), s.to_level, s.notify) for s in metric_spec.escalation
+    )
+    if len(_SNAPSHOTS) >= 256:  # organisation documents reloaded many times: start over
+        _SNAPSHOTS.clear()
+    _SNAPSHOTS[id(metric_spec)] = (metric_spec, warn_rules, ladder)
+    return warn_rules, ladder
+
+
 def _rules(
     metric_spec: MetricSpec, cal: BusinessCalendar, start: datetime, priority: str | None,
     tier: str | None,
 ) -> dict[str, object]:
     seconds, unit = target_seconds(metric_spec, priority, tier)
     budget = _budget(unit, seconds, cal, start)
-    warn_rules = _warn_rules(metric_spec)
+    warn_rules, ladder = _snapshot(metric_spec)
     return {
         "unit": unit,
         "target_seconds": seconds,
         "budget": budget,
         "warn_rules": warn_rules,
         "warn_at": warn_thresholds(warn_rules, budget),
-        "ladder": tuple(
-            Rung(int(s.after.seconds), s.to_level, s.notify) for s in metric_spec.escalation
-        ),
+        "ladder": ladder,
         "pause_if_breached": metric_spec.pause_if_breached,
         "on_reopen": metric_spec.on_reopen,
     }

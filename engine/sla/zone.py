@@ -34,6 +34,8 @@ def epoch_seconds(instant: datetime) -> int:
     Raises:
         CalendarError: ``instant`` is naive (its zone would be a guess).
     """
+    if type(instant) is datetime and instant.tzinfo is UTC:  # the usual case, checked cheaply
+        return (instant - _EPOCH_UTC) // _SECOND
     if not isinstance(instant, datetime):
         raise CalendarError(f"expected a datetime, got {type(instant).__name__}: {instant!r}")
     if instant.tzinfo is None or instant.utcoffset() is None:
