@@ -5,7 +5,6 @@ Prints figures; asserts nothing. Run: ``.venv/bin/python benchmarks/bench_interp
 
 from __future__ import annotations
 
-import sys
 import time
 import tracemalloc
 from datetime import UTC, datetime
@@ -74,14 +73,13 @@ def bench_reference(n: int, ctx: StepContext, *, persist: bool) -> tuple[float, 
             "request_text": text, "customer_tier": "gold" if i % 7 == 0 else "standard",
             "email": f"user{i}@example.com"}), NOW, ctx)
         events += 1
-        pending = list(out)
         script = []
         if path < 6:
             script.append(Signal("customer_confirmed", {"confirmed": True, "channel": "email"}))
         while True:
-            runs = [c for c in pending if isinstance(c, RunAction)]
-            if runs:
-                event = registry.execute(runs[0], case_id=state.case_id, now=NOW)
+            run = next((c for c in out if type(c) is RunAction), None)
+            if run is not None:
+                event = registry.execute(run, case_id=state.case_id, now=NOW)
             elif script:
                 event = script.pop(0)
             elif state.tasks:
@@ -98,7 +96,6 @@ def bench_reference(n: int, ctx: StepContext, *, persist: bool) -> tuple[float, 
                 state = state_from_json(state_to_json(state))
             state, out = step(compiled, state, event, NOW, ctx)
             events += 1
-            pending = list(out)
         assert state.status == "resolved", (i, state.status)
     elapsed = time.perf_counter() - t0
     return n / elapsed, events

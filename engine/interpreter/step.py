@@ -40,7 +40,7 @@ from engine.interpreter.types import (
     new_state,
 )
 from engine.interpreter.work import MAX_MOVES, Work, plain
-from engine.sop.model import EMPTY
+from engine.sop.model import EMPTY, NodeSpec, SopSpec
 
 if TYPE_CHECKING:
     from engine.sop import CompiledSop
@@ -66,14 +66,29 @@ def new_case(
     return step(compiled, initial_state(compiled, case_id), started, now, ctx)
 
 
+#: per SOP spec object (kept in the entry, so its id is not reused): the start node and the
+#: declared defaults (name, value) -- both fixed for a spec, looked up at every case start
+_ENTRIES: dict[int, tuple[SopSpec, NodeSpec, tuple[tuple[str, Any], ...]]] = {}
+
+
+def _entry(spec: SopSpec) -> tuple[NodeSpec, tuple[tuple[str, Any], ...]]:
+    hit = _ENTRIES.get(id(spec))
+    if hit is not None and hit[0] is spec:
+        return hit[1], hit[2]
+    defaults = tuple((name, f.default) for name, f in spec.data.items() if f.default is not None)
+    if len(_ENTRIES) >= 1024:
+        _ENTRIES.clear()
+    _ENTRIES[id(spec)] = (spec, spec.start, defaults)
+    return spec.start, defaults
+
+
 def _start(work: Work, event: CaseStarted) -> None:
     if work.state.seq != 0 or work.state.tokens:
         raise TransitionNotAllowed("the case has already started", case_id=work.case_id)
     spec = work.spec
-    data: dict[str, Any] = {
-        name: plain(f.default) for name, f in spec.data.items() if f.default is not None
-    }
-    data.update(plain(dict(event.data)))
+    start, defaults = _entry(spec)
+    data: dict[str, Any] = {name: plain(default) for name, default in defaults}
+    data.update(plain(event.data))
     work.data = {}
     work.assign(data)
     if event.priority is not None:
@@ -83,7 +98,6 @@ def _start(work: Work, event: CaseStarted) -> None:
     work.channel = event.channel
     work.customer_id = event.customer_id
     work.parent = event.parent
-    start = spec.start
     work.level = start.level
     work.audit("case_started", start.id, event.actor, sop=spec.id, version=spec.version,
                hash=work.compiled.hash)
