@@ -246,6 +246,39 @@ def case_show(
             print_case(view)
 
 
+@case_app.command("verify")
+def case_verify(
+    case_ids: Annotated[list[str] | None, typer.Argument(help="Cases (default: every case).")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Check the hash chain of each case's audit trail; exit 1 if any was altered."""
+    from sqlalchemy import func, select
+
+    from engine.store.audit import check_trails
+    from engine.store.db import make_engine, read_session
+    from engine.store.models import CaseRow
+
+    engine = make_engine(db)
+    with read_session(engine) as session:
+        count = select(func.count()).select_from(CaseRow)
+        if case_ids:
+            count = count.where(CaseRow.id.in_(case_ids))
+        checked = session.scalar(count) or 0
+        if case_ids and checked < len(set(case_ids)):
+            known = set(session.scalars(select(CaseRow.id).where(CaseRow.id.in_(case_ids))))
+            typer.echo(f"no such case: {', '.join(sorted(set(case_ids) - known))}", err=True)
+            raise typer.Exit(2)
+        problems = list(check_trails(session, case_ids or None))
+    engine.dispose()
+    for p in problems:
+        where = f"entry {p.seq}" if p.seq is not None else "end of trail"
+        typer.echo(f"{p.case_id}: {where}: {p.reason}")
+    if problems:
+        typer.echo(f"{len(problems)} of {checked} audit trails do not check", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{checked} audit trail(s) intact")
+
+
 @case_app.command("list")
 def case_list(
     status: Annotated[str | None, typer.Option(help="open, resolved, closed, cancelled.")] = None,

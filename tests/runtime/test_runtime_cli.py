@@ -64,3 +64,28 @@ def test_unknown_things_are_exit_code_1_with_the_reason(cli) -> None:  # noqa: A
     res = cli("case", "event", "NOPE", "customer_confirmed")
     assert res.exit_code == 1 and "no such case" in res.output
     assert cli("incident", "retry", "42").exit_code == 1
+
+
+def test_case_verify_finds_altered_and_truncated_audit_trails(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    import sqlalchemy as sa
+
+    cases = [cli("case", "start", "password_reset", "-d", "request_text=locked out",
+                 "-d", "email=c@example.com").output.splitlines()[0] for _ in range(3)]
+    app, runner = build_app(), CliRunner()
+    ok = runner.invoke(app, ["case", "verify"])
+    assert ok.exit_code == 0 and "3 audit trail(s) intact" in ok.output, ok.output
+    assert runner.invoke(app, ["case", "verify", "C-NOPE"]).exit_code == 2
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    with engine.begin() as conn:  # someone edits one entry and removes another case's last one
+        conn.execute(sa.text("UPDATE audit_log SET actor = 'mallory' WHERE case_id = :c AND seq = 2"),
+                     {"c": cases[0]})
+        conn.execute(sa.text("DELETE FROM audit_log WHERE case_id = :c AND seq = "
+                             "(SELECT max(seq) FROM audit_log WHERE case_id = :c)"), {"c": cases[1]})
+    engine.dispose()
+    bad = runner.invoke(app, ["case", "verify"])
+    assert bad.exit_code == 1
+    assert f"{cases[0]}: entry 2: the hash does not match" in bad.output
+    assert f"{cases[1]}: end of trail: the case points at entry" in bad.output
+    assert cases[2] not in bad.output
+    assert runner.invoke(app, ["case", "verify", cases[2]]).exit_code == 0
