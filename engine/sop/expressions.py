@@ -130,7 +130,7 @@ def _dyn(value: Any) -> Any:
     """``value`` as CEL's ``dyn`` gives it back (plain_value of the converted value)."""
     kind = type(value)
     if kind is str:
-        return _text(value)
+        return value if value.isascii() and "\x00" not in value else _text(value)
     if kind is bool or kind is float or value is None:
         return value
     if kind is int:
@@ -138,20 +138,33 @@ def _dyn(value: Any) -> Any:
             return value
         raise _UNUSUAL
     if kind is dict or kind is MappingProxyType:
-        out = {}
-        for k, v in value.items():
-            if type(k) is not str:
-                raise _UNUSUAL
-            out[_text(k)] = _dyn(v)
-        return out
+        return _dyn_map(value)
     if kind is list or kind is tuple:
         return [_dyn(v) for v in value]
     raise _UNUSUAL  # datetime, timedelta, bytes, subclasses, objects: CEL decides
 
 
+def _dyn_map(value: Mapping[Any, Any]) -> dict[str, Any]:
+    """``_dyn`` of a map, with the checks of string keys and values written out (hot)."""
+    out = {}
+    for k, v in value.items():
+        if type(k) is not str:
+            raise _UNUSUAL
+        if not k.isascii() or "\x00" in k:
+            _text(k)
+        kind = type(v)
+        if kind is str:
+            if not v.isascii() or "\x00" in v:
+                _text(v)
+        elif not (kind is bool or kind is float or v is None):
+            v = _dyn(v)
+        out[k] = v
+    return out
+
+
 def _as_string(value: Any) -> Any:
     if type(value) is str:
-        return _text(value)
+        return value if value.isascii() and "\x00" not in value else _text(value)
     raise _UNUSUAL
 
 
@@ -191,7 +204,7 @@ def _as_duration(value: Any) -> Any:
 def _as_map(value: Any) -> Any:
     kind = type(value)
     if kind is dict or kind is MappingProxyType:
-        return _dyn(value)
+        return _dyn_map(value)
     raise _UNUSUAL
 
 
