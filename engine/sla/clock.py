@@ -21,7 +21,7 @@ rung at most once. Timer planning and firing are in engine.sla.timers.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from datetime import datetime
 from fractions import Fraction
 from functools import lru_cache
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CLOCK_STATES",
     "evolve",
+    "make_clock",
     "REARM_WHILE_RUNNING",
     "Rung",
     "SlaClock",
@@ -129,22 +130,38 @@ class SlaClock:
         return self.breached_arming == self.arming and self.breached
 
 
-def _make_evolve() -> Callable[..., SlaClock]:
-    """``evolve(clock, **changes)``: ``dataclasses.replace`` for SlaClock, generated as one
-    straight call (replace reflects on the fields every time; clocks change at every step)."""
-    names = [f.name for f in fields(SlaClock)]
+def _generate() -> tuple[Callable[..., SlaClock], Callable[..., SlaClock]]:
+    """``make(**fields)`` and ``evolve(clock, **changes)`` for SlaClock, generated.
+
+    A clock has many fields and a step makes one or two new clocks: the frozen dataclass
+    ``__init__`` sets each field through ``object.__setattr__`` and ``dataclasses.replace``
+    reflects on the fields every time. These fill the slots through their descriptors in
+    one straight function: the same object, about twice as fast. ``make`` takes every field
+    that has no default (keywords or positional, in field order).
+    """
+    specs = fields(SlaClock)
+    names = [f.name for f in specs]
+    namespace: dict[str, object] = {"new": object.__new__, "SlaClock": SlaClock, "KEEP": object()}
+    namespace.update({f"set_{n}": getattr(SlaClock, n).__set__ for n in names})
+    defaults = {f.name: f.default for f in specs if f.default is not MISSING}
+    namespace.update({f"default_{n}": v for n, v in defaults.items()})
+    params = ", ".join(f"{n}=default_{n}" if n in defaults else n for n in names)
+    make_body = "".join(f"    set_{n}(o, {n})\n" for n in names)
+    evolve_body = "".join(f"    set_{n}(o, c.{n} if {n} is KEEP else {n})\n" for n in names)
     source = (
+        f"def make({params}):\n    o = new(SlaClock)\n{make_body}    return o\n"
         f"def evolve(c, *, {', '.join(f'{n}=KEEP' for n in names)}):\n"
-        f"    return SlaClock({', '.join(f'c.{n} if {n} is KEEP else {n}' for n in names)})\n"
+        f"    o = new(SlaClock)\n{evolve_body}    return o\n"
     )
-    namespace: dict[str, object] = {"SlaClock": SlaClock, "KEEP": object()}
-    exec(compile(source, "<engine.sla.clock evolve>", "exec"), namespace)  # noqa: S102
+    exec(compile(source, "<engine.sla.clock generated>", "exec"), namespace)  # noqa: S102
+    make: Callable[..., SlaClock] = namespace["make"]  # type: ignore[assignment]
     evolve_fn: Callable[..., SlaClock] = namespace["evolve"]  # type: ignore[assignment]
+    make.__doc__ = "``SlaClock(...)`` through the slots (see _generate)."
     evolve_fn.__doc__ = "A copy of ``c`` with ``changes`` (like dataclasses.replace)."
-    return evolve_fn
+    return make, evolve_fn
 
 
-evolve = _make_evolve()
+make_clock, evolve = _generate()
 
 
 @lru_cache(maxsize=64)
@@ -249,7 +266,7 @@ def start_clock(
     """
     rules = _rules(metric_spec, calendar, now, priority, tier)
     due = measure(str(rules["unit"]), calendar).add(now, int(rules["budget"]))  # type: ignore[call-overload]
-    return SlaClock(
+    return make_clock(
         name=name,
         metric=metric,
         policy_id=policy.id,

@@ -106,7 +106,8 @@ def _compile() -> tuple[Callable[[SlaClock], dict[str, Any]], Callable[[dict[str
 # engine.sla.clock re-exports this module's functions at its end, so they are defined
 # before the clock module is imported (either module may be imported first).
 from engine.sla.clock import Rung as _rung  # noqa: E402
-from engine.sla.clock import SlaClock as _clock  # noqa: E402
+from engine.sla.clock import SlaClock  # noqa: E402
+from engine.sla.clock import make_clock as _clock  # noqa: E402
 
-_FIELDS = tuple(f.name for f in fields(_clock))
+_FIELDS = tuple(f.name for f in fields(SlaClock))
 _encode, _decode = _compile()
