@@ -74,29 +74,33 @@ def _facts(work: Work) -> dict[str, Any]:
 
 
 def _reconcile(work: Work, name: str, clock: Any, policy: SlaPolicyDoc | None, cal: Any) -> None:
-    sla = _sla()
     old = work.clocks.get(name)
     armed: dict[str, tuple[str, str, str]] = dict(old.timers) if old else {}
     metric = policy.metrics.get(clock.metric) if policy else None
-    planned = {t.key: t for t in sla.due_timers(clock, metric, cal)} if metric else {}
-    keep = set()
-    for tid, (_, key, due) in list(armed.items()):
-        wanted = planned.get(key)
-        if wanted is not None and wanted.due_at.isoformat() == due:
-            keep.add(key)
-            continue
-        del armed[tid]
-        work.timers.pop(tid, None)
-        work.emit(new_cancel_timer(tid))
-    for key, planned_timer in planned.items():
+    planned = _sla().due_timers(clock, metric, cal) if metric else ()
+    timers, emit = work.timers, work.emit
+    keep: set[str] = set()
+    if armed:
+        wanted = {t.key: t for t in planned}
+        for tid, (_, key, due) in list(armed.items()):
+            timer = wanted.get(key)
+            if timer is not None and timer.due_at.isoformat() == due:
+                keep.add(key)
+                continue
+            del armed[tid]
+            timers.pop(tid, None)
+            emit(new_cancel_timer(tid))
+    prefix = f"{work.case_id}:{work.seq}:sla:{name}:"
+    for timer in planned:
+        key = timer.key
         if key in keep:
             continue
-        tid = f"{work.case_id}:{work.seq}:sla:{name}:{key}"
-        due_at = planned_timer.due_at
-        work.emit(new_schedule_timer(tid, planned_timer.kind, due_at, None, MappingProxyType(
-            {"clock": name, "key": key, **(planned_timer.detail or {})})))
-        armed[tid] = (planned_timer.kind, key, due_at.isoformat())
-        work.timers[tid] = ""
+        tid = prefix + key
+        due_at = timer.due_at
+        emit(new_schedule_timer(tid, timer.kind, due_at, None, MappingProxyType(
+            {"clock": name, "key": key, **(timer.detail or {})})))
+        armed[tid] = (timer.kind, key, due_at.isoformat())
+        timers[tid] = ""
     work.clocks[name] = new_clock_ref(name, ClockDoc(clock), MappingProxyType(armed))
 
 

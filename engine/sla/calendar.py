@@ -364,11 +364,15 @@ class BusinessCalendar:
             for s, e in day.intervals:
                 if e <= t:
                     continue
-                s = max(s, t)
+                if s < t:
+                    s = t
                 if remaining <= e - s:
                     return s + remaining
                 remaining -= e - s
-            streak = self._guard(streak + 1 if day.total == 0 else 0, t)
+            if day.total == 0:
+                streak = self._guard(streak + 1, t)
+            else:
+                streak = 0
             ordinal += 1
             t, at_day_start = day.end, True
 
