@@ -101,10 +101,13 @@ def _to_cel(value: Any) -> Any:
 
 
 class _Unusual(Exception):
-    """A value the lookup does not reproduce exactly: let CEL evaluate instead."""
+    """A value the lookup does not reproduce exactly: let CEL evaluate instead.
+
+    Always raised as a fresh instance (``raise _Unusual``): re-raising one shared instance
+    would chain every raise's traceback onto it and keep each step's frames alive.
+    """
 
 
-_UNUSUAL = _Unusual()
 _INT_MIN, _INT_MAX, _UINT_MAX = -(2**63), 2**63 - 1, 2**64 - 1
 _EXACT_FLOAT = 2**53
 _MAX_DAYS = 3_652_000  # CEL durations end at 10,000 years (3,652,500 days)
@@ -117,12 +120,12 @@ _RESERVED = frozenset({"true", "false", "null", "in", "as", "break", "const", "c
 def _text(value: str) -> str:
     """A string CEL keeps as is (it cuts at NUL and refuses lone surrogates)."""
     if "\x00" in value:
-        raise _UNUSUAL
+        raise _Unusual
     if not value.isascii():
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            raise _UNUSUAL from None
+            raise _Unusual from None
     return value
 
 
@@ -136,12 +139,12 @@ def _dyn(value: Any) -> Any:
     if kind is int:
         if _INT_MIN <= value <= _UINT_MAX:
             return value
-        raise _UNUSUAL
+        raise _Unusual
     if kind is dict or kind is MappingProxyType:
         return _dyn_map(value)
     if kind is list or kind is tuple:
         return [_dyn(v) for v in value]
-    raise _UNUSUAL  # datetime, timedelta, bytes, subclasses, objects: CEL decides
+    raise _Unusual  # datetime, timedelta, bytes, subclasses, objects: CEL decides
 
 
 def _dyn_map(value: Mapping[Any, Any]) -> dict[str, Any]:
@@ -149,7 +152,7 @@ def _dyn_map(value: Mapping[Any, Any]) -> dict[str, Any]:
     out = {}
     for k, v in value.items():
         if type(k) is not str:
-            raise _UNUSUAL
+            raise _Unusual
         if not k.isascii() or "\x00" in k:
             _text(k)
         kind = type(v)
@@ -165,13 +168,13 @@ def _dyn_map(value: Mapping[Any, Any]) -> dict[str, Any]:
 def _as_string(value: Any) -> Any:
     if type(value) is str:
         return value if value.isascii() and "\x00" not in value else _text(value)
-    raise _UNUSUAL
+    raise _Unusual
 
 
 def _as_int(value: Any) -> Any:
     if type(value) is int and _INT_MIN <= value <= _INT_MAX:
         return value
-    raise _UNUSUAL
+    raise _Unusual
 
 
 def _as_double(value: Any) -> Any:
@@ -180,32 +183,32 @@ def _as_double(value: Any) -> Any:
         return value
     if kind is int and -_EXACT_FLOAT <= value <= _EXACT_FLOAT:
         return float(value)
-    raise _UNUSUAL
+    raise _Unusual
 
 
 def _as_bool(value: Any) -> Any:
     if type(value) is bool:
         return value
-    raise _UNUSUAL
+    raise _Unusual
 
 
 def _as_timestamp(value: Any) -> Any:
     if type(value) is datetime and value.tzinfo is UTC and 1 < value.year < 9999:
         return value
-    raise _UNUSUAL
+    raise _Unusual
 
 
 def _as_duration(value: Any) -> Any:
     if type(value) is timedelta and -_MAX_DAYS < value.days < _MAX_DAYS:
         return value
-    raise _UNUSUAL
+    raise _Unusual
 
 
 def _as_map(value: Any) -> Any:
     kind = type(value)
     if kind is dict or kind is MappingProxyType:
         return _dyn_map(value)
-    raise _UNUSUAL
+    raise _Unusual
 
 
 _Convert = Callable[[Any], Any]
@@ -228,7 +231,7 @@ def _converter(type_name: str, items: str | None = None) -> _Convert:
         def as_list(value: Any) -> Any:
             if type(value) is list or type(value) is tuple:
                 return [item(v) for v in value]
-            raise _UNUSUAL
+            raise _Unusual
 
         return as_list
     return _CONVERTERS.get(type_name, _dyn)
@@ -243,7 +246,7 @@ def _lookup(
             try:
                 value = variables[root]
             except KeyError:
-                raise _UNUSUAL from None
+                raise _Unusual from None
             return convert(value)
 
         return name
@@ -253,10 +256,10 @@ def _lookup(
             value = convert(variables[root])
             for key in keys:
                 if type(value) is not dict:
-                    raise _UNUSUAL
+                    raise _Unusual
                 value = value[key]
         except KeyError:
-            raise _UNUSUAL from None
+            raise _Unusual from None
         return value
 
     return path
@@ -317,9 +320,9 @@ def _tokens(source: str) -> list[tuple[str, Any]]:
 def _eq_operands(a: Any, b: Any) -> None:
     kind = type(a)
     if kind is not type(b) or kind not in _EQ_TYPES:
-        raise _UNUSUAL
+        raise _Unusual
     if kind is int and not (_INT_MIN <= a <= _INT_MAX and _INT_MIN <= b <= _INT_MAX):
-        raise _UNUSUAL
+        raise _Unusual
 
 
 def _fn(node: Any) -> _Fn:
@@ -332,7 +335,7 @@ def _fn(node: Any) -> _Fn:
 
 def _truth(value: Any) -> bool:
     if type(value) is not bool:
-        raise _UNUSUAL
+        raise _Unusual
     return value
 
 
@@ -439,7 +442,7 @@ class _Small:
         def member(v: Mapping[str, Any]) -> bool:
             x = a(v)
             if type(x) is not kind or (kind is int and not _INT_MIN <= x <= _INT_MAX):
-                raise _UNUSUAL
+                raise _Unusual
             return x in values
 
         return member
@@ -456,7 +459,7 @@ class _Small:
         def concat(v: Mapping[str, Any]) -> str:
             x, y = a(v), b(v)
             if type(x) is not str or type(y) is not str:
-                raise _UNUSUAL
+                raise _Unusual
             return x + y
 
         return concat

@@ -244,3 +244,23 @@ def test_known_conditions(source: str, scope: dict[str, Any], expected: bool) ->
     assert program._direct is not None
     assert program.evaluate(scope) is expected
     assert program.evaluate_cel(scope) is expected
+
+
+def test_falling_back_to_cel_keeps_nothing_alive() -> None:
+    """Each hand-over to CEL raises a fresh signal: nothing of an evaluation (its variables,
+    the step's working copy) outlives it."""
+    import gc
+    import weakref
+
+    class Scope(dict[str, Any]):
+        pass
+
+    program = ENV.compile("n + 1 == 2")  # the subset's + takes strings only: CEL decides
+    refs = []
+    for _ in range(50):
+        scope = Scope(n=1)
+        assert program.evaluate(scope) is True
+        refs.append(weakref.ref(scope))
+        del scope
+    gc.collect()
+    assert all(ref() is None for ref in refs)
