@@ -1,46 +1,8 @@
-"""Fixtures for the CRM tests: a real SQLite case database, a small SOP library."""
+"""Fixtures for the CRM tests: the channel tests' database, SOP library and clock."""
 
-from __future__ import annotations
-
-from collections.abc import Iterator
-from datetime import UTC, datetime
+import sys
 from pathlib import Path
-from typing import Any
 
-import pytest
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "channels"))
 
-from engine.clock import SimulatedClock
-
-LIBRARY_DIR = Path(__file__).parent.parent / "channels" / "library"
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="session")
-def library() -> Any:
-    from engine.sop.library import load_library
-
-    return load_library(LIBRARY_DIR)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Engine]:
-    from engine.store.all_models import load_all
-    from engine.store.db import make_engine
-
-    engine = make_engine(f"sqlite:///{tmp_path / 'careflow.db'}")
-    load_all().metadata.create_all(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def session(db: Engine) -> Iterator[Session]:
-    with Session(db, expire_on_commit=False) as s, s.begin():
-        yield s
-
-
-@pytest.fixture
-def clock() -> SimulatedClock:
-    return SimulatedClock(T0)
+from intake_fixtures import LIBRARY_DIR, T0, clock, db, library, session  # noqa: E402, F401
