@@ -294,7 +294,10 @@ class Work:
         return parked
 
     def find(self, wait: str, ref: str) -> Token | None:
-        return next((t for t in self.tokens.values() if t.wait == wait and t.ref == ref), None)
+        for t in self.tokens.values():
+            if t.ref == ref and t.wait == wait:
+                return t
+        return None
 
     def release_timer(self, token: Token) -> None:
         """Cancel the token's armed timer, if any."""

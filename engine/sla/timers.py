@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -134,6 +135,9 @@ def _plan(clock: SlaClock, cal: BusinessCalendar) -> list[PlannedTimer]:
     ]
 
 
+_DUE_ORDER = attrgetter("due_at", "key")
+
+
 def _fired(clock: SlaClock, timer: PlannedTimer) -> bool:
     if timer.kind == "sla_breach":
         return clock.breached_now
@@ -156,8 +160,12 @@ def due_timers(
     del metric_spec
     if clock.state != "running":
         return ()
-    pending = [t for t in _plan(clock, cal) if not _fired(clock, t)]
-    return tuple(sorted(pending, key=lambda t: (t.due_at, t.key)))
+    fired = (*clock.warnings_fired, *clock.escalations_fired)  # keys never collide
+    breached = clock.breached_now
+    pending = [t for t in _plan(clock, cal)
+               if not (breached if t.kind == "sla_breach" else t.key in fired)]
+    pending.sort(key=_DUE_ORDER)
+    return tuple(pending)
 
 
 def on_timer(
