@@ -39,6 +39,7 @@ __all__ = [
     "SchemaError",
     "SopError",
     "SopErrors",
+    "SopPathNotFound",
     "SourceSpan",
     "StoreError",
     "TaskConflict",
@@ -147,6 +148,15 @@ class SopErrors(CareflowError):
         found = [e for e in errors if e.severity == "error"]
         if found:
             raise cls(found)
+
+
+class SopPathNotFound(CareflowError, FileNotFoundError):
+    """An SOP file or library folder that does not exist (a FileNotFoundError too)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"no SOP file or folder at {path!r} (run careflow in the folder that "
+                         f"holds sop_definitions/, or pass --sops DIR)")
+        self.path = path
 
 
 class ExpressionError(CareflowError):

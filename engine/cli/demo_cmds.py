@@ -26,6 +26,10 @@ def demo(
     from engine.demo.summary import summarise
 
     console = Console()
+    if not sops.is_dir():
+        typer.echo(f"careflow demo: no SOP library at {sops}: run it in the careflow checkout "
+                   f"(bash scripts/demo.sh does) or pass --sops DIR", err=True)
+        raise typer.Exit(2)
     cfg = DemoConfig(db_path=db, sop_dir=sops, limit=limit or None, follow_days=follow_days,
                      use_prefect=not no_prefect)
     sim = Simulation(cfg)

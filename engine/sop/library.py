@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from engine.errors import CompileError, SopError, SopErrors, SourceSpan
+from engine.errors import CompileError, SopError, SopErrors, SopPathNotFound, SourceSpan
 from engine.sop.compiler import CompiledSop, compile_expr, compile_spec
 from engine.sop.expressions import ExpressionEnv
 from engine.sop.model import (
@@ -91,7 +91,7 @@ def iter_yaml_files(paths: str | Path | Iterable[str | Path]) -> Iterator[Path]:
     """Every ``*.yaml``/``*.yml`` file given or below the given folders, sorted per folder.
 
     Raises:
-        FileNotFoundError: a path does not exist.
+        SopPathNotFound (a FileNotFoundError): a path does not exist.
     """
     items = [paths] if isinstance(paths, (str, Path)) else list(paths)
     for item in items:
@@ -103,7 +103,7 @@ def iter_yaml_files(paths: str | Path | Iterable[str | Path]) -> Iterator[Path]:
         elif p.is_file():
             yield p
         else:
-            raise FileNotFoundError(str(p))
+            raise SopPathNotFound(str(p))
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -268,7 +268,7 @@ def iter_library_errors(paths: str | Path | Iterable[str | Path]) -> Iterator[So
     """Every error of every document below ``paths``, cross references included.
 
     Raises:
-        FileNotFoundError: a path does not exist.
+        SopPathNotFound (a FileNotFoundError): a path does not exist.
     """
     _, errors = _load(paths)
     yield from sorted(errors, key=SopError.sort_key)
@@ -293,7 +293,7 @@ def load_library(paths: str | Path | Iterable[str | Path]) -> Library:
 
     Raises:
         SopErrors: every error of every file.
-        FileNotFoundError: a path does not exist.
+        SopPathNotFound (a FileNotFoundError): a path does not exist.
     """
     library, errors = _load(paths)
     SopErrors.raise_if_any(errors)

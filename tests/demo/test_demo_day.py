@@ -69,3 +69,15 @@ def test_replies_sent_through_the_outbox_are_on_the_customer_timeline(tmp_path: 
     assert sent > 0
     assert outbound == sent  # one timeline entry per message actually sent
     assert inbound >= 25
+
+
+def test_demo_outside_the_checkout_says_where_the_sops_are_missing(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from engine.cli import build_app
+
+    result = CliRunner().invoke(build_app(), ["demo", "--sops", str(tmp_path / "nowhere"),
+                                              "--db", str(tmp_path / "d.db")])
+    assert result.exit_code == 2
+    assert "no SOP library at" in result.output and "--sops DIR" in result.output
+    assert not (tmp_path / "d.db").exists()
