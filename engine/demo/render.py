@@ -77,4 +77,5 @@ def print_summary(console: Console, cfg: DemoConfig, run: DemoRun, s: DemoSummar
     if report is not None:
         console.print(f"  the day's report       {report}")
     console.print(f"  KPIs in the terminal   {env} careflow report")
+    console.print(f"  audit trails intact?   {env} careflow case verify")
     console.print("  the Prefect UI         careflow serve  (then http://127.0.0.1:4200)")
