@@ -97,7 +97,7 @@ def action_failed(work: Work, event: ActionFailedEvent) -> bool:
         due = work.now + timedelta(seconds=retry_delay(node, attempt))
         timer_id = work.new_id()
         work.emit(ScheduleTimer(timer_id, "retry", due, node.id, {"attempt": attempt + 1}))
-        work.timers[timer_id] = token.id
+        work.own("timers")[timer_id] = token.id
         work.audit("action_retry", node.id, attempt=attempt, error=event.error,
                    next_attempt=attempt + 1, due_at=due.isoformat())
         work.park(token, "retry", timer_id, timer=timer_id)
@@ -228,7 +228,7 @@ def task_completed(work: Work, event: TaskCompleted) -> bool:
     work.assign(event.fields)
     if event.knowledge is not None:
         work.knowledge = dict(event.knowledge)
-    del work.tasks[event.task_id]
+    del work.own("tasks")[event.task_id]
     work.release_timer(token)
     work.audit("task_completed", node.id, event.actor, task=event.task_id, outcome=outcome.name,
                sop_version=work.spec.version,
@@ -251,7 +251,7 @@ def task_escalated(work: Work, event: TaskEscalated) -> bool:
     if to is None or not work.ctx.knows_level(to):
         raise TransitionNotAllowed(f"cannot escalate from {work.level!r} to {to!r}",
                                    case_id=work.case_id, node_id=node.id)
-    del work.tasks[event.task_id]
+    del work.own("tasks")[event.task_id]
     work.emit(CancelTask(event.task_id, f"escalated: {event.reason}"))
     work.release_timer(token)
     nodes.escalate_level(work, to, node.id, event.actor, event.reason)
@@ -270,15 +270,15 @@ def timer_fired(work: Work, event: TimerFired) -> bool:
         return sla_ops.on_timer(work, event.timer_id)
     token = work.tokens.get(owner)
     if token is None or token.timer != event.timer_id:
-        del work.timers[event.timer_id]
+        del work.own("timers")[event.timer_id]
         return True
-    del work.timers[event.timer_id]
+    del work.own("timers")[event.timer_id]
     node = work.compiled.node(token.node)
     if token.wait == "retry":
         nodes.run_action(work, token, node, attempt=token.attempt + 1)
         return True
     if token.wait == "task" and token.ref in work.tasks:
-        del work.tasks[token.ref]
+        del work.own("tasks")[token.ref]
         work.emit(CancelTask(token.ref, "timeout"))
     if node.timeout is None:  # a timer this node cannot have: nothing to route
         work.audit("timer_ignored", node.id, timer=event.timer_id, waited_for=token.wait)

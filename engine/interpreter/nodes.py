@@ -134,7 +134,7 @@ def _parallel(work: Work, token: Token, node: NodeSpec) -> None:
                           "no branch of the parallel was taken and there is no otherwise")
         return
     fork_id = work.new_id()
-    work.forks[fork_id] = len(taken)
+    work.own("forks")[fork_id] = len(taken)
     del work.tokens[token.id]
     work.audit("parallel", node.id, fork=fork_id, branches=[b.next for b in taken])
     for branch in taken:
@@ -147,7 +147,7 @@ def _join(work: Work, token: Token, node: NodeSpec) -> None:
         parallel = work.spec.nodes.get(parallel_id)
         if parallel is not None and parallel.join == node.id and fork_id in work.forks:
             arrived = work.joins.get(fork_id, ()) + (token.id,)
-            work.joins[fork_id] = arrived
+            work.own("joins")[fork_id] = arrived
             work.park(token, "join", fork_id)
             if len(arrived) >= work.forks[fork_id]:
                 work.fire_join(fork_id)
@@ -173,7 +173,7 @@ def _arm(work: Work, token: Token, node: NodeSpec, kind: str) -> tuple[str | Non
     due = timeout_due(work, node.timeout)
     timer_id = work.new_id()
     work.emit(new_schedule_timer(timer_id, kind, due, node.id, EMPTY))
-    work.timers[timer_id] = token.id
+    work.own("timers")[timer_id] = token.id
     return timer_id, due
 
 
@@ -187,7 +187,7 @@ def _human_task(work: Work, token: Token, node: NodeSpec) -> None:
         new_create_task(task_id, node.id, level, node.title or node.id, node.role, node.skills,
                    tuple(o.name for o in node.outcomes), due)
     )
-    work.tasks[task_id] = new_open_task(task_id, node.id, token.id, level)
+    work.own("tasks")[task_id] = new_open_task(task_id, node.id, token.id, level)
     work.audit("task_created", node.id, task=task_id, level=level, role=node.role)
     work.park(token, "task", task_id, timer=timer_id)
 
@@ -239,13 +239,13 @@ def _wait(work: Work, token: Token, node: NodeSpec) -> None:
 def _loop(work: Work, token: Token, node: NodeSpec) -> None:
     count = work.counters.get(node.id, 0) + 1
     if node.max is not None and count > node.max:
-        work.counters.pop(node.id, None)
+        work.own("counters").pop(node.id, None)
         if node.counter:
             work.assign({node.counter: 0})
         work.audit("loop_exit", node.id, iterations=count - 1)
         work.move(token, node.exit or node.next or "")
         return
-    work.counters[node.id] = count
+    work.own("counters")[node.id] = count
     if node.counter:
         work.assign({node.counter: count})
     work.move(token, node.body or "")
@@ -272,11 +272,15 @@ def end_case(work: Work, status: CaseStatus, outcome: str, node_id: str | None) 
     for token in list(work.tokens.values()):
         work.drop(token, f"case {status.value}")
     sla_ops.finish_all(work, cancelled=status is CaseStatus.CANCELLED)
-    for timer_id in list(work.timers):  # anything left (token timers went with their tokens)
-        del work.timers[timer_id]
-        work.emit(new_cancel_timer(timer_id))
-    work.forks.clear()
-    work.joins.clear()
+    if work.timers:  # anything left (token timers went with their tokens)
+        timers = work.own("timers")
+        for timer_id in list(timers):
+            del timers[timer_id]
+            work.emit(new_cancel_timer(timer_id))
+    if work.forks:
+        work.own("forks").clear()
+    if work.joins:
+        work.own("joins").clear()
     work.status = status
     work.outcome = outcome
     work.ready.clear()

@@ -78,7 +78,7 @@ def _reconcile(work: Work, name: str, clock: Any, policy: SlaPolicyDoc | None, c
     armed: dict[str, tuple[str, str, str]] = dict(old.timers) if old else {}
     metric = policy.metrics.get(clock.metric) if policy else None
     planned = _sla().due_timers(clock, metric, cal) if metric else ()
-    timers, emit = work.timers, work.emit
+    timers, emit = work.own("timers"), work.emit
     keep: set[str] = set()
     if armed:
         wanted = {t.key: t for t in planned}
@@ -101,7 +101,7 @@ def _reconcile(work: Work, name: str, clock: Any, policy: SlaPolicyDoc | None, c
             {"clock": name, "key": key, **(timer.detail or {})})))
         armed[tid] = (timer.kind, key, due_at.isoformat())
         timers[tid] = ""
-    work.clocks[name] = new_clock_ref(name, ClockDoc(clock), MappingProxyType(armed))
+    work.own("clocks")[name] = new_clock_ref(name, ClockDoc(clock), MappingProxyType(armed))
 
 
 def _clock_of(ref: ClockRef) -> Any:
@@ -185,16 +185,18 @@ def finish(work: Work, name: str, *, cancelled: bool, reason: str = "case ended"
         return
     clock, policy, cal = loaded
     ref = work.clocks[name]
-    for tid in ref.timers:
-        work.timers.pop(tid, None)
-        work.emit(new_cancel_timer(tid))
+    if ref.timers:
+        timers = work.own("timers")
+        for tid in ref.timers:
+            timers.pop(tid, None)
+            work.emit(new_cancel_timer(tid))
     if not clock.open:  # already completed or cancelled: keep what it recorded
         if ref.timers:
-            work.clocks[name] = ClockRef(name, ref.state)
+            work.own("clocks")[name] = ClockRef(name, ref.state)
         return
     sla = _sla()
     clock = sla.cancel(clock, work.now, reason) if cancelled else sla.stop(clock, cal, work.now)
-    work.clocks[name] = ClockRef(name, ClockDoc(clock))
+    work.own("clocks")[name] = ClockRef(name, ClockDoc(clock))
     work.audit("sla_cancelled" if cancelled else "sla_stop", None, clock=name, reason=reason)
 
 
@@ -207,13 +209,13 @@ def finish_all(work: Work, *, cancelled: bool) -> None:
 def on_timer(work: Work, timer_id: str) -> bool:
     """An SLA timer fired: let the clock react and carry out its effects."""
     name = next((n for n, ref in work.clocks.items() if timer_id in ref.timers), None)
-    del work.timers[timer_id]
+    del work.own("timers")[timer_id]
     if name is None:
         return True
     ref = work.clocks[name]
     kind, key, _ = ref.timers[timer_id]
     armed = {t: v for t, v in ref.timers.items() if t != timer_id}
-    work.clocks[name] = ClockRef(name, ref.state, frozen_map(armed))
+    work.own("clocks")[name] = ClockRef(name, ref.state, frozen_map(armed))
     loaded = _load(work, name)
     assert loaded is not None
     clock, policy, cal = loaded

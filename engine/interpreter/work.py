@@ -122,17 +122,19 @@ class Work:
     """Mutable state of one case while one event is applied (never outlives the step)."""
 
     __slots__ = (
-        "_data_owned", "_n", "case_id", "channel", "clocks", "commands", "compiled", "counters",
-        "ctx", "customer_id", "data", "emit", "escalations", "forks", "hand_backs", "joins",
+        "_data_owned", "_n", "_owned", "case_id", "channel", "clocks", "commands", "compiled",
+        "counters", "ctx", "customer_id", "data", "emit", "escalations", "forks", "hand_backs",
+        "joins",
         "knowledge", "level", "moves", "now", "outcome", "parent", "path", "priority", "ready",
         "seq", "spec", "state", "status", "tasks", "tier", "timers", "tokens",
     )
-    tasks: dict[str, OpenTask]
-    timers: dict[str, str]  # timer id -> token id ("" = case)
-    forks: dict[str, int]
-    joins: dict[str, tuple[str, ...]]
-    counters: dict[str, int]
-    clocks: dict[str, ClockRef]
+    # read-only views of the state's maps until ``own(name)`` makes one writable
+    tasks: Mapping[str, OpenTask]
+    timers: Mapping[str, str]  # timer id -> token id ("" = case)
+    forks: Mapping[str, int]
+    joins: Mapping[str, tuple[str, ...]]
+    counters: Mapping[str, int]
+    clocks: Mapping[str, ClockRef]
     #: append a command to the step's output (``commands.append`` itself)
     emit: Callable[[Command], None]
 
@@ -150,19 +152,14 @@ class Work:
         self.data: Mapping[str, Any] = state.data
         self._data_owned = False
         self.tokens: dict[str, Token] = {t.id: t for t in state.tokens}
-        proxy = MappingProxyType  # the state's maps: a read-only view's copy() is fastest
-        m = state.tasks
-        self.tasks = m.copy() if type(m) is proxy else dict(m)  # type: ignore[attr-defined]
-        m = state.timers
-        self.timers = m.copy() if type(m) is proxy else dict(m)  # type: ignore[attr-defined]
-        m = state.forks
-        self.forks = m.copy() if type(m) is proxy else dict(m)  # type: ignore[attr-defined]
-        m = state.joins
-        self.joins = m.copy() if type(m) is proxy else dict(m)  # type: ignore[attr-defined]
-        m = state.counters
-        self.counters = m.copy() if type(m) is proxy else dict(m)  # type: ignore[attr-defined]
-        m = state.clocks
-        self.clocks = m.copy() if type(m) is proxy else dict(m)  # type: ignore[attr-defined]
+        # the state's small maps, read-only until the step first writes one (``own``)
+        self.tasks = state.tasks
+        self.timers = state.timers
+        self.forks = state.forks
+        self.joins = state.joins
+        self.counters = state.counters
+        self.clocks = state.clocks
+        self._owned: set[str] = set()
         self.level = state.level
         self.priority = state.priority
         self.tier = state.tier
@@ -180,6 +177,16 @@ class Work:
         self.moves = 0
         #: node ids entered in this step, in order (audited once per step as ``path``)
         self.path: list[str] = []
+
+    def own(self, name: str) -> dict[Any, Any]:
+        """The map ``name`` (tasks, timers, forks, joins, counters, clocks) for writing: a
+        copy of the state's, made at the step's first write (reads see the same map)."""
+        m = getattr(self, name)
+        if name not in self._owned:
+            m = m.copy() if type(m) is MappingProxyType else dict(m)
+            setattr(self, name, m)
+            self._owned.add(name)
+        return m  # type: ignore[no-any-return]
 
     # ---- identity and output -------------------------------------------------------
 
@@ -302,7 +309,8 @@ class Work:
     def release_timer(self, token: Token) -> None:
         """Cancel the token's armed timer, if any."""
         if token.timer is not None:
-            self.timers.pop(token.timer, None)
+            if token.timer in self.timers:
+                del self.own("timers")[token.timer]
             self.emit(new_cancel_timer(token.timer))
 
     def drop(self, token: Token, reason: str) -> None:
@@ -310,11 +318,11 @@ class Work:
         self.tokens.pop(token.id, None)
         self.release_timer(token)
         if token.wait == "task" and token.ref in self.tasks:
-            del self.tasks[token.ref]
+            del self.own("tasks")[token.ref]
             self.emit(CancelTask(token.ref, reason))
         if token.wait == "join" and token.ref in self.joins:
             arrived = tuple(t for t in self.joins[token.ref] if t != token.id)
-            self.joins[token.ref] = arrived
+            self.own("joins")[token.ref] = arrived
 
     def lose(self, forks: tuple[tuple[str, str], ...]) -> None:
         """A token of ``forks`` will never reach its join: shrink what the join waits for.
@@ -327,18 +335,18 @@ class Work:
             fork_id = stack[-1][1]
             remaining = self.forks.get(fork_id, 0) - 1
             if remaining > 0:
-                self.forks[fork_id] = remaining
+                self.own("forks")[fork_id] = remaining
                 if len(self.joins.get(fork_id, ())) >= remaining:
                     self.fire_join(fork_id)
                 return
-            self.forks.pop(fork_id, None)
-            self.joins.pop(fork_id, None)
+            self.own("forks").pop(fork_id, None)
+            self.own("joins").pop(fork_id, None)
             stack = stack[:-1]
 
     def fire_join(self, fork_id: str) -> None:
         """All expected tokens are at the join: the last one goes on, the others merge."""
-        arrived = self.joins.pop(fork_id, ())
-        self.forks.pop(fork_id, None)
+        arrived = self.own("joins").pop(fork_id, ())
+        self.own("forks").pop(fork_id, None)
         survivors = [self.tokens[t] for t in arrived if t in self.tokens]
         if not survivors:
             return
@@ -366,7 +374,7 @@ class Work:
 
     def freeze(self) -> CaseState:
         """The new CaseState (seq + 1); the working maps become its read-only views."""
-        old = self.state
+        old, owned, proxy = self.state, self._owned, MappingProxyType
         return new_state(
             old.case_id,
             old.sop_id,
@@ -380,12 +388,12 @@ class Work:
             self.channel,
             self.customer_id,
             tuple(self.tokens.values()),
-            MappingProxyType(self.joins),
-            MappingProxyType(self.forks),
-            MappingProxyType(self.counters),
-            MappingProxyType(self.tasks),
-            MappingProxyType(self.timers),
-            MappingProxyType(self.clocks),
+            proxy(self.joins) if "joins" in owned else old.joins,  # type: ignore[arg-type]
+            proxy(self.forks) if "forks" in owned else old.forks,  # type: ignore[arg-type]
+            proxy(self.counters) if "counters" in owned else old.counters,  # type: ignore[arg-type]
+            proxy(self.tasks) if "tasks" in owned else old.tasks,  # type: ignore[arg-type]
+            proxy(self.timers) if "timers" in owned else old.timers,  # type: ignore[arg-type]
+            proxy(self.clocks) if "clocks" in owned else old.clocks,  # type: ignore[arg-type]
             self.seq,
             self.outcome,
             self.escalations,
