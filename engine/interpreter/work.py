@@ -196,7 +196,7 @@ class Work:
         return f"{self.case_id}:{self.seq}:{self._n}"
 
     def audit(self, kind: str, node: str | None, actor: str = "system", **detail: Any) -> None:
-        self.commands.append(new_audit(kind, node, actor, MappingProxyType(detail)))
+        self.emit(new_audit(kind, node, actor, MappingProxyType(detail)))
 
     @property
     def ended(self) -> bool:
@@ -223,6 +223,10 @@ class Work:
             return self.compiled.program(spec).evaluate(variables)
         if kind is str or kind is int or kind is bool or spec is None:
             return spec
+        if kind is dict or kind is MappingProxyType:  # node inputs: Exprs and literals, mostly
+            program = self.compiled.program
+            return {k: program(v).evaluate(variables) if type(v) is Expr
+                    else self.value(v, variables) for k, v in spec.items()}
         if isinstance(spec, Expr):
             return self.evaluate(spec, variables)
         if isinstance(spec, Mapping):
@@ -235,18 +239,23 @@ class Work:
         """Evaluate a ``set`` block against one snapshot (assignments are simultaneous)."""
         if not exprs:
             return {}
-        variables = self.variables(**extra)
-        return {name: self.evaluate(e, variables) for name, e in exprs.items()}
+        variables = Scope(self, extra)
+        program = self.compiled.program
+        return {name: program(e).evaluate(variables) for name, e in exprs.items()}
 
     def assign(self, values: Mapping[str, Any]) -> None:
         """Write fields into case data; ``priority`` and ``tier``/``customer_tier`` also
         update the case's own priority and tier (SLA policy facts)."""
         if not values:
             return
-        if not self._data_owned:
-            self.data = _copy(self.data)
+        data: dict[str, Any]
+        if self._data_owned:
+            data = self.data  # type: ignore[assignment]
+        else:
+            m = self.data
+            data = m.copy() if type(m) is MappingProxyType else dict(m)  # type: ignore[attr-defined]
+            self.data = data
             self._data_owned = True
-        data: dict[str, Any] = self.data  # type: ignore[assignment]
         declared = self.spec.data
         for key, v in values.items():
             f = declared.get(key)
@@ -403,12 +412,3 @@ class Work:
             old.schema_version,
         )
 
-
-def _copy(items: Mapping[Any, Any]) -> dict[Any, Any]:
-    """A mutable copy of one of the state's maps (a read-only view's copy() is the fast one)."""
-    kind = type(items)
-    if kind is MappingProxyType or kind is dict:
-        copied: dict[Any, Any] = items.copy()  # type: ignore[attr-defined]
-        if type(copied) is dict:
-            return copied
-    return dict(items)
