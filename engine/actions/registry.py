@@ -136,9 +136,9 @@ class ActionRegistry:
         ports: Mapping[str, Any] | None = None,
     ) -> ActionCompleted | ActionFailedEvent:
         """Run the action a RunAction asks for and answer with the event to feed back."""
-        completed, failed = _events()
-        ctx = ActionContext(case_id, command.node, command.attempt, command.idempotency_key,
-                            now, MappingProxyType(dict(ports)) if ports else _NO_PORTS)
+        context, completed, failed = _makers()
+        ctx = context(case_id, command.node, command.attempt, command.idempotency_key,
+                      now, MappingProxyType(dict(ports)) if ports else _NO_PORTS)
         try:
             fn = self._actions.get(command.action) or self.get(command.action)
             result = fn(command.inputs, ctx)
@@ -153,11 +153,15 @@ _NO_PORTS: Mapping[str, Any] = MappingProxyType({})
 
 
 @lru_cache(maxsize=1)
-def _events() -> tuple[type[ActionCompleted], type[ActionFailedEvent]]:
-    """The interpreter's result events (imported when an action is first executed)."""
-    from engine.interpreter.types import ActionCompleted, ActionFailedEvent
+def _makers() -> tuple[
+    Callable[..., ActionContext], Callable[..., ActionCompleted], Callable[..., ActionFailedEvent]
+]:
+    """Positional constructors of the action context and the interpreter's result events
+    (the interpreter is imported when an action is first executed)."""
+    from engine.interpreter.types import ActionCompleted, ActionFailedEvent, fast_constructor
 
-    return ActionCompleted, ActionFailedEvent
+    return (fast_constructor(ActionContext), fast_constructor(ActionCompleted),
+            fast_constructor(ActionFailedEvent))
 
 
 def _entry_point_actions() -> Iterable[tuple[str, Any]]:

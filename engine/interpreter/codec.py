@@ -275,7 +275,7 @@ class _Plan:
 
     def __init__(self, cls: type) -> None:
         try:
-            make: Callable[..., Any] = t._fast_constructor(cls)
+            make: Callable[..., Any] = t.fast_constructor(cls)
         except TypeError:
             make = cls
         ns: dict[str, Any] = {"cls": make, "any_out": _any_out, "any_in": _any_in,

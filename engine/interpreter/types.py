@@ -54,6 +54,7 @@ __all__ = [
     "TimerFired",
     "Token",
     "TokenState",
+    "fast_constructor",
 ]
 
 SCHEMA_VERSION = 1
@@ -446,7 +447,7 @@ Command = (
 # ---- fast positional constructors for the interpreter's hot paths -----------------------
 
 
-def _fast_constructor(cls: type) -> Callable[..., Any]:
+def fast_constructor(cls: type) -> Callable[..., Any]:
     """``cls(*values)`` for a frozen slots dataclass, every field given positionally.
 
     The generated ``__init__`` of a frozen dataclass sets each field through
@@ -466,16 +467,16 @@ def _fast_constructor(cls: type) -> Callable[..., Any]:
               + "".join(f"    set_{n}(o, {n})\n" for n in names) + "    return o\n")
     exec(compile(source, f"<fast {cls.__name__}>", "exec"), namespace)  # noqa: S102 - own text
     make: Callable[..., Any] = namespace["make"]
-    make.__doc__ = f"``{cls.__name__}(*values)``, every field given (see _fast_constructor)."
+    make.__doc__ = f"``{cls.__name__}(*values)``, every field given (see fast_constructor)."
     return make
 
 
-new_token: Callable[..., Token] = _fast_constructor(Token)
-new_state: Callable[..., CaseState] = _fast_constructor(CaseState)
-new_audit: Callable[..., Audit] = _fast_constructor(Audit)
-new_clock_ref: Callable[..., ClockRef] = _fast_constructor(ClockRef)
-new_schedule_timer: Callable[..., ScheduleTimer] = _fast_constructor(ScheduleTimer)
-new_cancel_timer: Callable[..., CancelTimer] = _fast_constructor(CancelTimer)
-new_run_action: Callable[..., RunAction] = _fast_constructor(RunAction)
-new_create_task: Callable[..., CreateTask] = _fast_constructor(CreateTask)
-new_open_task: Callable[..., OpenTask] = _fast_constructor(OpenTask)
+new_token: Callable[..., Token] = fast_constructor(Token)
+new_state: Callable[..., CaseState] = fast_constructor(CaseState)
+new_audit: Callable[..., Audit] = fast_constructor(Audit)
+new_clock_ref: Callable[..., ClockRef] = fast_constructor(ClockRef)
+new_schedule_timer: Callable[..., ScheduleTimer] = fast_constructor(ScheduleTimer)
+new_cancel_timer: Callable[..., CancelTimer] = fast_constructor(CancelTimer)
+new_run_action: Callable[..., RunAction] = fast_constructor(RunAction)
+new_create_task: Callable[..., CreateTask] = fast_constructor(CreateTask)
+new_open_task: Callable[..., OpenTask] = fast_constructor(OpenTask)
