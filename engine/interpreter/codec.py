@@ -332,7 +332,7 @@ class _Plan:
         if typ is datetime:
             return f"{x}.isoformat()"
         if isinstance(typ, type) and issubclass(typ, Enum):
-            return f"{x}.value"
+            return f"{x}._value_"  # the member's value without the Enum property call
         if isinstance(typ, type) and dataclasses.is_dataclass(typ):
             return f"{self._bind(_plan(typ).encode)}({x})"
         if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
@@ -382,6 +382,8 @@ class _Plan:
                 return f"(frozen({{}}) if {x} == {{}} else frozen(map_in({x})))"
             k, item = self._var(), self._var()
             val = self._in(args[1], item)
+            if val == item:  # values as they are: a copy of the object (a list is refused)
+                return f"(frozen({{}}) if {x} == {{}} else frozen({x}.copy()))"
             return (f"(frozen({{}}) if {x} == {{}} else "
                     f"frozen({{{k}: {val} for {k}, {item} in {x}.items()}}))")
         return x
