@@ -30,6 +30,7 @@ from engine.interpreter.work import Work
 from engine.sop.model import EMPTY, NodeSpec, NodeType, TimeoutSpec
 
 __all__ = [
+    "HANDLERS",
     "SEND_MESSAGE",
     "end_case",
     "enter",
@@ -306,7 +307,8 @@ def _sla_check(work: Work, token: Token, node: NodeSpec) -> None:
     work.move(token, target)
 
 
-_HANDLERS: dict[NodeType, Callable[[Work, Token, NodeSpec], Any]] = {
+#: the handler of each node type (``enter`` dispatches through it)
+HANDLERS: dict[NodeType, Callable[[Work, Token, NodeSpec], Any]] = {
     NodeType.START: _start,
     NodeType.ACTION: _action,
     NodeType.SET: _set,
@@ -330,4 +332,4 @@ _HANDLERS: dict[NodeType, Callable[[Work, Token, NodeSpec], Any]] = {
 
 def enter(work: Work, token: Token, node: NodeSpec) -> None:
     """Run ``node`` for ``token`` (which has just arrived there)."""
-    _HANDLERS[node.type](work, token, node)
+    HANDLERS[node.type](work, token, node)

@@ -107,7 +107,7 @@ def _start(work: Work, event: CaseStarted) -> None:
 def _run(work: Work) -> None:
     """Advance every ready token until all wait or the case ends."""
     ready, tokens, known, path = work.ready, work.tokens, work.spec.nodes, work.path
-    open_ = CaseStatus.OPEN
+    open_, handlers = CaseStatus.OPEN, nodes.HANDLERS
     while ready and work.status is open_:
         token = tokens.get(ready.popleft())
         if token is None or token.wait:
@@ -124,7 +124,7 @@ def _run(work: Work) -> None:
                            case_id=work.case_id, node_id=token.node)
         path.append(node.id)
         try:
-            nodes.enter(work, token, node)
+            handlers[node.type](work, token, node)
         except (ExpressionError, CalendarError, RunError) as exc:
             # an SOP or configuration problem at this node: an operator must look at it
             work.incident(token, node, getattr(exc, "message", None) or str(exc))
