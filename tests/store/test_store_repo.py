@@ -241,3 +241,35 @@ def test_outbox_rows_are_deduplicated_by_idempotency_key(db, clock) -> None:  # 
         commit_advances(s, advs, "w", now, _Codec)
     with Session(db) as s:
         assert s.scalar(select(func.count()).select_from(OutboxRow)) == 1
+
+
+def test_a_commit_writes_exactly_the_metadata_that_changed(db, clock) -> None:  # noqa: ANN001
+    import dataclasses
+
+    now = clock.now()
+    _start(db, now, 2)
+    with Session(db) as s, s.begin():
+        got = {c.id: c for c in claims.claim_runnable_cases(s, "w", 10, 30, now)}
+        pending = cases.pending_events(s, list(got))
+    first = _advance(got["C0"], pending["C0"])  # level None -> L1: the first commit sets it all
+    ended = _advance(got["C1"], pending["C1"])
+    ended = dataclasses.replace(ended, state=dataclasses.replace(
+        ended.state, status=t.CaseStatus.RESOLVED, outcome="done"))
+    with Session(db) as s, s.begin():
+        commit_advances(s, [first, ended], "w", now, _Codec)
+    with Session(db) as s, s.begin():  # C0 again: only its priority changes
+        cases.post_event(s, "C0", "Signal", {"type": "Signal"}, now=now, actor="x")
+    with Session(db) as s, s.begin():
+        (again,) = claims.claim_runnable_cases(s, "w", 10, 30, now)
+        later = _advance(again, cases.pending_events(s, ["C0"])["C0"])
+    assert again.meta == ("open", "L1", "normal", "standard", None, None)
+    later = dataclasses.replace(later, state=dataclasses.replace(later.state, priority="high"),
+                                claimed_meta=again.meta)
+    with Session(db) as s, s.begin():
+        commit_advances(s, [later], "w", now, _Codec)
+    with Session(db) as s:
+        c0, c1 = s.get(CaseRow, "C0"), s.get(CaseRow, "C1")
+        assert (c0.status, c0.level, c0.priority, c0.outcome, c0.ended_at) == (
+            "open", "L1", "high", None, None)
+        assert (c1.status, c1.level, c1.outcome, c1.ended_at) == ("resolved", "L1", "done", now)
+        assert not c0.runnable and c0.lease_owner is None and c0.seq == later.state.seq
