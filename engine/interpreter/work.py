@@ -1,9 +1,11 @@
 """The working copy of one case during one step: token moves, ids, data writes, commands.
 
 ``step`` creates one ``Work`` per event, lets the event handler and the node handlers
-change it, then freezes it back into a ``CaseState``. Small maps are copied once per step;
-case data is copied only when something writes to it. Nothing here reads the wall clock:
-``now`` is the instant the step was given.
+change it, then freezes it back into a ``CaseState``. The state's small maps (tasks,
+timers, forks, joins, counters, clocks) and its case data are read in place and copied only
+when the step first writes to them (``Work.own``, ``Work.assign``); the new state shares
+whatever did not change. Nothing here reads the wall clock: ``now`` is the instant the step
+was given.
 """
 
 from __future__ import annotations
@@ -124,9 +126,8 @@ class Work:
     __slots__ = (
         "_data_owned", "_n", "_owned", "case_id", "channel", "clocks", "commands", "compiled",
         "counters", "ctx", "customer_id", "data", "emit", "escalations", "forks", "hand_backs",
-        "joins",
-        "knowledge", "level", "moves", "now", "outcome", "parent", "path", "priority", "ready",
-        "seq", "spec", "state", "status", "tasks", "tier", "timers", "tokens",
+        "joins", "knowledge", "level", "moves", "now", "outcome", "parent", "path", "priority",
+        "ready", "seq", "spec", "state", "status", "tasks", "tier", "timers", "tokens",
     )
     # read-only views of the state's maps until ``own(name)`` makes one writable
     tasks: Mapping[str, OpenTask]
