@@ -13,7 +13,7 @@ from pathlib import Path
 from engine.actions import load_actions
 from engine.interpreter import StepContext, new_case, step
 from engine.interpreter.codec import state_from_json, state_to_json
-from engine.interpreter.types import CaseStarted, RunAction, Signal, TaskCompleted
+from engine.interpreter.types import CaseStarted, CaseState, RunAction, Signal, TaskCompleted
 from engine.sop import compile_file, compile_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,8 +59,11 @@ def _org_ctx() -> StepContext:
     return SopProvider(ROOT / "sop_definitions").context
 
 
-def bench_reference(n: int, ctx: StepContext, *, persist: bool) -> tuple[float, int]:
-    """n cases of the reference mix; returns (cases per second, events applied)."""
+def bench_reference(n: int, ctx: StepContext, *, persist: bool,
+                    seen: list[CaseState] | None = None) -> tuple[float, int]:
+    """n cases of the reference mix; returns (cases per second, events applied).
+
+    ``seen`` collects the states that go through the JSON round trip (with ``persist``)."""
     compiled = compile_file(ROOT / "sop_definitions" / "password_reset.yaml")
     registry = load_actions()
     events = 0
@@ -93,12 +96,29 @@ def bench_reference(n: int, ctx: StepContext, *, persist: bool) -> tuple[float, 
             else:
                 break
             if persist:
+                if seen is not None:
+                    seen.append(state)
                 state = state_from_json(state_to_json(state))
             state, out = step(compiled, state, event, NOW, ctx)
             events += 1
         assert state.status == "resolved", (i, state.status)
     elapsed = time.perf_counter() - t0
     return n / elapsed, events
+
+
+def bench_codec(ctx: StepContext, n: int = 1_000) -> tuple[float, float, int]:
+    """(encode us, decode us, states) per case state, over the states the reference mix
+    passes through between its events (what a store decodes and encodes per step)."""
+    import json
+    import timeit
+
+    seen: list[CaseState] = []
+    bench_reference(n, ctx, persist=True, seen=seen)
+    docs = [json.loads(json.dumps(state_to_json(s))) for s in seen]
+    decoded = [state_from_json(d) for d in docs]
+    encode = min(timeit.repeat(lambda: [state_to_json(s) for s in decoded], number=1, repeat=5))
+    decode = min(timeit.repeat(lambda: [state_from_json(d) for d in docs], number=1, repeat=5))
+    return encode / len(docs) * 1e6, decode / len(docs) * 1e6, len(docs)
 
 
 def calibration() -> tuple[float, float]:
@@ -110,7 +130,8 @@ def calibration() -> tuple[float, float]:
     from engine.sop.expressions import ExpressionEnv
 
     program = ExpressionEnv([("n", "integer", None)]).compile("n + 1")
-    cel = min(timeit.repeat(lambda: program.evaluate({"n": 1}), number=2_000, repeat=5)) / 2_000
+    cel = min(timeit.repeat(lambda: program.evaluate_cel({"n": 1}), number=2_000,
+                            repeat=5)) / 2_000
     py = min(timeit.repeat(lambda: sum(range(100)), number=2_000, repeat=5)) / 2_000
     return cel * 1e6, py * 1e6
 
@@ -128,6 +149,9 @@ def main() -> None:
         label = "with JSON round trip per event" if persist else "in memory"
         print(f"reference mix, {label}: {rate:,.0f} cases/s ({events} events for 2,000 cases, "
               f"{1e6 / (rate * events / 2_000):.0f} us/event)")
+    encode, decode, count = bench_codec(ctx)
+    print(f"state codec over the reference mix's {count:,} states: state_to_json {encode:.1f} us, "
+          f"state_from_json {decode:.1f} us per state")
     compiled = compile_file(ROOT / "sop_definitions" / "password_reset.yaml")
     tracemalloc.start()
     states = []
