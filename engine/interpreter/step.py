@@ -108,12 +108,14 @@ def _run(work: Work) -> None:
     """Advance every ready token until all wait or the case ends."""
     ready, tokens, known, path = work.ready, work.tokens, work.spec.nodes, work.path
     open_, handlers = CaseStatus.OPEN, nodes.HANDLERS
+    moves = work.moves
     while ready and work.status is open_:
         token = tokens.get(ready.popleft())
         if token is None or token.wait:
             continue
-        work.moves += 1
-        if work.moves > MAX_MOVES:
+        moves += 1
+        if moves > MAX_MOVES:
+            work.moves = moves
             raise RunError(
                 f"more than {MAX_MOVES} node entries in one step: a loop without a wait state",
                 case_id=work.case_id, node_id=token.node,
@@ -128,6 +130,7 @@ def _run(work: Work) -> None:
         except (ExpressionError, CalendarError, RunError) as exc:
             # an SOP or configuration problem at this node: an operator must look at it
             work.incident(token, node, getattr(exc, "message", None) or str(exc))
+    work.moves = moves
 
 
 def step(
