@@ -21,11 +21,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from operator import attrgetter
 from datetime import datetime
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Literal
 
-from engine.sla.clock import SlaClock, breach_instant, elapsed, evolve, instant_of, measure
+from engine.sla.clock import (
+    SlaClock,
+    breach_instant,
+    elapsed,
+    evolve,
+    instant_of,
+    measure,
+    slot_functions,
+)
 from engine.sla.zone import epoch_seconds
 
 if TYPE_CHECKING:
@@ -59,6 +67,9 @@ class SlaEffect:
 
     kind: EffectKind
     detail: Mapping[str, Any]
+
+
+_planned, _ = slot_functions(PlannedTimer)
 
 
 def timer_key(clock: SlaClock, rung: str) -> str:
@@ -95,7 +106,7 @@ def _timer(clock: SlaClock, cal: BusinessCalendar, rung: str) -> PlannedTimer | 
 
 def _breach_timer(clock: SlaClock, base: dict[str, Any]) -> PlannedTimer:
     assert clock.due_at is not None
-    return PlannedTimer("sla_breach", clock.due_at, timer_key(clock, "breach"), base)
+    return _planned("sla_breach", clock.due_at, f"{clock.name}:{clock.arming}:breach", base)
 
 
 def _warning_timer(clock: SlaClock, cal: BusinessCalendar, index: int,
@@ -103,7 +114,7 @@ def _warning_timer(clock: SlaClock, cal: BusinessCalendar, index: int,
     at = clock.warn_at[index]
     due = instant_of(clock, cal, at)
     detail = {**base, "threshold_seconds": at, "remaining_seconds": clock.budget - at}
-    return PlannedTimer("sla_warning", due, timer_key(clock, f"warning:{index}"), detail)
+    return _planned("sla_warning", due, f"{clock.name}:{clock.arming}:warning:{index}", detail)
 
 
 def _escalation_timer(clock: SlaClock, cal: BusinessCalendar, index: int,
@@ -119,7 +130,8 @@ def _escalation_timer(clock: SlaClock, cal: BusinessCalendar, index: int,
         "to_level": step.to_level,
         "notify": step.notify,
     }
-    return PlannedTimer("sla_escalation", due, timer_key(clock, f"escalation:{index}"), detail)
+    key = f"{clock.name}:{clock.arming}:escalation:{index}"
+    return _planned("sla_escalation", due, key, detail)
 
 
 def _plan(clock: SlaClock, cal: BusinessCalendar) -> list[PlannedTimer]:
@@ -128,11 +140,10 @@ def _plan(clock: SlaClock, cal: BusinessCalendar) -> list[PlannedTimer]:
     if clock.state != "running" or clock.due_at is None:
         return []
     base = _base(clock)
-    return [
-        *(_warning_timer(clock, cal, i, base) for i in range(len(clock.warn_at))),
-        _breach_timer(clock, base),
-        *(_escalation_timer(clock, cal, j, base) for j in range(len(clock.ladder))),
-    ]
+    out = [_warning_timer(clock, cal, i, base) for i in range(len(clock.warn_at))]
+    out.append(_breach_timer(clock, base))
+    out.extend([_escalation_timer(clock, cal, j, base) for j in range(len(clock.ladder))])
+    return out
 
 
 _DUE_ORDER = attrgetter("due_at", "key")

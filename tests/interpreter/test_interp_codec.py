@@ -68,6 +68,7 @@ event_strategies = [
     st.builds(t.CaseStarted, data=maps, priority=st.none() | ids, tier=st.none() | ids),
     st.builds(t.TaskCompleted, ids, ids, maps, ids, st.none() | maps),
     st.builds(t.TaskEscalated, ids, ids, ids, st.none() | ids),
+    st.builds(t.TaskHandedBack, ids, ids, ids, st.none() | ids, st.none() | maps),
     st.builds(t.Signal, ids, maps, st.none() | ids, ids),
     st.builds(t.TimerFired, ids, instants, instants),
     st.builds(t.ActionCompleted, ids, values),
@@ -267,3 +268,18 @@ def test_malformed_documents_are_refused_by_the_generated_decoder_too(
     doc = json.loads(json.dumps(codec.state_to_json(t.CaseState("C", "s", "1", "h"))))
     with pytest.raises(codec.StateSchemaError):
         codec.state_from_json({**doc, field: value})
+
+
+def test_fast_constructors_build_what_the_dataclasses_build() -> None:
+    for cls in (t.Token, t.CaseState, t.OpenTask, t.ClockRef, *typing.get_args(t.Event),
+                *typing.get_args(t.Command)):
+        fields = dataclasses.fields(cls)
+        values = [f"v{i}" for i, _ in enumerate(fields)]
+        assert t.fast_constructor(cls)(*values) == cls(*values), cls
+
+    @dataclasses.dataclass(frozen=True)
+    class NoSlots:
+        a: int
+
+    with pytest.raises(TypeError, match="slots"):
+        t.fast_constructor(NoSlots)
