@@ -34,7 +34,6 @@ def task_list(
 ) -> None:
     """A level's task queue, earliest due first."""
     from rich.console import Console
-    from rich.table import Table
     from sqlalchemy.orm import Session
 
     from engine.store.tasks import list_tasks
@@ -171,6 +170,37 @@ def task_escalate(
             _print_case_brief(rt, task.case_id)
 
 
+@task_app.command("hand-back")
+def task_hand_back(
+    task_id: Annotated[str, typer.Argument(help="The task.")],
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why it goes back.")],
+    to_level: Annotated[str | None, typer.Option("--to", help="Target level (default: the next shallower one).")] = None,
+    agent: AgentOpt = "agent",
+    knowledge_article: Annotated[str | None, typer.Option("--knowledge-article", help="What the front line should use next time.")] = None,
+    knowledge_none: Annotated[str | None, typer.Option("--knowledge-none", help="No article applies, because ...")] = None,
+    no_run: NoRunOpt = False,
+    sops: SopsOpt = DEFAULT_SOPS,
+    db: DbOpt = None,
+) -> None:
+    """Hand a task back to a shallower competence level, with what the front line should know."""
+    from engine.runtime import ops
+
+    if knowledge_article and knowledge_none:
+        typer.echo("careflow: give --knowledge-article or --knowledge-none, not both", err=True)
+        raise typer.Exit(2)
+    knowledge = ({"kind": "linked", "article": knowledge_article} if knowledge_article else
+                 {"kind": "none", "reason": knowledge_none} if knowledge_none else None)
+    with open_runtime(db, sops) as rt:
+        task = ops.hand_back_task(rt, task_id, reason, agent=agent, to_level=to_level,
+                                  knowledge=knowledge)
+        typer.echo(f"task {task_id}: hand-back queued ({reason})")
+        if not no_run:
+            from engine.cli.case_cmds import _print_case_brief
+
+            settle(rt)
+            _print_case_brief(rt, task.case_id)
+
+
 @incident_app.command("list")
 def incident_list(
     status: Annotated[str, typer.Option(help="open, retried, or all.")] = "open",
@@ -180,7 +210,6 @@ def incident_list(
 ) -> None:
     """Incidents: automated steps that failed after their retries."""
     from rich.console import Console
-    from rich.table import Table
     from sqlalchemy.orm import Session
 
     from engine.store.incidents import list_incidents

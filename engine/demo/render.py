@@ -44,6 +44,7 @@ def print_summary(console: Console, cfg: DemoConfig, run: DemoRun, s: DemoSummar
         + ", ".join(f"{k} {v}" for k, v in sorted(run.intake.items()))
         + f"; {run.customer_replies} customer replies; tasks done "
         + ", ".join(f"{k} {v}" for k, v in run.tasks_completed.items())
+        + (f" ({run.hand_backs} of them handed back by hand)" if run.hand_backs else "")
         + f"; {run.timers_fired} timers fired; "
         + (f"{run.flow_runs} Prefect flow runs; " if cfg.use_prefect else "without Prefect; ")
         + f"{run.wall_seconds:.1f} s")

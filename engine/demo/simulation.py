@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from engine.clock import SimulatedClock
+from engine.interpreter.events import HAND_BACK_OUTCOME
 
 __all__ = ["DemoConfig", "DemoRun", "Simulation", "load_contacts"]
 
@@ -52,6 +53,9 @@ class DemoConfig:
         default_factory=lambda: {"L1": 12, "L2": 35, "specialist": 50})
     escalate_share: Mapping[str, float] = field(
         default_factory=lambda: {"L1": 0.22, "L2": 0.12, "specialist": 0.0})
+    #: share of tasks whose SOP allows a by-hand hand-back that a deeper level hands back
+    #: to level 1 with the article to use (``careflow task hand-back``)
+    hand_back_share: float = 0.15
     customer_answers: float = 0.8
     use_prefect: bool = True
     limit: int | None = None  # only the first N contacts (tests)
@@ -64,6 +68,7 @@ class DemoRun:
     contacts: int = 0
     intake: dict[str, int] = field(default_factory=dict)
     tasks_completed: dict[str, int] = field(default_factory=dict)
+    hand_backs: int = 0
     customer_replies: int = 0
     ticks: int = 0
     flow_runs: int = 0
@@ -341,6 +346,9 @@ class Simulation:
             state = case.state or {}
         node = compiled.node(node_id)
         rng = random.Random(f"{self.cfg.seed}:{task_id}")
+        if (any(o.name == HAND_BACK_OUTCOME for o in node.outcomes)
+                and rng.random() < self.cfg.hand_back_share):
+            return self._hand_back(task_id, level, state, rng)
         outcome = _choose_outcome(node, self.cfg.escalate_share.get(level, 0.0), rng)
         fields = _fill_form(node, outcome, rng, agent=f"{level}-agent", now=self.clock.now())
         spec = next(o for o in node.outcomes if o.name == outcome)
@@ -353,6 +361,22 @@ class Simulation:
         except RunError:
             return False
         self.run.tasks_completed[level] = self.run.tasks_completed.get(level, 0) + 1
+        return True
+
+    def _hand_back(self, task_id: str, level: str, state: Mapping[str, Any],
+                   rng: random.Random) -> bool:
+        """A deeper level finds level 1 could have answered: back, with what to use."""
+        from engine.errors import RunError
+        from engine.runtime.ops import hand_back_task
+
+        agent = f"{level.lower()}-agent-{rng.randint(1, max(1, self.cfg.agents.get(level, 1)))}"
+        try:
+            hand_back_task(self.rt, task_id, "level 1 can answer this with the article",
+                           agent=agent, knowledge=self._knowledge(state, rng))
+        except RunError:
+            return False
+        self.run.tasks_completed[level] = self.run.tasks_completed.get(level, 0) + 1
+        self.run.hand_backs += 1
         return True
 
     def _knowledge(self, state: Mapping[str, Any], rng: random.Random) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from engine.interpreter.types import (
     SubCaseEnded,
     TaskCompleted,
     TaskEscalated,
+    TaskHandedBack,
     TimerFired,
     Token,
 )
@@ -45,6 +46,8 @@ __all__ = [
     "subcase_ended",
     "task_completed",
     "task_escalated",
+    "task_handed_back",
+    "HAND_BACK_OUTCOME",
     "timer_fired",
 ]
 
@@ -259,6 +262,43 @@ def task_escalated(work: Work, event: TaskEscalated) -> bool:
     return True
 
 
+#: the outcome a task declares for ``careflow task hand-back``: where a handed-back case goes
+HAND_BACK_OUTCOME = "hand_back"
+
+
+def task_handed_back(work: Work, event: TaskHandedBack) -> bool:
+    """Manual hand-back: cancel the task, move the case to a shallower level (``to_level``,
+    default one rank up), count it, record the knowledge outcome, and route like the task's
+    ``hand_back`` outcome (whose ``knowledge`` requirement applies)."""
+    token, node = _task(work, event.task_id)
+    outcome = next((o for o in node.outcomes if o.name == HAND_BACK_OUTCOME), None)
+    if outcome is None:
+        raise TransitionNotAllowed(
+            f"task {node.id!r} cannot be handed back by hand: it has no {HAND_BACK_OUTCOME!r} "
+            "outcome saying where a handed-back case goes", case_id=work.case_id, node_id=node.id)
+    to = event.to_level or work.ctx.shallower(work.level)
+    old_rank, new_rank = work.ctx.rank(work.level), work.ctx.rank(to)
+    if (to is None or not work.ctx.knows_level(to)
+            or (old_rank is not None and new_rank is not None and new_rank >= old_rank)):
+        raise TransitionNotAllowed(f"cannot hand back from {work.level!r} to {to!r}: a hand-back "
+                                   "goes to a known, shallower level",
+                                   case_id=work.case_id, node_id=node.id)
+    check_knowledge(work, node, outcome, event.knowledge)
+    if event.knowledge is not None:
+        work.knowledge = dict(event.knowledge)
+    del work.own("tasks")[event.task_id]
+    work.emit(CancelTask(event.task_id, f"handed back: {event.reason}"))
+    work.release_timer(token)
+    before, work.level = work.level, to
+    work.hand_backs += 1
+    work.audit("handed_back", node.id, event.actor, source=before, target=to,
+               reason=event.reason, task=event.task_id,
+               knowledge=dict(event.knowledge) if event.knowledge is not None else None,
+               knowledge_missing=event.knowledge is None and work.knowledge is None)
+    work.move(token, outcome.next)
+    return True
+
+
 # ---- timers -------------------------------------------------------------------------------
 
 
@@ -383,6 +423,7 @@ _BY_TYPE: dict[type, Any] = {
     IncidentRetried: incident_retried,
     TaskCompleted: task_completed,
     TaskEscalated: task_escalated,
+    TaskHandedBack: task_handed_back,
     TimerFired: timer_fired,
     Signal: signal,
     SubCaseEnded: subcase_ended,

@@ -51,6 +51,7 @@ __all__ = [
     "SubCaseEnded",
     "TaskCompleted",
     "TaskEscalated",
+    "TaskHandedBack",
     "TimerFired",
     "Token",
     "TokenState",
@@ -312,6 +313,18 @@ class SubCaseEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class TaskHandedBack:
+    """An agent hands a task back by hand to a shallower level (``careflow task hand-back``);
+    the case goes where the task's ``hand_back`` outcome says."""
+
+    task_id: str
+    reason: str
+    actor: str = "agent"
+    to_level: str | None = None
+    knowledge: Mapping[str, Any] | None = None  # {kind: linked|drafted|none, article?, reason?}
+
+
+@dataclass(frozen=True, slots=True)
 class IncidentRetried:
     """An operator retries an incident (``RaiseIncident.incident_id``): the node runs again."""
 
@@ -323,6 +336,7 @@ Event = (
     CaseStarted
     | TaskCompleted
     | TaskEscalated
+    | TaskHandedBack
     | Signal
     | TimerFired
     | ActionCompleted

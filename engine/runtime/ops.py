@@ -156,6 +156,45 @@ def escalate_task(rt: Runtime, task_id: str, reason: str, *, agent: str,
                                          now=rt.clock.now())
 
 
+def hand_back_task(rt: Runtime, task_id: str, reason: str, *, agent: str,
+                   to_level: str | None = None,
+                   knowledge: Mapping[str, Any] | None = None) -> HumanTaskRow:
+    """Queue a by-hand hand-back of ``task_id`` to a shallower level, after the checks the
+    interpreter will make (so a refusal is immediate and says why).
+
+    Raises:
+        RunError: the task's node has no ``hand_back`` outcome, the level is not shallower,
+            or the outcome requires a knowledge outcome that is missing.
+        TaskConflict: the task is no longer open.
+    """
+    from engine.interpreter.events import HAND_BACK_OUTCOME
+
+    with Session(rt.engine, expire_on_commit=False) as session, session.begin():
+        task = task_store.get_task(session, task_id)
+        node = _node_of(rt, session, task)
+        outcome = next((o for o in node.outcomes if o.name == HAND_BACK_OUTCOME), None)
+        if outcome is None:
+            raise RunError(f"task {task_id} ({node.id}) cannot be handed back: its SOP gives the "
+                           f"node no {HAND_BACK_OUTCOME!r} outcome saying where the case goes "
+                           f"(outcomes: {', '.join(o.name for o in node.outcomes)})",
+                           node_id=node.id)
+        ctx = rt.sops.context
+        level = case_store.load_case(session, task.case_id).level
+        target = to_level or ctx.shallower(level)
+        old_rank, new_rank = ctx.rank(level), ctx.rank(target)
+        if target is None or not ctx.knows_level(target) or (
+                old_rank is not None and new_rank is not None and new_rank >= old_rank):
+            raise RunError(f"cannot hand back from level {level!r} to {target!r}: a hand-back "
+                           "goes to a known, shallower level", node_id=node.id)
+        if outcome.knowledge == "required" and not knowledge:
+            raise RunError(f"handing back {node.id!r} requires a knowledge outcome: "
+                           "--knowledge-article ID or --knowledge-none REASON", node_id=node.id)
+        event = t.TaskHandedBack(task_id=task_id, reason=reason, actor=agent, to_level=target,
+                                 knowledge=dict(knowledge) if knowledge else None)
+        return task_store.mark_escalated(session, task_id, agent, codec.event_to_json(event),
+                                         now=rt.clock.now(), kind="TaskHandedBack")
+
+
 def retry_incident(rt: Runtime, incident_id: int, *, actor: str = "operator") -> Any:
     """Queue the retry of an open incident (the failed node runs again)."""
     with Session(rt.engine, expire_on_commit=False) as session, session.begin():

@@ -207,12 +207,13 @@ def _lost_updates(session: Session, params: list[tuple[Any, ...]]) -> list[str]:
 
 
 def mark_escalated(session: Session, task_id: str, agent: str, event_json: Any, *,
-                   now: datetime) -> HumanTaskRow:
-    """Queue a by-hand escalation of ``task_id``; the interpreter cancels and moves the task."""
+                   now: datetime, kind: str = "TaskEscalated") -> HumanTaskRow:
+    """Queue a by-hand escalation (or, with ``kind="TaskHandedBack"``, hand-back) of
+    ``task_id``; the interpreter cancels the task and moves the case."""
     row = get_task(session, task_id)
     if row.status not in ACTIVE:
-        raise _conflict(row, agent, "escalated")
-    post_event(session, row.case_id, "TaskEscalated", event_json, now=now, actor=agent)
+        raise _conflict(row, agent, "escalated" if kind == "TaskEscalated" else "handed back")
+    post_event(session, row.case_id, kind, event_json, now=now, actor=agent)
     return row
 
 

@@ -37,7 +37,7 @@ def test_a_morning_through_the_engine_accounts_for_every_contact(tmp_path: Path)
 
 
 def test_demo_command_runs_real_prefect_flows_and_prints_the_summary(tmp_path: Path) -> None:
-    env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect"),
+    env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect"), COLUMNS="200",
                PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180")
     proc = subprocess.run(
         [sys.executable, "-m", "cli", "demo", "--limit", "12", "--follow-days", "0",

@@ -89,3 +89,18 @@ def test_case_verify_finds_altered_and_truncated_audit_trails(cli, tmp_path: Pat
     assert f"{cases[1]}: end of trail: the case points at entry" in bad.output
     assert cases[2] not in bad.output
     assert runner.invoke(app, ["case", "verify", cases[2]]).exit_code == 0
+
+
+def test_task_hand_back_returns_a_billing_task_to_level_1(cli) -> None:  # noqa: ANN001
+    started = cli("case", "start", "billing_question", "-d", "request_text=why this invoice?",
+                  "-d", "customer_id=K-1")
+    assert started.exit_code == 0, started.output
+    triage = re.search(r"open task (\S+) \[L1\]", started.output).group(1)
+    passed = cli("task", "complete", triage, "--outcome", "to_billing", "-f", "topic=other")
+    review = re.search(r"open task (\S+) \[L2\]", passed.output).group(1)
+    refused = cli("task", "hand-back", review, "--reason", "L1 knows this")
+    assert refused.exit_code == 1 and "--knowledge-article ID or --knowledge-none" in refused.output
+    back = cli("task", "hand-back", review, "--reason", "L1 knows this", "--agent", "bea",
+               "--knowledge-article", "KB-EN-BILL-1")
+    assert back.exit_code == 0, back.output
+    assert "hand-back queued" in back.output and re.search(r"open task \S+ \[L1\]", back.output)

@@ -233,3 +233,44 @@ def test_a_failed_action_raises_an_incident_and_its_retry_redelivers_it(engine, 
             ops.retry_incident(rt, incident.id)
     finally:
         unregister_runtime(rt.key)
+
+
+def test_billing_hands_a_task_back_to_level_1_with_the_article(rt) -> None:  # noqa: ANN001
+    from engine.errors import TaskConflict
+
+    cid = ops.start_case(rt, "billing_question", {"request_text": "Why is line 3 on my invoice?",
+                                                  "customer_id": "K-1"})
+    run_until_idle(runtime=rt, use_prefect=False)
+    triage = _open_task(rt, cid)
+    ops.complete_task(rt, triage.id, "to_billing", {"topic": "other"}, agent="ann")
+    run_until_idle(runtime=rt, use_prefect=False)
+    review = _open_task(rt, cid)
+    assert (review.node, review.level, _case(rt, cid).level) == ("billing_review", "L2", "L2")
+
+    with pytest.raises(RunError, match="requires a knowledge outcome"):
+        ops.hand_back_task(rt, review.id, "L1 can answer this", agent="bea")
+    with pytest.raises(RunError, match="known, shallower level"):
+        ops.hand_back_task(rt, review.id, "x", agent="bea", to_level="specialist",
+                           knowledge={"kind": "linked", "article": "KB-EN-BILL-1"})
+    ops.hand_back_task(rt, review.id, "L1 can answer this", agent="bea",
+                       knowledge={"kind": "linked", "article": "KB-EN-BILL-1"})
+    with pytest.raises(TaskConflict):  # queued once; the interpreter cancels the task
+        run_until_idle(runtime=rt, use_prefect=False)
+        ops.hand_back_task(rt, review.id, "again", agent="bea",
+                           knowledge={"kind": "none", "reason": "x"})
+    back = _open_task(rt, cid)
+    assert (back.node, back.level) == ("l1_triage", "L1")
+    case = _case(rt, cid)
+    assert case.level == "L1" and case.state["hand_backs"] == 1
+    assert case.state["knowledge"] == {"kind": "linked", "article": "KB-EN-BILL-1"}
+    with Session(rt.engine) as s:
+        kinds = [a.kind for a in s.scalars(select(AuditRow).where(AuditRow.case_id == cid)
+                                           .order_by(AuditRow.seq))]
+    assert "handed_back" in kinds
+
+
+def test_a_task_without_a_hand_back_outcome_says_so(rt) -> None:  # noqa: ANN001
+    cid = ops.start_case(rt, "password_reset", LOCKED)
+    run_until_idle(runtime=rt, use_prefect=False)
+    with pytest.raises(RunError, match="no 'hand_back' outcome.*outcomes: verified, escalate"):
+        ops.hand_back_task(rt, _open_task(rt, cid).id, "x", agent="ann")
