@@ -80,7 +80,11 @@ def bench_reference(n: int, ctx: StepContext, *, persist: bool,
         if path < 6:
             script.append(Signal("customer_confirmed", {"confirmed": True, "channel": "email"}))
         while True:
-            run = next((c for c in out if type(c) is RunAction), None)
+            for run in out:  # the first RunAction of the step, if any
+                if type(run) is RunAction:
+                    break
+            else:
+                run = None
             if run is not None:
                 event = registry.execute(run, case_id=state.case_id, now=NOW)
             elif script:
