@@ -34,7 +34,7 @@ from typing import Any
 from engine.errors import RunError
 from engine.interpreter import types as t
 from engine.interpreter.types import ClockDoc
-from engine.sop.model import frozen_map
+from engine.sop.model import EMPTY, frozen_map
 
 __all__ = [
     "UPGRADES",
@@ -281,7 +281,7 @@ class _Plan:
         ns: dict[str, Any] = {"cls": make, "any_out": _any_out, "any_in": _any_in,
                               "fromiso": datetime.fromisoformat, "frozen": types.MappingProxyType,
                               "Incomplete": _Incomplete, "map_out": _map_out,
-                              "map_in": _map_in}
+                              "map_in": _map_in, "EMPTY": EMPTY}  # one shared empty view
         self._ns = ns
         self._count = 0
         hints = _hints(cls)
@@ -379,12 +379,12 @@ class _Plan:
             return f"{self._bind(_decoder(typ))}({x})"
         if origin in (Mapping, dict) or typ is Mapping:
             if len(args) != 2 or args[1] is Any:
-                return f"(frozen({{}}) if {x} == {{}} else frozen(map_in({x})))"
+                return f"(EMPTY if {x} == {{}} else frozen(map_in({x})))"
             k, item = self._var(), self._var()
             val = self._in(args[1], item)
             if val == item:  # values as they are: a copy of the object (a list is refused)
-                return f"(frozen({{}}) if {x} == {{}} else frozen({x}.copy()))"
-            return (f"(frozen({{}}) if {x} == {{}} else "
+                return f"(EMPTY if {x} == {{}} else frozen({x}.copy()))"
+            return (f"(EMPTY if {x} == {{}} else "
                     f"frozen({{{k}: {val} for {k}, {item} in {x}.items()}}))")
         return x
 
@@ -409,6 +409,11 @@ def state_from_json(doc: Mapping[str, Any]) -> t.CaseState:
     Raises:
         StateSchemaError: a newer or unknown schema version, or a malformed document.
     """
+    if type(doc) is dict:  # the usual case: a current document, read as it is
+        current = doc.get("schema_version", 1)
+        if type(current) is int and current == t.SCHEMA_VERSION:
+            state: t.CaseState = _dataclass_in(t.CaseState, doc)
+            return state
     data = dict(doc)
     version = data.get("schema_version", 1)
     case_id = data.get("case_id")
@@ -424,8 +429,8 @@ def state_from_json(doc: Mapping[str, Any]) -> t.CaseState:
         data = upgrade(data)
         version += 1
         data["schema_version"] = version
-    state: t.CaseState = _dataclass_in(t.CaseState, data)
-    return state
+    upgraded: t.CaseState = _dataclass_in(t.CaseState, data)
+    return upgraded
 
 
 def _tagged_out(value: Any, kinds: Mapping[str, type]) -> dict[str, Any]:
