@@ -25,7 +25,7 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
 from engine.interpreter import types as t
-from engine.store.audit import canonical_json, chain_hash, entry_fields
+from engine.store.audit import chain_entry
 from engine.store.bulk import Bulk, sqlite_time
 from engine.store.models import (
     AuditRow,
@@ -159,14 +159,15 @@ def _collect_events(rows: _Rows, adv: CaseAdvance) -> None:
 def _collect_audit(rows: _Rows, adv: CaseAdvance, entries: Iterable[tuple[t.Audit, int]]) -> tuple[int, str]:
     seq, prev = adv.audit_seq, adv.audit_hash
     st = adv.state
+    case_id, at, at_bind, sop_hash, sop_version = (adv.case_id, rows.now_iso, rows.now_bind,
+                                                   st.sop_hash, st.sop_version)
+    append = rows.audit.append
     for audit, event_seq in entries:
         seq += 1
-        text = canonical_json(audit.detail)
-        entry = entry_fields(adv.case_id, seq, rows.now_iso, audit.actor, audit.kind, audit.node,
-                             st.sop_hash, None)
-        digest = chain_hash(prev, entry, text)
-        rows.audit.append((adv.case_id, seq, event_seq, rows.now_bind, audit.actor, audit.kind,
-                           audit.node, st.sop_version, st.sop_hash, text, prev, digest))
+        text, digest = chain_entry(prev, case_id, seq, at, audit.actor, audit.kind, audit.node,
+                                   sop_hash, audit.detail)
+        append((case_id, seq, event_seq, at_bind, audit.actor, audit.kind, audit.node,
+                sop_version, sop_hash, text, prev, digest))
         prev = digest
     return seq, prev
 

@@ -28,8 +28,8 @@ from typing import Any
 
 import orjson
 
-__all__ = ["TrailProblem", "canonical_json", "chain_hash", "check_trails", "entry_fields",
-           "verify_chain"]
+__all__ = ["TrailProblem", "canonical_json", "chain_entry", "chain_hash", "check_trails",
+           "entry_fields", "verify_chain"]
 
 #: sorted keys; datetimes and dataclasses go through ``_default`` like everything orjson
 #: does not write itself, so the data model is the same as the legacy form's
@@ -79,6 +79,19 @@ def chain_hash(prev_hash: str, entry: Mapping[str, Any], detail_json: str | None
     if detail_json is not None:
         entry = {**entry, "detail": orjson.Fragment(detail_json)}
     return hashlib.sha256(prev_hash.encode() + canonical_bytes(entry)).hexdigest()
+
+
+def chain_entry(prev_hash: str, case_id: str, seq: int, at_iso: str, actor: str, kind: str,
+                node: str | None, sop_hash: str, detail: Any) -> tuple[str, str]:
+    """(canonical JSON of ``detail``, hash of the entry) in one serialization: the entry's
+    canonical bytes, with the detail's text cut out of them (keys are sorted, so ``detail``
+    stands between ``case`` and ``kind``; the JSON strings around it cannot hold an
+    unescaped quote, so the two markers below are found exactly once)."""
+    text = canonical_bytes({"actor": actor, "at": at_iso, "case": case_id, "detail": detail,
+                            "kind": kind, "node": node, "seq": seq, "sop": sop_hash})
+    start = text.index(b',"detail":') + 10
+    end = text.rindex(b',"kind":')
+    return text[start:end].decode(), hashlib.sha256(prev_hash.encode() + text).hexdigest()
 
 
 def _legacy_hash(prev_hash: str, entry: Mapping[str, Any]) -> str:

@@ -76,3 +76,11 @@ def test_chains_written_in_the_legacy_form_still_verify() -> None:
     assert audit.verify_chain([first, second]) is None
     second.detail = {"y": [2.5]}
     assert audit.verify_chain([first, second]) == 2
+
+
+@given(st.text(), st.text(), st.one_of(st.none(), st.text()), _json_values)
+def test_chain_entry_is_chain_hash_with_the_detail_cut_out(actor, kind, node, detail) -> None:  # noqa: ANN001
+    text, digest = audit.chain_entry("p", "C1", 7, AT.isoformat(), actor, kind, node, "h", detail)
+    assert text == audit.canonical_json(detail)
+    entry = audit.entry_fields("C1", 7, AT, actor, kind, node, "h", detail)
+    assert digest == audit.chain_hash("p", entry)
