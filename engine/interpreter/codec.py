@@ -368,25 +368,31 @@ class _Plan:
             return f"{self._bind({m.value: m for m in typ})}[{x}]"
         if isinstance(typ, type) and dataclasses.is_dataclass(typ):
             return f"{self._bind(_plan(typ).decode)}({x})"
-        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        if origin is tuple and args:
+            return self._tuple_in(typ, args, x)
+        if origin in (Mapping, dict) or typ is Mapping:
+            return self._map_in(args, x)
+        return x
+
+    def _tuple_in(self, typ: Any, args: tuple[Any, ...], x: str) -> str:
+        if len(args) == 2 and args[1] is Ellipsis:
             item = self._var()
             inner = self._in(args[0], item)
             return f"tuple({x})" if inner == item else f"tuple([{inner} for {item} in {x}])"
-        if origin is tuple and args:
-            if all(a in _SCALAR_TYPES for a in args):
-                wrong = self._bind(_fixed(len(args)))
-                return f"(tuple({x}) if len({x}) == {len(args)} else {wrong}({x}))"
-            return f"{self._bind(_decoder(typ))}({x})"
-        if origin in (Mapping, dict) or typ is Mapping:
-            if len(args) != 2 or args[1] is Any:
-                return f"(EMPTY if {x} == {{}} else frozen(map_in({x})))"
-            k, item = self._var(), self._var()
-            val = self._in(args[1], item)
-            if val == item:  # values as they are: a copy of the object (a list is refused)
-                return f"(EMPTY if {x} == {{}} else frozen({x}.copy()))"
-            return (f"(EMPTY if {x} == {{}} else "
-                    f"frozen({{{k}: {val} for {k}, {item} in {x}.items()}}))")
-        return x
+        if all(a in _SCALAR_TYPES for a in args):
+            wrong = self._bind(_fixed(len(args)))
+            return f"(tuple({x}) if len({x}) == {len(args)} else {wrong}({x}))"
+        return f"{self._bind(_decoder(typ))}({x})"
+
+    def _map_in(self, args: tuple[Any, ...], x: str) -> str:
+        if len(args) != 2 or args[1] is Any:
+            return f"(EMPTY if {x} == {{}} else frozen(map_in({x})))"
+        k, item = self._var(), self._var()
+        val = self._in(args[1], item)
+        if val == item:  # values as they are: a copy of the object (a list is refused)
+            return f"(EMPTY if {x} == {{}} else frozen({x}.copy()))"
+        return (f"(EMPTY if {x} == {{}} else "
+                f"frozen({{{k}: {val} for {k}, {item} in {x}.items()}}))")
 
 
 @cache
