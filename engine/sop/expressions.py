@@ -15,6 +15,7 @@ Names an expression can use:
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -271,17 +272,20 @@ def _lookup(
 # && and || (``intent == "reset" && email != ""``, ``case.tier == "gold"``,
 # ``topic in ["a", "b"]``, ``flag ? "x" : y``). ``_Small`` turns such a (type-checked)
 # expression into nested Python functions. Each operator works only on operands whose types
-# make CEL's result certain (== on two strings, two int64s, two doubles, two bools or two
-# nulls; &&, || and ! on bools; + on two strings; a bool condition) and raises _Unusual
+# make CEL's result certain (== and != on two strings, int64s, doubles, bools or nulls;
+# < <= > >= on two strings, int64s, doubles or bools; + on two strings, two doubles or two
+# int64s whose sum is an int64; &&, || and ! on bools; a bool condition) and raises _Unusual
 # otherwise, which hands the whole expression to CEL. Both sides of && and || are always
 # evaluated, so CEL's rules for errors on either side never come into play.
 
 _Fn = Callable[[Mapping[str, Any]], Any]
 _TOKEN = re.compile(
     r"""\s*(?:(?P<str>"[^"\\\n\r]*"|'[^'\\\n\r]*')|(?P<int>\d+)(?![\w.])"""
-    r"""|(?P<id>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>==|!=|&&|\|\||[!?:().\[\],+]))"""
+    r"""|(?P<id>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>==|!=|<=|>=|&&|\|\||[<>!?:().\[\],+]))"""
 )
 _EQ_TYPES = frozenset({str, int, float, bool, type(None)})
+_ORDERED_TYPES = frozenset({str, int, float, bool})
+_ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 
 class _NotSmall(Exception):
@@ -414,8 +418,26 @@ class _Small:
             elif token == ("op", "in"):
                 self._at += 1
                 left = self._member_of(left, self._addition())
+            elif token is not None and token[0] == "op" and token[1] in _ORDER:
+                self._at += 1
+                left = self._ordering(left, self._addition(), _ORDER[token[1]])
             else:
                 return left
+
+    @staticmethod
+    def _ordering(first: Any, second: Any, compare: Callable[[Any, Any], bool]) -> _Fn:
+        a, b = _fn(first), _fn(second)
+
+        def ordered(v: Mapping[str, Any]) -> bool:
+            x, y = a(v), b(v)
+            kind = type(x)
+            if kind is not type(y) or kind not in _ORDERED_TYPES:
+                raise _Unusual
+            if kind is int and not (_INT_MIN <= x <= _INT_MAX and _INT_MIN <= y <= _INT_MAX):
+                raise _Unusual
+            return compare(x, y)
+
+        return ordered
 
     @staticmethod
     def _equality(first: Any, second: Any, *, negate: bool) -> _Fn:
@@ -450,19 +472,27 @@ class _Small:
     def _addition(self) -> Any:
         left = self._unary()
         while self._take("+"):
-            left = self._concat(left, self._unary())
+            left = self._plus(left, self._unary())
         return left
 
     @staticmethod
-    def _concat(first: Any, second: Any) -> _Fn:
+    def _plus(first: Any, second: Any) -> _Fn:
         a, b = _fn(first), _fn(second)
-        def concat(v: Mapping[str, Any]) -> str:
-            x, y = a(v), b(v)
-            if type(x) is not str or type(y) is not str:
-                raise _Unusual
-            return x + y
 
-        return concat
+        def plus(v: Mapping[str, Any]) -> Any:
+            x, y = a(v), b(v)
+            kind = type(x)
+            if kind is not type(y):
+                raise _Unusual
+            if kind is str or kind is float:
+                return x + y
+            if kind is int and _INT_MIN <= x <= _INT_MAX and _INT_MIN <= y <= _INT_MAX:
+                total = x + y
+                if _INT_MIN <= total <= _INT_MAX:  # CEL reports an overflow
+                    return total
+            raise _Unusual
+
+        return plus
 
     def _unary(self) -> Any:
         nots = 0

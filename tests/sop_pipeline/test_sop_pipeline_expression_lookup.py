@@ -67,9 +67,10 @@ def test_names_paths_and_small_expressions_take_the_python_route_and_nothing_els
     for source in ("s", "result.intent", "event", " o.a ", "o.a.b", "case.level", "now",
                    's + "x"', "o.a == 1", "true", "null", "(s)", '"call_back"',
                    'case.tier == "gold" && s != ""', "!b || o.a == null",
-                   's in ["a", "b"]', 'b ? "x" : s', "n == 3 && (b || !b)"):
+                   's in ["a", "b"]', 'b ? "x" : s', "n == 3 && (b || !b)", "n + 1",
+                   "n < 3", 's >= "m" || f + f > f'):
         assert ENV.compile(source)._direct is not None, source
-    for source in ("o['a']", "size(tags)", "-n", "has(o.a)", "f == 1.5", "n < 3", "x == 3u",
+    for source in ("o['a']", "size(tags)", "-n", "has(o.a)", "f == 1.5", "f < 3.0", "x == 3u",
                    'r"x" == s', '"a\\tb" == s', "[1] == [1]", "tags == []", 'b ? ["a"] : tags',
                    "o.a.size()", 'string(n) == "1"', "{'a': 1}.a == 1",
                    'n in [1, "a"]', "s in tags"):
@@ -183,7 +184,7 @@ def test_missing_values_keep_the_cel_error_text() -> None:
 
 LEAVES = ["s", "n", "f", "b", "o", "o.a", "o.a.b", "case.level", "event.a", "result.a", "x",
           "x.a", "now", '"a"', '""', "'b'", '"é"', "1", "0", "9223372036854775807", "true",
-          "false", "null"]
+          "false", "null", "f + f"]
 
 
 #: leaves that mostly type-check together and take the Python route
@@ -198,8 +199,8 @@ def _expressions(leaves: list[str] = LEAVES) -> st.SearchStrategy[str]:
 
     def extend(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
         return st.one_of(
-            st.tuples(inner, st.sampled_from(["==", "!=", "&&", "||", "+"]), inner).map(
-                " ".join),
+            st.tuples(inner, st.sampled_from(["==", "!=", "&&", "||", "+", "<", "<=", ">", ">="]),
+                      inner).map(" ".join),
             inner.map(lambda e: f"!{e}"), inner.map(lambda e: f"({e})"),
             st.tuples(inner, inner, inner).map(lambda t: f"{t[0]} ? {t[1]} : {t[2]}"),
             st.tuples(inner, lists).map(lambda t: f"{t[0]} in {t[1]}"),
@@ -236,12 +237,23 @@ def test_small_expressions_give_what_cel_gives(source: str, scope: dict[str, Any
     ("result.x == 1", {"result": {"x": 1.0}}, True),  # CEL compares numbers across types
     ("result.x || true", {"result": {}}, True),  # CEL: an error on one side of || absorbed
     ("false && result.x", {"result": {"x": "s"}}, False),
+    ("result.n + 1 > 5", {"result": {"n": 5}}, True),
+    ("result.n + 1 > 5", {"result": {"n": 9223372036854775807}}, None),  # CEL: overflow
+    ("result.n < 2", {"result": {"n": 1.5}}, True),  # CEL compares numbers across types
+    ('result.s < "b"', {"result": {"s": "a"}}, True),
 ])
-def test_known_conditions(source: str, scope: dict[str, Any], expected: bool) -> None:
+def test_known_conditions(source: str, scope: dict[str, Any], expected: bool | None) -> None:
     env = ExpressionEnv([("intent", "string", None), ("email", "string", None),
                          ("topic", "string", None)])
     program = env.compile(source)
     assert program._direct is not None
+    if expected is None:  # an error, the same both ways
+        with pytest.raises(ExpressionError) as fast:
+            program.evaluate(scope)
+        with pytest.raises(ExpressionError) as cel:
+            program.evaluate_cel(scope)
+        assert str(fast.value) == str(cel.value)
+        return
     assert program.evaluate(scope) is expected
     assert program.evaluate_cel(scope) is expected
 
