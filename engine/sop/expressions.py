@@ -242,6 +242,17 @@ def _lookup(
     root: str, convert: _Convert, keys: tuple[str, ...]
 ) -> Callable[[Mapping[str, Any]], Any]:
     """The direct evaluation of ``root.keys...``; raises _Unusual where CEL must decide."""
+    if not keys and convert is _as_string:  # the commonest read: a text field, checked here
+        def text(variables: Mapping[str, Any]) -> Any:
+            try:
+                value = variables[root]
+            except KeyError:
+                raise _Unusual from None
+            if type(value) is str and value.isascii() and "\x00" not in value:
+                return value
+            return _as_string(value)
+
+        return text
     if not keys:
         def name(variables: Mapping[str, Any]) -> Any:
             try:
@@ -327,6 +338,15 @@ def _eq_operands(a: Any, b: Any) -> None:
         raise _Unusual
     if kind is int and not (_INT_MIN <= a <= _INT_MAX and _INT_MIN <= b <= _INT_MAX):
         raise _Unusual
+
+
+def _literal(value: Any) -> _Fn:
+    """A literal's evaluation; ``.literal`` holds ``(value,)`` for operators to inline it."""
+    def literal(v: Mapping[str, Any]) -> Any:
+        return value
+
+    literal.literal = (value,)  # type: ignore[attr-defined]
+    return literal
 
 
 def _fn(node: Any) -> _Fn:
@@ -442,6 +462,19 @@ class _Small:
     @staticmethod
     def _equality(first: Any, second: Any, *, negate: bool) -> _Fn:
         a, b = _fn(first), _fn(second)
+        literal = getattr(b, "literal", None)
+        kind = type(literal[0]) if literal else None
+        if literal and kind in _EQ_TYPES and (kind is not int
+                                              or _INT_MIN <= literal[0] <= _INT_MAX):
+            value = literal[0]
+
+            def equal_literal(v: Mapping[str, Any]) -> bool:  # x == "text", x != null ...
+                x = a(v)
+                if type(x) is not kind or (kind is int and not _INT_MIN <= x <= _INT_MAX):
+                    raise _Unusual
+                return (x != value) if negate else (x == value)
+
+            return equal_literal
 
         def equal(v: Mapping[str, Any]) -> bool:
             x, y = a(v), b(v)
@@ -517,7 +550,7 @@ class _Small:
         self._at += 1
         kind, value = token
         if kind == "lit":
-            return lambda v: value
+            return _literal(value)
         if kind == "id":
             return self._path(value)
         if token == ("op", "("):
