@@ -35,7 +35,7 @@ from engine.interpreter.types import (
     new_token,
 )
 from engine.sla.duration import parse_duration
-from engine.sop.model import Expr, NodeSpec
+from engine.sop.model import Expr, NodeSpec, SopSpec
 
 if TYPE_CHECKING:
     from engine.sop import CompiledSop
@@ -80,6 +80,22 @@ def plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     return value
+
+
+#: per SOP spec object (kept in the entry, so its id is not reused): declared fields whose
+#: text values ``coerce`` converts, with their type
+_COERCED_FIELDS: dict[int, tuple[SopSpec, Mapping[str, str]]] = {}
+
+
+def _coerced_fields(spec: SopSpec) -> Mapping[str, str]:
+    hit = _COERCED_FIELDS.get(id(spec))
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    fields = {name: f.type for name, f in spec.data.items() if f.type in _COERCED}
+    if len(_COERCED_FIELDS) >= 1024:
+        _COERCED_FIELDS.clear()
+    _COERCED_FIELDS[id(spec)] = (spec, fields)
+    return fields
 
 
 class Scope(Mapping[str, Any]):
@@ -257,15 +273,16 @@ class Work:
             data = m.copy() if type(m) is MappingProxyType else dict(m)  # type: ignore[attr-defined]
             self.data = data
             self._data_owned = True
-        declared = self.spec.data
+        coerced = _coerced_fields(self.spec)
         for key, v in values.items():
-            f = declared.get(key)
-            v = v if type(v) in _SCALARS else plain(v)
-            data[key] = coerce(f.type, v) if f is not None and f.type in _COERCED else v
-        p = values.get("priority")
-        if isinstance(p, str):
-            self.priority = p
-        t = values.get("tier", values.get("customer_tier"))
+            if type(v) not in _SCALARS:
+                v = plain(v)
+            data[key] = coerce(coerced[key], v) if key in coerced else v
+        if "priority" in values:
+            p = values["priority"]
+            if isinstance(p, str):
+                self.priority = p
+        t = values["tier"] if "tier" in values else values.get("customer_tier")
         if isinstance(t, str):
             self.tier = t
 
