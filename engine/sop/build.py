@@ -7,7 +7,8 @@ model value keeps the span it was written at. Problems (an unreadable duration) 
 collected as ``SopError`` and raised together.
 
 Document kinds: ``sop`` -> SopSpec, ``levels`` -> LevelsDoc, ``calendar`` -> CalendarSpec,
-``sla_policy`` -> SlaPolicyDoc, ``routing`` -> RoutingDoc.
+``sla_policy`` -> SlaPolicyDoc, ``routing`` -> RoutingDoc, ``agents`` -> AgentsDoc (an
+agent id given twice is ``E-AGENT-DUPLICATE``, citing the first).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from engine.errors import CalendarError, SopError, SopErrors, SourceSpan
+from engine.errors import CalendarError, CompileError, SopError, SopErrors, SourceSpan
 from engine.sla.duration import parse_duration
 from engine.sop.loader import JsonPath, YamlDocument, format_json_path
 from engine.sop.model import (
+    AgentsDoc,
+    AgentSpec,
     BranchSpec,
     CalendarSpec,
     DataFieldSpec,
@@ -306,6 +309,29 @@ class _Builder:
         )
         return LevelsDoc(levels=levels, span=self.span(()), source=self.doc.file)
 
+    def agents(self) -> AgentsDoc:
+        agents: list[AgentSpec] = []
+        first: dict[str, AgentSpec] = {}
+        for i in range(len(self.get(("agents",)) or [])):
+            path: JsonPath = ("agents", i)
+            levels = self.strs((*path, "levels"))
+            agent = AgentSpec(
+                id=self.text((*path, "id")), name=self.text((*path, "name")), levels=levels,
+                span=self.span(path), roles=self.strs((*path, "roles")),
+                skills=self.strs((*path, "skills")),
+                level_spans=tuple(self.span((*path, "levels", j)) for j in range(len(levels))))
+            if agent.id in first:
+                seen = first[agent.id].span
+                self.errors.append(CompileError(
+                    "E-AGENT-DUPLICATE", f"agent {agent.id!r} is defined twice (also at line "
+                    f"{seen.line})", span=self.span((*path, "id")),
+                    json_path=format_json_path((*path, "id")),
+                    hint="keep one entry per agent; list all its levels and roles there"))
+                continue
+            first[agent.id] = agent
+            agents.append(agent)
+        return AgentsDoc(agents=tuple(agents), span=self.span(()), source=self.doc.file)
+
     def calendar(self) -> CalendarSpec:
         week: dict[str, tuple[tuple[str, str], ...]] = {}
         for day, intervals in (self.get(("week",)) or {}).items():
@@ -388,6 +414,7 @@ _KINDS: Mapping[str, Callable[[_Builder], Document]] = {
     "calendar": _Builder.calendar,
     "sla_policy": _Builder.sla_policy,
     "routing": _Builder.routing,
+    "agents": _Builder.agents,
 }
 
 

@@ -7,6 +7,10 @@ and checks references between documents:
 - a policy escalation rung's ``to_level`` -> a level id (when a levels document exists);
 - a policy's ``calendar`` -> a calendar id;
 - a level's ``ola`` -> an SLA policy id;
+- an agent's ``levels`` -> level ids (``E-LEVEL-UNKNOWN``, when a levels document exists);
+- a human task's ``role`` and its outcomes' ``roles`` -> held by some agent at the task's
+  level (warning ``W-ROLE-UNSTAFFED``, when an agents document exists: nobody could work
+  on or decide the task);
 - routing ``sop``/``fallback`` -> an SOP id;
 - routing and policy ``when`` conditions compile (CEL, bool).
 
@@ -28,13 +32,16 @@ from pathlib import Path
 from typing import TypeVar
 
 from engine.errors import CompileError, SopError, SopErrors, SopPathNotFound, SourceSpan
+from engine.sop.checks_base import did_you_mean
 from engine.sop.compiler import CompiledSop, compile_expr, compile_spec
 from engine.sop.expressions import ExpressionEnv
 from engine.sop.model import (
+    AgentsDoc,
     CalendarSpec,
     Document,
     Expr,
     LevelsDoc,
+    NodeType,
     RoutingDoc,
     SlaPolicyDoc,
     SopSpec,
@@ -66,6 +73,8 @@ class Library:
     calendars: Mapping[str, CalendarSpec] = field(default_factory=frozen_map)
     policies: tuple[SlaPolicyDoc, ...] = ()
     routing: RoutingDoc | None = None
+    #: who may work on and decide human tasks; None = not enforced
+    agents: AgentsDoc | None = None
     #: every version of every SOP, by (id, version)
     versions: Mapping[tuple[str, str], CompiledSop] = field(default_factory=frozen_map)
     #: loaded from folders (a whole library); False when only files were given, and then
@@ -146,10 +155,13 @@ def _build(root: Path, docs: list[Document], errors: list[SopError], complete: b
 
     levels = [d for d in docs if isinstance(d, LevelsDoc)]
     routings = [d for d in docs if isinstance(d, RoutingDoc)]
-    for extra in levels[1:] + routings[1:]:
+    agents = [d for d in docs if isinstance(d, AgentsDoc)]
+    extras: list[LevelsDoc | RoutingDoc | AgentsDoc] = [*levels[1:], *routings[1:], *agents[1:]]
+    for extra in extras:
         errors.append(CompileError("E-LIB-DUPLICATE",
                                    f"a second {type(extra).__name__} in the library",
-                                   span=extra.span, hint="keep one levels and one routing document"))
+                                   span=extra.span,
+                                   hint="keep one levels, one routing and one agents document"))
     calendars: dict[str, CalendarSpec] = {}
     policies: dict[str, SlaPolicyDoc] = {}
     for doc in docs:
@@ -182,9 +194,10 @@ def _build(root: Path, docs: list[Document], errors: list[SopError], complete: b
         root=root, sops=frozen_map(dict(sorted(latest.items()))),
         levels=levels[0] if levels else None, calendars=frozen_map(calendars),
         policies=tuple(sorted(policies.values(), key=lambda p: (p.order, p.id))),
-        routing=routings[0] if routings else None, versions=frozen_map(versions),
-        complete=complete)
+        routing=routings[0] if routings else None, agents=agents[0] if agents else None,
+        versions=frozen_map(versions), complete=complete)
     errors.extend(_iter_reference_errors(library))
+    errors.extend(_iter_unstaffed(library))
     for compiled in clean:
         errors.extend(iter_semantic_errors(compiled, library))
     return library
@@ -245,6 +258,8 @@ def _iter_reference_errors(lib: Library) -> Iterator[SopError]:
                 if _missing(known.levels, step.to_level):
                     yield _ref_error("level", str(step.to_level), step.span,
                                      f"$.metrics.{name}.escalation[{j}].to_level", known.levels or ())
+    if lib.agents:
+        yield from _iter_agent_errors(lib.agents, known.levels)
     if lib.routing:
         env = ExpressionEnv((n, "string", None) for n in ROUTING_FIELDS)
         for i, rule in enumerate(lib.routing.rules):
@@ -255,6 +270,61 @@ def _iter_reference_errors(lib: Library) -> Iterator[SopError]:
         if _missing(known.sops, lib.routing.fallback):
             yield _ref_error("SOP", str(lib.routing.fallback), lib.routing.span, "$.fallback",
                              known.sops or ())
+
+
+def _iter_agent_errors(agents: AgentsDoc, levels: frozenset[str] | None) -> Iterator[SopError]:
+    """Every level an agent names must be a level of the organisation."""
+    if levels is None:
+        return
+    for i, agent in enumerate(agents.agents):
+        for j, (level, span) in enumerate(zip(agent.levels, agent.level_spans, strict=True)):
+            if level not in levels:
+                yield CompileError(
+                    "E-LEVEL-UNKNOWN", f"agent {agent.id!r}: unknown competence level {level!r}",
+                    span=span, json_path=f"$.agents[{i}].levels[{j}]",
+                    hint=did_you_mean(level, levels)
+                    or f"known levels: {', '.join(sorted(levels))}")
+
+
+def _iter_unstaffed(lib: Library) -> Iterator[SopError]:
+    """Warnings for human tasks nobody in the agents document could work on or decide."""
+    if lib.agents is None:
+        return
+    held: dict[str, set[str]] = {}  # level -> roles held there
+    for agent in lib.agents.agents:
+        for level in agent.levels:
+            held.setdefault(level, set()).update(agent.roles)
+    every_role = sorted({r for roles in held.values() for r in roles})
+    for compiled in lib.sops.values():
+        spec = compiled.spec
+        for node in spec.nodes.values():
+            if node.type is not NodeType.HUMAN_TASK or node.level is None:
+                continue
+            if node.level not in held:
+                yield _unstaffed(spec, node.id, node.span, f"$.nodes.{node.id}.level",
+                                 f"no agent works at level {node.level!r}",
+                                 "give an agent this level in the agents document")
+                continue
+            roles = held[node.level]
+            if node.role is not None and node.role not in roles:
+                yield _unstaffed(spec, node.id, node.span, f"$.nodes.{node.id}.role",
+                                 f"no agent at level {node.level!r} has role {node.role!r}",
+                                 did_you_mean(node.role, every_role))
+            for outcome in node.outcomes:
+                if outcome.roles and not roles.intersection(outcome.roles):
+                    yield _unstaffed(
+                        spec, node.id, outcome.span,
+                        f"$.nodes.{node.id}.outcomes.{outcome.name}.roles",
+                        f"outcome {outcome.name!r}: no agent at level {node.level!r} has any "
+                        f"of the roles {', '.join(outcome.roles)}", None)
+
+
+def _unstaffed(spec: SopSpec, node_id: str, span: SourceSpan, path: str, why: str,
+               hint: str | None) -> SopError:
+    return CompileError("W-ROLE-UNSTAFFED", f"human_task {node_id!r} of {spec.id}: {why}",
+                        span=span, json_path=path, severity="warning",
+                        hint=hint or "add the role to an agent of that level in the agents "
+                        "document")
 
 
 def _check_expr(env: ExpressionEnv, expr: Expr, path: str) -> Iterator[SopError]:

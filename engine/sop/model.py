@@ -39,6 +39,8 @@ from engine.errors import SourceSpan
 
 __all__ = [
     "ActionSpec",
+    "AgentSpec",
+    "AgentsDoc",
     "BranchSpec",
     "CalendarSpec",
     "DataFieldSpec",
@@ -452,4 +454,34 @@ class RoutingDoc:
     source: str = ""
 
 
-Document = SopSpec | LevelsDoc | CalendarSpec | SlaPolicyDoc | RoutingDoc
+@dataclass(frozen=True, slots=True)
+class AgentSpec:
+    """A person (or bot) who works on human tasks: at which levels, in which roles.
+
+    ``level_spans`` holds where each entry of ``levels`` is written (same order), so a
+    reference error points at the level itself.
+    """
+
+    id: str
+    name: str
+    levels: tuple[str, ...]
+    span: SourceSpan
+    roles: tuple[str, ...] = ()
+    skills: tuple[str, ...] = ()
+    level_spans: tuple[SourceSpan, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AgentsDoc:
+    """``kind: agents``: who may work on and decide human tasks (enforced by the runtime)."""
+
+    agents: tuple[AgentSpec, ...]
+    span: SourceSpan
+    source: str = ""
+
+    def get(self, agent_id: str) -> AgentSpec | None:
+        """The agent with id ``agent_id``, or None."""
+        return next((a for a in self.agents if a.id == agent_id), None)
+
+
+Document = SopSpec | LevelsDoc | CalendarSpec | SlaPolicyDoc | RoutingDoc | AgentsDoc

@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
-KINDS = ("sop", "levels", "calendar", "sla_policy", "routing")
+KINDS = ("sop", "levels", "calendar", "sla_policy", "routing", "agents")
 _JSON_TYPES = {"dict": "object", "list": "array", "str": "string", "int": "integer",
                "float": "number", "bool": "boolean", "NoneType": "null"}
 

@@ -120,7 +120,8 @@ def test_schema_command(runner: CliRunner, tmp_path: Path) -> None:
     code, out, _ = invoke(runner, "schema", "--write", str(tmp_path / "s"))
     assert code == 0
     written = sorted(p.name for p in (tmp_path / "s").iterdir())
-    assert written == ["calendar.schema.json", "levels.schema.json", "routing.schema.json",
+    assert written == ["agents.schema.json", "calendar.schema.json", "levels.schema.json",
+                       "routing.schema.json",
                        "sla_policy.schema.json", "sop.schema.json"]
 
 
