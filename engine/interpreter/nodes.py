@@ -40,6 +40,8 @@ __all__ = [
     "timeout_due",
 ]
 
+#: a node's ``status`` text -> CaseStatus, without the Enum call
+_STATUS = {s.value: s for s in CaseStatus}
 #: the action name the interpreter turns into a SendMessage command instead of RunAction
 SEND_MESSAGE = "send_message"
 _MESSAGE_KEYS = ("channel", "template", "subject", "body", "to")
@@ -265,14 +267,17 @@ def _end(work: Work, token: Token, node: NodeSpec) -> None:
     del work.tokens[token.id]
     work.lose(token.forks)
     if node.terminate or not work.tokens:
-        end_case(work, CaseStatus(node.status), node.outcome or node.id, node.id)
+        status = _STATUS.get(node.status) or CaseStatus(node.status)  # (ValueError if unknown)
+        end_case(work, status, node.outcome or node.id, node.id)
 
 
 def end_case(work: Work, status: CaseStatus, outcome: str, node_id: str | None) -> None:
     """End the case: cancel what is still open, stop (or cancel) its SLA clocks, CaseEnded."""
+    value = status._value_
     for token in list(work.tokens.values()):
-        work.drop(token, f"case {status.value}")
-    sla_ops.finish_all(work, cancelled=status is CaseStatus.CANCELLED)
+        work.drop(token, f"case {value}")
+    if work.clocks:
+        sla_ops.finish_all(work, cancelled=status is CaseStatus.CANCELLED)
     if work.timers:  # anything left (token timers went with their tokens)
         timers = work.own("timers")
         for timer_id in list(timers):
@@ -285,8 +290,8 @@ def end_case(work: Work, status: CaseStatus, outcome: str, node_id: str | None) 
     work.status = status
     work.outcome = outcome
     work.ready.clear()
-    work.audit("case_ended", node_id, status=status.value, outcome=outcome, level=work.level)
-    work.emit(CaseEnded(outcome, status.value, work.level))
+    work.audit("case_ended", node_id, status=value, outcome=outcome, level=work.level)
+    work.emit(CaseEnded(outcome, value, work.level))
 
 
 def _sla_op(op: str) -> Callable[[Work, Token, NodeSpec], None]:
