@@ -62,9 +62,11 @@ class CompiledSop:
     hash: str
     env: ExpressionEnv
     programs: Mapping[Expr, Program] = field(repr=False)
-    #: the programs by identity of the spec's own Expr objects (alive as long as the spec):
-    #: the interpreter's look-up skips hashing the Expr and its span
-    by_id: Mapping[int, Program] = field(default_factory=dict, repr=False, compare=False)
+    #: the programs by identity of the spec's own Expr objects, each entry holding its Expr
+    #: (so an id is never taken for another object's): the interpreter's look-up skips
+    #: hashing the Expr and its span
+    by_id: Mapping[int, tuple[Expr, Program]] = field(default_factory=dict, repr=False,
+                                                      compare=False)
 
     @property
     def id(self) -> str:
@@ -84,8 +86,8 @@ class CompiledSop:
         Raises:
             KeyError: ``expr`` does not belong to this SOP.
         """
-        program = self.by_id.get(id(expr))
-        return program if program is not None else self.programs[expr]
+        hit = self.by_id.get(id(expr))
+        return hit[1] if hit is not None and hit[0] is expr else self.programs[expr]
 
     def to_node_link(self) -> dict[str, Any]:
         """networkx node-link data, JSON-serialisable, plus id, version and hash."""
@@ -336,10 +338,11 @@ def _compile_programs(spec: SopSpec, env: ExpressionEnv,
     return programs
 
 
-def _by_id(spec: SopSpec, programs: Mapping[Expr, Program]) -> dict[int, Program]:
+def _by_id(spec: SopSpec, programs: Mapping[Expr, Program]) -> dict[int, tuple[Expr, Program]]:
     """``programs`` keyed by ``id`` of every Expr object the spec holds (equal Exprs that are
     distinct objects each get their own entry)."""
-    return {id(expr): programs[expr] for expr, _, _ in _iter_exprs(spec) if expr in programs}
+    return {id(expr): (expr, programs[expr]) for expr, _, _ in _iter_exprs(spec)
+            if expr in programs}
 
 
 # ---- entry points -------------------------------------------------------------------------
