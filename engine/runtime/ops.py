@@ -4,6 +4,11 @@ Each operation validates its input against the case's own SOP version, then queu
 pending input in one transaction (engine.store); running the engine is the caller's
 choice (``run_until_idle``). Invalid input raises ``RunError`` with a message that says
 what is wrong and what is allowed.
+
+Task operations also check the acting agent against the library's agents document
+(engine.runtime.permissions: known agent, the task's level, the node's ``role``, the
+chosen outcome's ``roles``), before anything is written; without an agents document
+nothing about agents is checked.
 """
 
 from __future__ import annotations
@@ -18,14 +23,15 @@ from sqlalchemy.orm import Session
 from engine.errors import RunError
 from engine.interpreter import codec
 from engine.interpreter import types as t
+from engine.runtime import permissions
 from engine.runtime.registry import Runtime
 from engine.store import cases as case_store
 from engine.store import incidents as incident_store
 from engine.store import tasks as task_store
 from engine.store.models import HumanTaskRow
 
-__all__ = ["complete_task", "coerce_fields", "escalate_task", "retry_incident", "send_event",
-           "start_case", "validate_completion"]
+__all__ = ["claim_task", "complete_task", "coerce_fields", "escalate_task", "hand_back_task",
+           "retry_incident", "send_event", "start_case", "validate_completion"]
 
 
 def start_case(rt: Runtime, sop_id: str, data: Mapping[str, Any], *, case_id: str | None = None,
@@ -61,6 +67,17 @@ def _node_of(rt: Runtime, session: Session, task: HumanTaskRow) -> Any:
     case = case_store.load_case(session, task.case_id)
     compiled = rt.sops.by_hash(case.sop_hash, session)
     return compiled.node(task.node)
+
+
+def _agents(rt: Runtime) -> Any:
+    """The library's agents document, or None (then nobody is checked)."""
+    return getattr(rt.sops, "agents", None)
+
+
+def _on_task(rt: Runtime, task: HumanTaskRow, node: Any, agent: str, doing: str) -> Any:
+    """The agent, after rules 1-3 of engine.runtime.permissions (None: not checked)."""
+    return permissions.check_on_task(_agents(rt), agent, task_id=task.id, level=task.level,
+                                     node=node, doing=doing)
 
 
 _TYPES = {"integer": int, "number": float}
@@ -130,12 +147,16 @@ def complete_task(rt: Runtime, task_id: str, outcome: str, fields: Mapping[str, 
     """Validate and complete ``task_id``; exactly one of concurrent completions wins.
 
     Raises:
-        RunError: invalid outcome/fields/knowledge (nothing changed).
+        RunError: invalid outcome/fields/knowledge, or the agent may not complete the task
+            or choose the outcome (nothing changed).
         TaskConflict: another agent completed or claimed it first.
     """
     with Session(rt.engine, expire_on_commit=False) as session, session.begin():
         task = task_store.get_task(session, task_id)
-        coerced = validate_completion(_node_of(rt, session, task), outcome, fields, knowledge)
+        node = _node_of(rt, session, task)
+        who = _on_task(rt, task, node, agent, "complete")
+        coerced = validate_completion(node, outcome, fields, knowledge)
+        permissions.check_outcome(who, task_id=task_id, node=node, outcome=outcome)
         event = t.TaskCompleted(task_id=task_id, outcome=outcome, fields=coerced, actor=agent,
                                 knowledge=dict(knowledge) if knowledge else None)
         return task_store.complete_task(session, task_id, outcome=outcome, fields=coerced,
@@ -144,14 +165,33 @@ def complete_task(rt: Runtime, task_id: str, outcome: str, fields: Mapping[str, 
 
 
 def claim_task(rt: Runtime, task_id: str, agent: str) -> HumanTaskRow:
+    """Assign ``task_id`` to ``agent`` (no one else can complete it then).
+
+    Raises:
+        RunError: the agent may not work on the task (nothing changed).
+        TaskConflict: someone else claimed or completed it first.
+    """
     with Session(rt.engine, expire_on_commit=False) as session, session.begin():
+        task = task_store.get_task(session, task_id)
+        _on_task(rt, task, _node_of(rt, session, task), agent, "claim")
         return task_store.claim_task(session, task_id, agent, now=rt.clock.now())
 
 
 def escalate_task(rt: Runtime, task_id: str, reason: str, *, agent: str,
                   to_level: str | None = None) -> HumanTaskRow:
+    """Queue a by-hand escalation of ``task_id`` to a deeper level.
+
+    Raises:
+        RunError: the agent may not work on the task, or the node's ``escalate`` outcome
+            lists roles the agent holds none of (nothing changed).
+        TaskConflict: the task is no longer open.
+    """
     event = t.TaskEscalated(task_id=task_id, reason=reason, actor=agent, to_level=to_level)
     with Session(rt.engine, expire_on_commit=False) as session, session.begin():
+        task = task_store.get_task(session, task_id)
+        node = _node_of(rt, session, task)
+        who = _on_task(rt, task, node, agent, "escalate")
+        permissions.check_outcome(who, task_id=task_id, node=node, outcome="escalate")
         return task_store.mark_escalated(session, task_id, agent, codec.event_to_json(event),
                                          now=rt.clock.now())
 
@@ -163,8 +203,9 @@ def hand_back_task(rt: Runtime, task_id: str, reason: str, *, agent: str,
     interpreter will make (so a refusal is immediate and says why).
 
     Raises:
-        RunError: the task's node has no ``hand_back`` outcome, the level is not shallower,
-            or the outcome requires a knowledge outcome that is missing.
+        RunError: the agent may not work on the task or choose its ``hand_back`` outcome,
+            the task's node has no ``hand_back`` outcome, the level is not shallower, or the
+            outcome requires a knowledge outcome that is missing.
         TaskConflict: the task is no longer open.
     """
     from engine.interpreter.events import HAND_BACK_OUTCOME
@@ -172,6 +213,7 @@ def hand_back_task(rt: Runtime, task_id: str, reason: str, *, agent: str,
     with Session(rt.engine, expire_on_commit=False) as session, session.begin():
         task = task_store.get_task(session, task_id)
         node = _node_of(rt, session, task)
+        who = _on_task(rt, task, node, agent, "hand back")
         outcome = next((o for o in node.outcomes if o.name == HAND_BACK_OUTCOME), None)
         if outcome is None:
             raise RunError(f"task {task_id} ({node.id}) cannot be handed back: its SOP gives the "
@@ -186,6 +228,7 @@ def hand_back_task(rt: Runtime, task_id: str, reason: str, *, agent: str,
                 old_rank is not None and new_rank is not None and new_rank >= old_rank):
             raise RunError(f"cannot hand back from level {level!r} to {target!r}: a hand-back "
                            "goes to a known, shallower level", node_id=node.id)
+        permissions.check_outcome(who, task_id=task_id, node=node, outcome=outcome.name)
         if outcome.knowledge == "required" and not knowledge:
             raise RunError(f"handing back {node.id!r} requires a knowledge outcome: "
                            "--knowledge-article ID or --knowledge-none REASON", node_id=node.id)

@@ -4,6 +4,9 @@ A case is pinned to the content hash of the SOP version it started on. New cases
 the library's latest version of an SOP; running cases find theirs by hash -- in the
 library when it is still there, else recompiled once from the source text stored in
 ``sop_versions`` (and cached), so deploying version N+1 never moves a running case.
+
+The provider also hands out the library's agents document (``agents``), which the task
+operations enforce (engine.runtime.permissions).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from sqlalchemy.orm import Session
 from engine.clock import Clock
 from engine.errors import RunError
 from engine.interpreter.context import StepContext
+from engine.sop.model import AgentsDoc
 from engine.store.cases import register_sop_version
 from engine.store.models import SopVersionRow
 
@@ -58,6 +62,13 @@ class SopProvider:
                 raise RunError(f"SOP folder {str(self.sop_dir)!r} does not exist (use --sops)")
             self._library = load_library(self.sop_dir)
         return self._library
+
+    @property
+    def agents(self) -> AgentsDoc | None:
+        """The library's agents document: who may work on and decide tasks (None: nobody
+        is checked; engine.runtime.permissions)."""
+        agents: AgentsDoc | None = getattr(self.library, "agents", None)
+        return agents
 
     @property
     def context(self) -> StepContext:

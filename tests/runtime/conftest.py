@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -38,10 +39,30 @@ def prefect_harness() -> Iterator[None]:
         yield
 
 
+#: the people of these tests, added to a copy of the library's agents document
+TEST_STAFF = """\
+  - {id: ann, name: Ann, levels: [L1], roles: [service_desk_agent]}
+  - {id: cem, name: Cem, levels: [L1], roles: [service_desk_agent]}
+  - {id: bob, name: Bob, levels: [L2], roles: [identity_specialist]}
+  - {id: bea, name: Bea, levels: [L2], roles: [billing_specialist]}
+"""
+
+
 @pytest.fixture(scope="session")
-def library_sops() -> SopProvider:
-    """The repository's SOP library, loaded once."""
-    provider = SopProvider(REPO / "sop_definitions")
+def library_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the repository's SOP library whose agents document also lists the test
+    staff (ann, cem, bob, bea): the library's documents as shipped, roles enforced."""
+    folder = tmp_path_factory.mktemp("library") / "sop_definitions"
+    shutil.copytree(REPO / "sop_definitions", folder)
+    agents = folder / "org" / "agents.yaml"
+    agents.write_text(agents.read_text() + TEST_STAFF)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def library_sops(library_dir: Path) -> SopProvider:
+    """The repository's SOP library (with the test staff), loaded once."""
+    provider = SopProvider(library_dir)
     provider.library  # noqa: B018 -- load now, once
     return provider
 

@@ -15,14 +15,15 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, library_dir: Path):  # noqa: ANN201
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.delenv("CAREFLOW_AGENT", raising=False)
     monkeypatch.setenv("COLUMNS", "200")  # rich tables: room for whole ids
     monkeypatch.setenv("CAREFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     app, runner = build_app(), CliRunner()
 
     def run(*args: str):  # noqa: ANN202
-        return runner.invoke(app, [*args, "--sops", str(REPO / "sop_definitions")]
+        return runner.invoke(app, [*args, "--sops", str(library_dir)]
                              if args[0] not in ("db",) else list(args))
     return run
 
@@ -38,16 +39,17 @@ def test_db_upgrade_then_a_case_from_start_to_end(cli) -> None:  # noqa: ANN001
     listed = cli("task", "list", "--level", "L1")
     assert listed.exit_code == 0 and "L1" in listed.output
 
-    bad = cli("task", "complete", task_id, "--outcome", "verifyed", "-f", "verify_outcome=verified")
+    bad = cli("task", "complete", task_id, "--outcome", "verifyed", "-f", "verify_outcome=verified",
+              "--agent", "ann")
     assert bad.exit_code == 1 and "did you mean 'verified'" in bad.output
-    missing = cli("task", "complete", task_id, "--outcome", "verified")
+    missing = cli("task", "complete", task_id, "--outcome", "verified", "--agent", "ann")
     assert missing.exit_code == 1 and "needs field(s) verify_outcome" in missing.output
 
     done = cli("task", "complete", task_id, "--outcome", "verified", "-f", "verify_outcome=verified",
                "--agent", "ann")
     assert done.exit_code == 0 and f"{case_id}: resolved (resolved_l1)" in done.output
     again = cli("task", "complete", task_id, "--outcome", "verified", "-f", "verify_outcome=verified",
-                "--agent", "bob")
+                "--agent", "cem")
     assert again.exit_code == 1 and "already completed by ann" in again.output
 
     shown = cli("case", "show", case_id, "--json")
@@ -96,9 +98,10 @@ def test_task_hand_back_returns_a_billing_task_to_level_1(cli) -> None:  # noqa:
                   "-d", "customer_id=K-1")
     assert started.exit_code == 0, started.output
     triage = re.search(r"open task (\S+) \[L1\]", started.output).group(1)
-    passed = cli("task", "complete", triage, "--outcome", "to_billing", "-f", "topic=other")
+    passed = cli("task", "complete", triage, "--outcome", "to_billing", "-f", "topic=other",
+                 "--agent", "ann")
     review = re.search(r"open task (\S+) \[L2\]", passed.output).group(1)
-    refused = cli("task", "hand-back", review, "--reason", "L1 knows this")
+    refused = cli("task", "hand-back", review, "--reason", "L1 knows this", "--agent", "bea")
     assert refused.exit_code == 1 and "--knowledge-article ID or --knowledge-none" in refused.output
     back = cli("task", "hand-back", review, "--reason", "L1 knows this", "--agent", "bea",
                "--knowledge-article", "KB-EN-BILL-1")
