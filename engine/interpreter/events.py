@@ -233,9 +233,14 @@ def task_completed(work: Work, event: TaskCompleted) -> bool:
         work.knowledge = dict(event.knowledge)
     del work.own("tasks")[event.task_id]
     work.release_timer(token)
-    work.audit("task_completed", node.id, event.actor, task=event.task_id, outcome=outcome.name,
-               sop_version=work.spec.version,
-               knowledge=dict(event.knowledge) if event.knowledge is not None else None)
+    knowledge = dict(event.knowledge) if event.knowledge is not None else None
+    if event.confirmed_by is None:
+        work.audit("task_completed", node.id, event.actor, task=event.task_id,
+                   outcome=outcome.name, sop_version=work.spec.version, knowledge=knowledge)
+    else:  # four eyes: the trail names both people
+        work.audit("task_completed", node.id, event.actor, task=event.task_id,
+                   outcome=outcome.name, sop_version=work.spec.version, knowledge=knowledge,
+                   confirmed_by=event.confirmed_by)
     work.move(token, outcome.next)
     return True
 

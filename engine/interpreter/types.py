@@ -256,11 +256,15 @@ class CaseStarted:
 
 @dataclass(frozen=True, slots=True)
 class TaskCompleted:
+    """An agent completes a task (``actor`` chose the outcome). On a ``four_eyes`` task the
+    outcome was proposed by ``actor`` and confirmed by a second agent, ``confirmed_by``."""
+
     task_id: str
     outcome: str
     fields: Mapping[str, Any] = field(default_factory=frozen_map)
     actor: str = "agent"
     knowledge: Mapping[str, Any] | None = None  # {kind: linked|drafted|none, article?, reason?}
+    confirmed_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,7 +66,7 @@ def test_state_round_trips_exactly_through_json_text(state: t.CaseState) -> None
 
 event_strategies = [
     st.builds(t.CaseStarted, data=maps, priority=st.none() | ids, tier=st.none() | ids),
-    st.builds(t.TaskCompleted, ids, ids, maps, ids, st.none() | maps),
+    st.builds(t.TaskCompleted, ids, ids, maps, ids, st.none() | maps, st.none() | ids),
     st.builds(t.TaskEscalated, ids, ids, ids, st.none() | ids),
     st.builds(t.TaskHandedBack, ids, ids, ids, st.none() | ids, st.none() | maps),
     st.builds(t.Signal, ids, maps, st.none() | ids, ids),
