@@ -89,6 +89,7 @@ class EventStatus(StrEnum):
 class TaskStatus(StrEnum):
     OPEN = "open"
     CLAIMED = "claimed"
+    PROPOSED = "proposed"  # four eyes: an outcome waits for a second agent's confirmation
     COMPLETED = "completed"
     CANCELLED = "cancelled"
 
@@ -178,7 +179,14 @@ class CaseEventRow(Base):
 
 
 class HumanTaskRow(Base):
-    """Work for a person at a competence level; completed by exactly one agent."""
+    """Work for a person at a competence level; completed by exactly one agent.
+
+    Four eyes (a node with ``four_eyes: true``): the first agent's completion is a
+    *proposal* (``proposed_*``, status ``proposed``); a second agent confirms it (status
+    ``completed``, ``completed_by`` the proposer, ``confirmed_by`` the second agent) or
+    rejects it (status ``open`` again, the proposal cleared, ``rejection`` keeps
+    ``{outcome, proposed_by, by, at, reason}`` of the last rejected one).
+    """
 
     __tablename__ = "human_tasks"
     __table_args__ = (Index("ix_human_tasks_queue", "level", "status", "due_at"),)
@@ -204,6 +212,13 @@ class HumanTaskRow(Base):
     fields: Mapped[Any | None] = mapped_column(JSON)
     knowledge: Mapped[Any | None] = mapped_column(JSON)
     cancel_reason: Mapped[str | None] = mapped_column(Text)
+    proposed_outcome: Mapped[str | None] = mapped_column(String(120))
+    proposed_fields: Mapped[Any | None] = mapped_column(JSON)
+    proposed_knowledge: Mapped[Any | None] = mapped_column(JSON)
+    proposed_by: Mapped[str | None] = mapped_column(String(120))
+    proposed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    confirmed_by: Mapped[str | None] = mapped_column(String(120))
+    rejection: Mapped[Any | None] = mapped_column(JSON)
 
     __mapper_args__ = {"version_id_col": version}
 

@@ -6,6 +6,12 @@ Exactly one update matches; the other raises ``StaleDataError`` (or, when the fi
 has already committed, finds the task completed) and gets ``TaskConflict`` naming the
 task and who won. The winner's transaction also queues the ``TaskCompleted`` input of
 the case, so the completion and the event are one atomic fact.
+
+Four eyes: ``propose_task`` records the first agent's outcome on the row (status
+``proposed``, no case input yet); ``confirm_proposal`` completes the task with it and
+queues the ``TaskCompleted`` input, ``reject_proposal`` opens the task again. Both are
+versioned updates like completion: of two concurrent confirmations (or a confirmation
+and a rejection) exactly one wins.
 """
 
 from __future__ import annotations
@@ -24,10 +30,13 @@ from engine.store.cases import post_event, post_events
 from engine.store.bulk import Bulk, bulk_for
 from engine.store.models import HumanTaskRow, TaskStatus
 
-__all__ = ["TaskCompletion", "claim_task", "complete_task", "complete_tasks", "get_task",
-           "list_tasks", "mark_escalated"]
+__all__ = ["TaskCompletion", "cancel_task", "check_proposed", "claim_task", "complete_task",
+           "complete_tasks", "confirm_proposal", "get_task", "list_tasks", "mark_escalated",
+           "propose_task", "reject_proposal"]
 
 ACTIVE = (TaskStatus.OPEN, TaskStatus.CLAIMED)
+#: not finished: the queue (``list_tasks(status="open")``) shows these
+UNFINISHED = (*ACTIVE, TaskStatus.PROPOSED)
 TASKS = HumanTaskRow.__table__
 
 
@@ -43,8 +52,20 @@ def get_task(session: Session, task_id: str) -> HumanTaskRow:
     return row
 
 
+def _column(row: Any, name: str) -> Any:
+    """``row.name``, or None when ``row`` (a bulk path's partial row) does not hold it."""
+    try:
+        return getattr(row, name)
+    except (AttributeError, KeyError):  # sqlalchemy's NoSuchColumnError is a KeyError
+        return None
+
+
 def _conflict(row: HumanTaskRow, agent: str, doing: str) -> TaskConflict:
-    who = row.completed_by or row.claimed_by or row.assignee
+    proposer = _column(row, "proposed_by") if row.status == TaskStatus.PROPOSED else None
+    who = proposer or row.completed_by or row.claimed_by or row.assignee
+    confirmer = _column(row, "confirmed_by")
+    if who and confirmer:
+        who += f", confirmed by {confirmer}"
     return TaskConflict(
         f"task {row.id} cannot be {doing} by {agent}: it is already {row.status}"
         + (f" by {who}" if who else ""),
@@ -217,16 +238,128 @@ def mark_escalated(session: Session, task_id: str, agent: str, event_json: Any, 
     return row
 
 
+def _flush(session: Session, task_id: str, agent: str, doing: str, case_id: str,
+           node: str) -> None:
+    try:
+        session.flush()
+    except StaleDataError as exc:
+        raise TaskConflict(f"task {task_id} was changed by another agent at the same time; "
+                           f"{agent}'s {doing} was not applied",
+                           case_id=case_id, node_id=node) from exc
+
+
+def propose_task(
+    session: Session,
+    task_id: str,
+    *,
+    outcome: str,
+    fields: Mapping[str, Any],
+    agent: str,
+    knowledge: Mapping[str, Any] | None,
+    now: datetime,
+) -> HumanTaskRow:
+    """Record ``agent``'s outcome as the proposal of a four-eyes task (-> ``proposed``).
+
+    Nothing reaches the case until a second agent confirms (``confirm_proposal``).
+
+    Raises:
+        TaskConflict: the task is no longer open, is claimed by another agent, or was
+            changed concurrently.
+    """
+    row = get_task(session, task_id)
+    if row.status not in ACTIVE:
+        raise _conflict(row, agent, "completed")
+    if row.status == TaskStatus.CLAIMED and row.assignee not in (None, agent):
+        raise TaskConflict(f"task {task_id} is claimed by {row.assignee}, not {agent}",
+                           case_id=row.case_id, node_id=row.node)
+    case_id, node = row.case_id, row.node
+    row.status, row.assignee = TaskStatus.PROPOSED, agent
+    row.proposed_outcome, row.proposed_fields = outcome, dict(fields)
+    row.proposed_knowledge = dict(knowledge) if knowledge else None
+    row.proposed_by, row.proposed_at = agent, now
+    _flush(session, task_id, agent, "proposal", case_id, node)
+    return row
+
+
+def check_proposed(row: HumanTaskRow, agent: str, doing: str) -> None:
+    """Refuse to confirm or reject (``doing``) a task that holds no proposal (any more).
+
+    Raises:
+        TaskConflict: the task is open or claimed (no proposal), or finished.
+    """
+    if row.status == TaskStatus.PROPOSED:
+        return
+    if row.status in ACTIVE:
+        raise TaskConflict(f"task {row.id} cannot be {doing} by {agent}: it is {row.status} "
+                           "and holds no proposed outcome"
+                           + (f" (the last one was rejected by {row.rejection.get('by')})"
+                              if row.rejection else ""),
+                           case_id=row.case_id, node_id=row.node)
+    raise _conflict(row, agent, doing)
+
+
+def confirm_proposal(session: Session, task_id: str, *, agent: str, event_json: Any,
+                     now: datetime) -> HumanTaskRow:
+    """Complete a proposed task with its proposal and queue its ``TaskCompleted`` input
+    (``event_json``: codec JSON, ``confirmed_by`` = ``agent``). Who may confirm is the
+    caller's check (engine.runtime.permissions).
+
+    Raises:
+        TaskConflict: the task holds no proposal (any more): confirmed or rejected by
+            someone else first, also concurrently.
+    """
+    row = get_task(session, task_id)
+    check_proposed(row, agent, "confirmed")
+    case_id, node = row.case_id, row.node
+    row.status, row.outcome = TaskStatus.COMPLETED, row.proposed_outcome
+    row.fields, row.knowledge = row.proposed_fields, row.proposed_knowledge
+    row.completed_at, row.completed_by, row.confirmed_by = now, row.proposed_by, agent
+    _flush(session, task_id, agent, "confirmation", case_id, node)
+    post_event(session, case_id, "TaskCompleted", event_json, now=now, actor=agent, check=False)
+    return row
+
+
+def reject_proposal(session: Session, task_id: str, *, agent: str, reason: str,
+                    now: datetime) -> HumanTaskRow:
+    """Send a proposed task back to ``open``: the proposal is cleared, the rejection kept
+    (``{outcome, proposed_by, by, at, reason}``); the case does not move.
+
+    Raises:
+        TaskConflict: the task holds no proposal (any more), also concurrently.
+    """
+    row = get_task(session, task_id)
+    check_proposed(row, agent, "rejected")
+    case_id, node = row.case_id, row.node
+    row.rejection = {"outcome": row.proposed_outcome, "proposed_by": row.proposed_by,
+                     "by": agent, "at": now.isoformat(), "reason": reason}
+    row.status, row.assignee = TaskStatus.OPEN, None
+    row.proposed_outcome = row.proposed_fields = row.proposed_knowledge = None
+    row.proposed_by, row.proposed_at = None, None
+    _flush(session, task_id, agent, "rejection", case_id, node)
+    return row
+
+
+def cancel_task(session: Session, task_id: str, reason: str) -> HumanTaskRow:
+    """Mark an unfinished task ``cancelled`` with ``reason`` (the case no longer waits for
+    it; the interpreter already dropped it)."""
+    row = get_task(session, task_id)
+    if row.status in UNFINISHED:
+        row.status, row.cancel_reason = TaskStatus.CANCELLED, reason
+        _flush(session, task_id, "careflow", "cancellation", row.case_id, row.node)
+    return row
+
+
 def list_tasks(
     session: Session, *, level: str | None = None, status: str | None = "open",
     case_id: str | None = None, limit: int = 100,
 ) -> list[HumanTaskRow]:
-    """A task queue: by level and status, oldest due first."""
+    """A task queue: by level and status, oldest due first. ``status="open"`` is every
+    unfinished task: open, claimed, and proposed (waiting for a second agent)."""
     stmt = select(HumanTaskRow)
     if level:
         stmt = stmt.where(HumanTaskRow.level == level)
     if status == "open":
-        stmt = stmt.where(HumanTaskRow.status.in_(ACTIVE))
+        stmt = stmt.where(HumanTaskRow.status.in_(UNFINISHED))
     elif status:
         stmt = stmt.where(HumanTaskRow.status == status)
     if case_id:

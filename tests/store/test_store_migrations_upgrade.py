@@ -1,0 +1,68 @@
+"""``careflow db upgrade`` on a database that already holds cases: the four-eyes revision
+adds its columns and keeps every existing task as it was (SQLite file and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from store_helpers import pg_reachable, sqlite_url, throwaway_pg_database
+
+from engine.store import migrate
+from engine.store.db import make_engine
+
+INITIAL = "6c83843f96a8"
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def _old_database_with_a_task(url: str) -> None:
+    from alembic import command
+
+    command.upgrade(migrate.alembic_config(url), INITIAL)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO sop_versions (hash, sop_id, version, source, created_at) "
+                "VALUES ('h', 'refund', '1.0.0', 'kind: sop', :now)"), {"now": NOW})
+            conn.execute(sa.text(
+                "INSERT INTO cases (id, sop_id, sop_hash, sop_version, status, priority, tier, "
+                "seq, version, runnable, audit_seq, audit_hash, created_at, updated_at) VALUES "
+                "('C1', 'refund', 'h', '1.0.0', 'open', 'normal', 'standard', 0, 1, false, 0, "
+                "'', :now, :now)"), {"now": NOW})
+            conn.execute(sa.text(
+                "INSERT INTO human_tasks (id, case_id, node, level, title, skills, status, "
+                "outcomes, version, created_at, completed_by, outcome) VALUES ('K1', 'C1', "
+                "'pay', 'L2', 'Pay', '[]', 'completed', '[\"paid\"]', 2, :now, 'ann', 'paid')"),
+                {"now": NOW})
+    finally:
+        engine.dispose()
+
+
+def _upgraded(url: str) -> None:
+    _old_database_with_a_task(url)
+    migrate.upgrade(url)
+    assert migrate.compare(url) == []
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(sa.text(
+                "SELECT status, completed_by, outcome, version, proposed_outcome, proposed_by, "
+                "proposed_at, confirmed_by, rejection FROM human_tasks WHERE id = 'K1'")).one()
+    finally:
+        engine.dispose()
+    assert tuple(row) == ("completed", "ann", "paid", 2, None, None, None, None, None)
+
+
+def test_upgrade_keeps_existing_tasks_on_sqlite(tmp_path: Path) -> None:
+    _upgraded(sqlite_url(tmp_path, "old.db"))
+
+
+def test_upgrade_keeps_existing_tasks_on_postgres() -> None:
+    reason = pg_reachable()
+    if reason:
+        pytest.skip(reason)
+    with throwaway_pg_database("careflow_mig_old") as url:
+        _upgraded(url)
