@@ -2,18 +2,25 @@
 
 ``task complete`` checks the outcome, the form fields and the knowledge outcome against
 the case's SOP version and says exactly what is wrong (exit 1); when two agents complete
-the same task, exactly one wins and the other is told who did (exit 1).
+the same task, exactly one wins and the other is told who did (exit 1). With an agents
+document in the library, every task command checks the acting agent (``--agent`` /
+``CAREFLOW_AGENT``): known, at the task's level, with the node's role and the outcome's
+roles (exit 1 saying what is missing). On a ``four_eyes`` task ``task complete`` proposes
+the outcome and ``task confirm`` (a second agent) confirms or rejects it.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from engine.cli.tables import id_table
 from engine.cli.case_cmds import DEFAULT_SOPS, DbOpt, NoRunOpt, SopsOpt, open_runtime, parse_pairs, settle
+
+if TYPE_CHECKING:
+    from engine.store.models import HumanTaskRow
 
 __all__ = ["register"]
 
@@ -26,13 +33,13 @@ AgentOpt = Annotated[str, typer.Option("--agent", "-a", envvar="CAREFLOW_AGENT",
 @task_app.command("list")
 def task_list(
     level: Annotated[str | None, typer.Option("--level", "-l", help="Queue of this level (e-level, L1, L2, ...).")] = None,
-    status: Annotated[str, typer.Option(help="open (open+claimed), claimed, completed, cancelled.")] = "open",
+    status: Annotated[str, typer.Option(help="open (open+claimed+proposed), claimed, proposed, completed, cancelled.")] = "open",
     case: Annotated[str | None, typer.Option(help="Only tasks of this case.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
     sops: SopsOpt = DEFAULT_SOPS,
     db: DbOpt = None,
 ) -> None:
-    """A level's task queue, earliest due first."""
+    """A level's task queue, earliest due first (proposed tasks say who proposed)."""
     from rich.console import Console
     from sqlalchemy.orm import Session
 
@@ -43,7 +50,8 @@ def task_list(
         table = id_table("task", "case", "level", "title", "status", "assignee", "due",
                          ids={"task": [r.id for r in rows], "case": [r.case_id for r in rows]})
         for r in rows:
-            table.add_row(r.id, r.case_id, r.level, r.title or r.node, r.status,
+            state = f"proposed by {r.proposed_by}" if r.status == "proposed" else r.status
+            table.add_row(r.id, r.case_id, r.level, r.title or r.node, state,
                           r.assignee or "-", r.due_at.isoformat(timespec="minutes") if r.due_at else "-")
         Console().print(table)
 
@@ -54,7 +62,7 @@ def task_show(
     sops: SopsOpt = DEFAULT_SOPS,
     db: DbOpt = None,
 ) -> None:
-    """A task with its instructions, outcomes, form and the case data."""
+    """A task with who may work on it, its instructions, outcomes, form and the case data."""
     from sqlalchemy.orm import Session
 
     from engine.store.cases import load_case
@@ -68,20 +76,39 @@ def task_show(
                    + (f", {task.assignee}" if task.assignee else "") + ")")
         typer.echo(f"case {case.id} ({case.sop_id} {case.sop_version}), priority {case.priority}, "
                    f"tier {case.tier}, due {task.due_at or '-'}")
+        typer.echo(f"role: {node.role or 'any agent of the level'}"
+                   + ("; four eyes: a second agent confirms the outcome" if node.four_eyes else ""))
         if node.instructions:
             typer.echo(f"instructions: {node.instructions}")
         for o in node.outcomes:
             extra = " (knowledge outcome required)" if o.knowledge == "required" else ""
-            typer.echo(f"  outcome {o.name}{': ' + o.label if o.label else ''}{extra}")
+            roles = f" [roles: {', '.join(o.roles)}]" if o.roles else ""
+            typer.echo(f"  outcome {o.name}{': ' + o.label if o.label else ''}{roles}{extra}")
         for f in node.form:
             req = "required" if f.required else "optional"
             enum = f" one of {', '.join(map(str, f.enum))}" if f.enum else ""
             typer.echo(f"  field {f.name}: {f.type}, {req}{enum}")
         data = (case.state or {}).get("data", {})
         typer.echo("case data: " + json.dumps(data, default=str, sort_keys=True))
-        if task.outcome:
-            typer.echo(f"completed by {task.completed_by}: {task.outcome} {json.dumps(task.fields)}")
+        _print_decision(task)
         _print_suggestions(session, task.id)
+
+
+def _print_decision(task: HumanTaskRow) -> None:
+    """The proposal waiting for confirmation, the last rejection, the completion."""
+    if task.status == "proposed":
+        typer.echo(f"proposed by {task.proposed_by} at {task.proposed_at}: "
+                   f"{task.proposed_outcome} {json.dumps(task.proposed_fields)} -- a second "
+                   f"agent decides: careflow task confirm {task.id} --agent ID "
+                   "(or --reject --reason R)")
+    if task.rejection:
+        last = task.rejection
+        typer.echo(f"last proposal ({last.get('outcome')} by {last.get('proposed_by')}) "
+                   f"rejected by {last.get('by')}: {last.get('reason')}")
+    if task.outcome:
+        confirmed = f", confirmed by {task.confirmed_by}" if task.confirmed_by else ""
+        typer.echo(f"completed by {task.completed_by}{confirmed}: {task.outcome} "
+                   f"{json.dumps(task.fields)}")
 
 
 def _print_suggestions(session: object, task_id: str) -> None:
@@ -139,7 +166,48 @@ def task_complete(
     fields = parse_pairs(field, "--field")
     with open_runtime(db, sops) as rt:
         task = ops.complete_task(rt, task_id, outcome, fields, agent=agent, knowledge=knowledge)
+        if task.status == "proposed":
+            typer.echo(f"task {task_id}: {agent} proposed {outcome}; four eyes: a second agent "
+                       f"confirms it (careflow task confirm {task_id} --agent ID) or rejects it "
+                       "(--reject --reason R)")
+            return
         typer.echo(f"task {task_id} completed by {agent}: {outcome}")
+        if not no_run:
+            from engine.cli.case_cmds import _print_case_brief
+
+            settle(rt)
+            _print_case_brief(rt, task.case_id)
+
+
+@task_app.command("confirm")
+def task_confirm(
+    task_id: Annotated[str, typer.Argument(help="The task whose proposed outcome you decide on.")],
+    agent: AgentOpt = "agent",
+    reject: Annotated[bool, typer.Option("--reject", help="Reject the proposal: the task is open again.")] = False,
+    reason: Annotated[str | None, typer.Option("--reason", "-r", help="Why it is rejected (with --reject).")] = None,
+    no_run: NoRunOpt = False,
+    sops: SopsOpt = DEFAULT_SOPS,
+    db: DbOpt = None,
+) -> None:
+    """Four eyes: a second agent confirms the proposed outcome (the case moves on) or rejects it."""
+    from engine.runtime import ops
+
+    if reject and not reason:
+        typer.echo("careflow: --reject needs --reason", err=True)
+        raise typer.Exit(2)
+    if reason and not reject:
+        typer.echo("careflow: --reason goes with --reject", err=True)
+        raise typer.Exit(2)
+    with open_runtime(db, sops) as rt:
+        if reject:
+            task = ops.reject_task(rt, task_id, agent=agent, reason=str(reason))
+            last = task.rejection or {}
+            typer.echo(f"task {task_id}: {agent} rejected {last.get('outcome')} proposed by "
+                       f"{last.get('proposed_by')} ({reason}); the task is open again")
+            return
+        task = ops.confirm_task(rt, task_id, agent=agent)
+        typer.echo(f"task {task_id} completed: {task.outcome} proposed by {task.completed_by}, "
+                   f"confirmed by {agent}")
         if not no_run:
             from engine.cli.case_cmds import _print_case_brief
 

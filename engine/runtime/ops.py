@@ -30,8 +30,9 @@ from engine.store import incidents as incident_store
 from engine.store import tasks as task_store
 from engine.store.models import HumanTaskRow
 
-__all__ = ["claim_task", "complete_task", "coerce_fields", "escalate_task", "hand_back_task",
-           "retry_incident", "send_event", "start_case", "validate_completion"]
+__all__ = ["claim_task", "complete_task", "coerce_fields", "confirm_task", "escalate_task",
+           "hand_back_task", "reject_task", "retry_incident", "send_event", "start_case",
+           "validate_completion"]
 
 
 def start_case(rt: Runtime, sop_id: str, data: Mapping[str, Any], *, case_id: str | None = None,
@@ -146,6 +147,10 @@ def complete_task(rt: Runtime, task_id: str, outcome: str, fields: Mapping[str, 
                   agent: str, knowledge: Mapping[str, Any] | None = None) -> HumanTaskRow:
     """Validate and complete ``task_id``; exactly one of concurrent completions wins.
 
+    On a node with ``four_eyes: true`` the completion is a proposal: the task waits in
+    status ``proposed`` (the case does not move) until a second agent confirms it
+    (``confirm_task``) or rejects it (``reject_task``).
+
     Raises:
         RunError: invalid outcome/fields/knowledge, or the agent may not complete the task
             or choose the outcome (nothing changed).
@@ -157,11 +162,90 @@ def complete_task(rt: Runtime, task_id: str, outcome: str, fields: Mapping[str, 
         who = _on_task(rt, task, node, agent, "complete")
         coerced = validate_completion(node, outcome, fields, knowledge)
         permissions.check_outcome(who, task_id=task_id, node=node, outcome=outcome)
+        if node.four_eyes:
+            return task_store.propose_task(session, task_id, outcome=outcome, fields=coerced,
+                                           agent=agent, knowledge=knowledge, now=rt.clock.now())
         event = t.TaskCompleted(task_id=task_id, outcome=outcome, fields=coerced, actor=agent,
                                 knowledge=dict(knowledge) if knowledge else None)
         return task_store.complete_task(session, task_id, outcome=outcome, fields=coerced,
                                         agent=agent, knowledge=knowledge,
                                         event_json=codec.event_to_json(event), now=rt.clock.now())
+
+
+def _proposal(rt: Runtime, session: Session, task_id: str, agent: str, doing: str) -> Any:
+    """The proposed task ``task_id`` and its node, after the four-eyes checks; None when the
+    case no longer waits for the task (a timeout or the case's end came first while its
+    outcome waited): the task is cancelled then, in this transaction.
+
+    Raises:
+        TaskConflict: the task holds no proposal (any more).
+        RunError: ``agent`` proposed it, or may not work on it.
+    """
+    task = task_store.get_task(session, task_id)
+    task_store.check_proposed(task, agent, "confirmed" if doing == "confirm" else "rejected")
+    node = _node_of(rt, session, task)
+    permissions.check_confirmer(_agents(rt), agent, task_id=task_id, level=task.level,
+                                node=node, proposed_by=task.proposed_by, doing=doing)
+    state = case_store.load_case(session, task.case_id).state or {}
+    if task_id not in (state.get("tasks") or {}):
+        task_store.cancel_task(session, task_id, "the case no longer waits for it; its "
+                               f"proposed outcome {task.proposed_outcome!r} was not confirmed")
+        return None
+    return task, node
+
+
+def _gone(task_id: str, session: Session) -> RunError:
+    task = task_store.get_task(session, task_id)
+    return RunError(f"task {task_id} ({task.node}) is cancelled: case {task.case_id} no longer "
+                    "waits for it (a timeout or the case's end came first), so its proposed "
+                    "outcome was not applied", case_id=task.case_id, node_id=task.node)
+
+
+def confirm_task(rt: Runtime, task_id: str, *, agent: str) -> HumanTaskRow:
+    """Four eyes: ``agent`` confirms the outcome proposed on ``task_id``; the task completes
+    with the proposal and the case moves on (``TaskCompleted`` with ``actor`` = the
+    proposer, ``confirmed_by`` = ``agent``). Of concurrent confirmations exactly one wins.
+
+    Raises:
+        RunError: the agent proposed it, or may not work on the task; or the case no longer
+            waits for the task (it is cancelled then).
+        TaskConflict: the task holds no proposal (any more): confirmed or rejected by
+            someone else, also at the same time.
+    """
+    with Session(rt.engine, expire_on_commit=False) as session, session.begin():
+        found = _proposal(rt, session, task_id, agent, "confirm")
+        if found is not None:
+            task = found[0]
+            knowledge = task.proposed_knowledge
+            event = t.TaskCompleted(task_id=task_id, outcome=str(task.proposed_outcome),
+                                    fields=dict(task.proposed_fields or {}),
+                                    actor=str(task.proposed_by),
+                                    knowledge=dict(knowledge) if knowledge else None,
+                                    confirmed_by=agent)
+            return task_store.confirm_proposal(session, task_id, agent=agent,
+                                               event_json=codec.event_to_json(event),
+                                               now=rt.clock.now())
+    with Session(rt.engine) as session:
+        raise _gone(task_id, session)
+
+
+def reject_task(rt: Runtime, task_id: str, *, agent: str, reason: str) -> HumanTaskRow:
+    """Four eyes: ``agent`` rejects the outcome proposed on ``task_id``; the task is open
+    again for anyone allowed on it, the case does not move.
+
+    Raises:
+        RunError: no reason, the agent proposed it, or may not work on the task; or the
+            case no longer waits for the task (it is cancelled then).
+        TaskConflict: the task holds no proposal (any more).
+    """
+    if not reason.strip():
+        raise RunError(f"rejecting the proposal of task {task_id} needs a reason (--reason)")
+    with Session(rt.engine, expire_on_commit=False) as session, session.begin():
+        if _proposal(rt, session, task_id, agent, "reject") is not None:
+            return task_store.reject_proposal(session, task_id, agent=agent,
+                                              reason=reason.strip(), now=rt.clock.now())
+    with Session(rt.engine) as session:
+        raise _gone(task_id, session)
 
 
 def claim_task(rt: Runtime, task_id: str, agent: str) -> HumanTaskRow:
