@@ -2,10 +2,11 @@
 
 Contacts from the bundled data file arrive on their channels and pass the real intake
 (inbox, CRM, routing); the real runtime (Prefect flows over a SQLite file) advances the
-cases; simulated agents at each competence level work their queues during business hours;
-simulated customers answer what the SOPs wait for, or stay silent so that timeouts and SLA
-timers fire. Everything the simulation does goes through the same functions the CLI and the
-HTTP API use: it adds behaviour, never shortcuts.
+cases; simulated agents at each competence level (the staff of the library's agents
+document) work their queues during business hours; simulated customers answer what the
+SOPs wait for, or stay silent so that timeouts and SLA timers fire. Everything the
+simulation does goes through the same functions the CLI and the HTTP API use: it adds
+behaviour, never shortcuts.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ class DemoConfig:
     tick: timedelta = timedelta(minutes=15)
     follow_days: int = 2  # the days after, until queues are worked off
     seed: int = 7
+    #: agents per level, acting as ``<level>-agent-<n>`` (``l1-agent-1`` ...): the staff of
+    #: sop_definitions/org/agents.yaml, whose levels and roles the runtime enforces
     agents: Mapping[str, int] = field(default_factory=lambda: {"L1": 6, "L2": 3, "specialist": 1})
     handle_minutes: Mapping[str, int] = field(
         default_factory=lambda: {"L1": 12, "L2": 35, "specialist": 50})

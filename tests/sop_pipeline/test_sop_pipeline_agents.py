@@ -150,11 +150,7 @@ def test_a_role_nobody_at_the_level_holds_is_a_warning(org_library: Path) -> Non
 
 
 def test_the_shipped_directory_staffs_every_human_task_of_the_library() -> None:
-    lib = load_library(ROOT / "sop_definitions")
-    assert lib.agents is not None
-    ids = [a.id for a in lib.agents.agents]
-    assert ids == [f"l1-agent-{n}" for n in range(1, 7)] + [
-        f"l2-agent-{n}" for n in range(1, 4)] + ["specialist-agent-1"]
+    assert load_library(ROOT / "sop_definitions").agents is not None
     assert [e.format() for e in iter_library_errors(ROOT / "sop_definitions")
             if e.code == "W-ROLE-UNSTAFFED"] == []
 
