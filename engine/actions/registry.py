@@ -158,7 +158,8 @@ def _makers() -> tuple[
 ]:
     """Positional constructors of the action context and the interpreter's result events
     (the interpreter is imported when an action is first executed)."""
-    from engine.interpreter.types import ActionCompleted, ActionFailedEvent, fast_constructor
+    from engine.interpreter.types import ActionCompleted, ActionFailedEvent
+    from engine.slots import fast_constructor
 
     return (fast_constructor(ActionContext), fast_constructor(ActionCompleted),
             fast_constructor(ActionFailedEvent))

@@ -34,6 +34,7 @@ from typing import Any
 from engine.errors import RunError
 from engine.interpreter import types as t
 from engine.interpreter.types import ClockDoc
+from engine.slots import fast_constructor
 from engine.sop.model import EMPTY, frozen_map
 
 __all__ = [
@@ -275,7 +276,7 @@ class _Plan:
 
     def __init__(self, cls: type) -> None:
         try:
-            make: Callable[..., Any] = t.fast_constructor(cls)
+            make: Callable[..., Any] = fast_constructor(cls)
         except TypeError:
             make = cls
         ns: dict[str, Any] = {"cls": make, "any_out": _any_out, "any_in": _any_in,

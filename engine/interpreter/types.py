@@ -11,8 +11,6 @@ case id and the case's sequence number, never from randomness or the wall clock.
 
 from __future__ import annotations
 
-import dataclasses
-import types
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +18,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from engine.slots import fast_constructor
 from engine.sop.model import frozen_map
 
 if TYPE_CHECKING:
@@ -55,7 +54,6 @@ __all__ = [
     "TimerFired",
     "Token",
     "TokenState",
-    "fast_constructor",
 ]
 
 SCHEMA_VERSION = 1
@@ -463,30 +461,6 @@ Command = (
 
 
 # ---- fast positional constructors for the interpreter's hot paths -----------------------
-
-
-def fast_constructor(cls: type) -> Callable[..., Any]:
-    """``cls(*values)`` for a frozen slots dataclass, every field given positionally.
-
-    The generated ``__init__`` of a frozen dataclass sets each field through
-    ``object.__setattr__``; this fills the same slots through their descriptors, about
-    twice as fast, and gives an equal object.
-
-    Raises:
-        TypeError: ``cls`` is not a slots dataclass, or has a ``__post_init__``.
-    """
-    names = [f.name for f in dataclasses.fields(cls)]
-    if hasattr(cls, "__post_init__") or not all(
-            isinstance(cls.__dict__.get(n), types.MemberDescriptorType) for n in names):
-        raise TypeError(f"{cls.__name__}: not a slots dataclass without __post_init__")
-    namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
-    namespace.update({f"set_{n}": cls.__dict__[n].__set__ for n in names})
-    source = (f"def make({', '.join(names)}):\n    o = new(cls)\n"
-              + "".join(f"    set_{n}(o, {n})\n" for n in names) + "    return o\n")
-    exec(compile(source, f"<fast {cls.__name__}>", "exec"), namespace)  # noqa: S102 - own text
-    make: Callable[..., Any] = namespace["make"]
-    make.__doc__ = f"``{cls.__name__}(*values)``, every field given (see fast_constructor)."
-    return make
 
 
 new_token: Callable[..., Token] = fast_constructor(Token)

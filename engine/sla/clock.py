@@ -21,18 +21,18 @@ rung at most once. Timer planning and firing are in engine.sla.timers.
 from __future__ import annotations
 
 import math
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from engine.errors import CalendarError
 from engine.sla.calendar import BusinessCalendar
 from engine.sla.policy import matched_condition, target_seconds
+from engine.slots import slot_functions
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
 
     from engine.sla.codec import from_json, to_json
     from engine.sla.timers import PlannedTimer, SlaEffect, due_timers, on_timer
@@ -56,7 +56,6 @@ __all__ = [
     "recalculate",
     "reprioritize",
     "resume",
-    "slot_functions",
     "start_clock",
     "status",
     "stop",
@@ -129,37 +128,6 @@ class SlaClock:
     def breached_now(self) -> bool:
         """The current arming's breach was recorded."""
         return self.breached_arming == self.arming and self.breached
-
-
-def slot_functions(cls: type) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """``make(*fields)`` and ``evolve(value, **changes)`` for a frozen slots dataclass.
-
-    Clocks have many fields and a step makes one or two new ones, plus a planned timer per
-    rung: the frozen dataclass ``__init__`` sets each field through ``object.__setattr__``
-    and ``dataclasses.replace`` reflects on the fields every time. These fill the slots
-    through their descriptors in one straight function: the same object, about twice as
-    fast. ``make`` takes the fields in order (keywords too), with the class's defaults.
-    """
-    specs = fields(cls)
-    names = [f.name for f in specs]
-    namespace: dict[str, object] = {"new": object.__new__, "cls": cls, "KEEP": object()}
-    namespace.update({f"set_{n}": getattr(cls, n).__set__ for n in names})
-    defaults = {f.name: f.default for f in specs if f.default is not MISSING}
-    namespace.update({f"default_{n}": v for n, v in defaults.items()})
-    params = ", ".join(f"{n}=default_{n}" if n in defaults else n for n in names)
-    make_body = "".join(f"    set_{n}(o, {n})\n" for n in names)
-    evolve_body = "".join(f"    set_{n}(o, c.{n} if {n} is KEEP else {n})\n" for n in names)
-    source = (
-        f"def make({params}):\n    o = new(cls)\n{make_body}    return o\n"
-        f"def evolve(c, *, {', '.join(f'{n}=KEEP' for n in names)}):\n"
-        f"    o = new(cls)\n{evolve_body}    return o\n"
-    )
-    exec(compile(source, f"<slot functions {cls.__name__}>", "exec"), namespace)  # noqa: S102
-    make: Callable[..., Any] = namespace["make"]  # type: ignore[assignment]
-    evolve_fn: Callable[..., Any] = namespace["evolve"]  # type: ignore[assignment]
-    make.__doc__ = f"``{cls.__name__}(...)`` through the slots (see slot_functions)."
-    evolve_fn.__doc__ = "A copy of ``c`` with ``changes`` (like dataclasses.replace)."
-    return make, evolve_fn
 
 
 make_clock, evolve = slot_functions(SlaClock)

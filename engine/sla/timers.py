@@ -32,9 +32,9 @@ from engine.sla.clock import (
     evolve,
     instant_of,
     measure,
-    slot_functions,
 )
 from engine.sla.zone import epoch_seconds
+from engine.slots import slot_functions
 
 if TYPE_CHECKING:
     from engine.sla.calendar import BusinessCalendar

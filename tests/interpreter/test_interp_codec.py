@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from engine.interpreter import codec
 from engine.interpreter import types as t
+from engine.slots import fast_constructor
 from engine.sop.model import frozen_map
 
 ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789:_", min_size=1, max_size=12)
@@ -275,11 +276,11 @@ def test_fast_constructors_build_what_the_dataclasses_build() -> None:
                 *typing.get_args(t.Command)):
         fields = dataclasses.fields(cls)
         values = [f"v{i}" for i, _ in enumerate(fields)]
-        assert t.fast_constructor(cls)(*values) == cls(*values), cls
+        assert fast_constructor(cls)(*values) == cls(*values), cls
 
     @dataclasses.dataclass(frozen=True)
     class NoSlots:
         a: int
 
     with pytest.raises(TypeError, match="slots"):
-        t.fast_constructor(NoSlots)
+        fast_constructor(NoSlots)

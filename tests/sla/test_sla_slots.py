@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from engine.sla.clock import Rung, SlaClock, evolve, make_clock, slot_functions
+from engine.sla.clock import Rung, SlaClock, evolve, make_clock
+from engine.slots import slot_functions
 from engine.sla.timers import PlannedTimer
 
 T = datetime(2026, 1, 5, 9, tzinfo=UTC)
