@@ -37,6 +37,8 @@ _SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PA
 
 
 def _default(value: object) -> object:
+    if type(value) is MappingProxyType:  # frozen_map: the commonest by far
+        return value.copy()
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, (set, frozenset, tuple)):

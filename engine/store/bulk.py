@@ -33,7 +33,9 @@ from engine.store.models import UtcDateTime
 __all__ = ["Bulk", "dumps", "loads"]
 
 def _default(value: object) -> object:
-    if type(value) is MappingProxyType or isinstance(value, Mapping):
+    if type(value) is MappingProxyType:  # frozen_map: the commonest by far
+        return value.copy()
+    if isinstance(value, Mapping):
         return dict(value)
     if isinstance(value, (set, frozenset)):
         return list(value)
