@@ -64,13 +64,18 @@ def _json_file(path: Path | None) -> dict[str, Any]:
 
 
 def ensure_schema(engine: Any) -> None:
-    """Create the schema (Alembic upgrade) when the database has no case tables yet."""
+    """Create the schema (Alembic upgrade) when the database has no case tables yet; refuse
+    one whose schema is older than this careflow (StoreError: run ``careflow db upgrade``)."""
     from sqlalchemy import inspect
+
+    from engine.store.migrate import check_current
 
     if not inspect(engine).has_table("cases"):
         from engine.store.migrate import upgrade
 
         upgrade(engine.url.render_as_string(hide_password=False))
+        return
+    check_current(engine)
 
 
 @contextmanager

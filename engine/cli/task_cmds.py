@@ -27,6 +27,16 @@ __all__ = ["register"]
 task_app = typer.Typer(help="Human tasks in the competence levels' queues.", no_args_is_help=True)
 incident_app = typer.Typer(help="Automated steps that failed for good.", no_args_is_help=True)
 
+def _knowledge_outcome(article: str | None, none_reason: str | None) -> dict[str, str] | None:
+    """The knowledge outcome of ``--knowledge-article`` / ``--knowledge-none`` (exit 2: both)."""
+    if article and none_reason:
+        typer.echo("careflow: give --knowledge-article or --knowledge-none, not both", err=True)
+        raise typer.Exit(2)
+    if article:
+        return {"kind": "linked", "article": article}
+    return {"kind": "none", "reason": none_reason} if none_reason else None
+
+
 AgentOpt = Annotated[str, typer.Option("--agent", "-a", envvar="CAREFLOW_AGENT", help="Who you are.")]
 
 
@@ -158,11 +168,7 @@ def task_complete(
     """Complete a task with an outcome and form fields; the case moves on."""
     from engine.runtime import ops
 
-    if knowledge_article and knowledge_none:
-        typer.echo("careflow: give --knowledge-article or --knowledge-none, not both", err=True)
-        raise typer.Exit(2)
-    knowledge = ({"kind": "linked", "article": knowledge_article} if knowledge_article else
-                 {"kind": "none", "reason": knowledge_none} if knowledge_none else None)
+    knowledge = _knowledge_outcome(knowledge_article, knowledge_none)
     fields = parse_pairs(field, "--field")
     with open_runtime(db, sops) as rt:
         task = ops.complete_task(rt, task_id, outcome, fields, agent=agent, knowledge=knowledge)
@@ -253,11 +259,7 @@ def task_hand_back(
     """Hand a task back to a shallower competence level, with what the front line should know."""
     from engine.runtime import ops
 
-    if knowledge_article and knowledge_none:
-        typer.echo("careflow: give --knowledge-article or --knowledge-none, not both", err=True)
-        raise typer.Exit(2)
-    knowledge = ({"kind": "linked", "article": knowledge_article} if knowledge_article else
-                 {"kind": "none", "reason": knowledge_none} if knowledge_none else None)
+    knowledge = _knowledge_outcome(knowledge_article, knowledge_none)
     with open_runtime(db, sops) as rt:
         task = ops.hand_back_task(rt, task_id, reason, agent=agent, to_level=to_level,
                                   knowledge=knowledge)

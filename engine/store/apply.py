@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from engine.interpreter import types as t
 from engine.store.audit import chain_entry
 from engine.store.bulk import Bulk, sqlite_time
+from engine.store.tasks import UNFINISHED
 from engine.store.models import (
     AuditRow,
     CaseEventRow,
@@ -270,6 +271,10 @@ def _case_update(dialect: str, changed: tuple[str, ...]) -> tuple[Bulk, str]:
         f"'{EventStatus.PENDING}') WHERE id = {p} AND version = {p}")
 
 
+#: a task the interpreter cancels may be open, claimed or (four eyes) proposed
+_UNFINISHED = ", ".join(f"'{s}'" for s in UNFINISHED)
+
+
 @lru_cache(maxsize=8)
 def _statements(dialect: str) -> Mapping[str, Any]:
     """The batch commit's SQL texts and row converters for ``dialect`` (built once)."""
@@ -283,7 +288,7 @@ def _statements(dialect: str) -> Mapping[str, Any]:
         "tasks": Bulk(TASKS, _TASK_COLUMNS, dialect),
         "task_cancel": (f"UPDATE human_tasks SET status = '{TaskStatus.CANCELLED}', "
                         f"cancel_reason = {p}, version = version + 1 WHERE id = {p} "
-                        f"AND status IN ('{TaskStatus.OPEN}', '{TaskStatus.CLAIMED}')"),
+                        f"AND status IN ({_UNFINISHED})"),
         "timers": Bulk(TIMERS, _TIMER_COLUMNS, dialect),
         "timer_cancel": (f"UPDATE timers SET status = '{TimerStatus.CANCELLED}' WHERE id = {p} "
                          f"AND status = '{TimerStatus.PENDING}'"),
@@ -321,7 +326,7 @@ def _write(session: Session, rows: _Rows) -> None:
                          .values(status=TimerStatus.CANCELLED))
             conn.execute(update(TASKS).where(and_(
                 TASKS.c.case_id.in_(ended),
-                TASKS.c.status.in_([TaskStatus.OPEN, TaskStatus.CLAIMED])))
+                TASKS.c.status.in_(UNFINISHED)))
                 .values(status=TaskStatus.CANCELLED, cancel_reason="case ended",
                         version=TASKS.c.version + 1))
     for changed, updates in rows.case_updates.items():

@@ -145,6 +145,7 @@ def test_a_proposal_the_case_no_longer_waits_for_cannot_be_confirmed(rt, clock) 
     clock.advance(timedelta(days=1, minutes=1))  # the pay-out task's timeout fires
     settle(rt)
     assert case_row(rt, case_id).status == "resolved"
+    assert task_row(rt, task_id).status == "cancelled"  # the timeout cancelled the proposal
     with pytest.raises(RunError, match=f"task {task_id}"):
         ops.confirm_task(rt, task_id, agent="tom")
     row = task_row(rt, task_id)

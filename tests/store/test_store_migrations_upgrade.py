@@ -66,3 +66,20 @@ def test_upgrade_keeps_existing_tasks_on_postgres() -> None:
         pytest.skip(reason)
     with throwaway_pg_database("careflow_mig_old") as url:
         _upgraded(url)
+
+
+def test_an_old_database_is_refused_with_the_command_that_upgrades_it(tmp_path: Path) -> None:
+    from engine.cli.case_cmds import ensure_schema
+    from engine.errors import StoreError
+
+    url = sqlite_url(tmp_path, "old.db")
+    _old_database_with_a_task(url)
+    engine = make_engine(url)
+    try:
+        with pytest.raises(StoreError, match=f"at schema revision {INITIAL}.*careflow db upgrade"):
+            ensure_schema(engine)
+        migrate.upgrade(url)
+        ensure_schema(engine)  # current now: nothing to say
+        assert migrate.head_revision() != INITIAL
+    finally:
+        engine.dispose()
