@@ -276,8 +276,10 @@ def end_case(work: Work, status: CaseStatus, outcome: str, node_id: str | None) 
     value = status._value_
     for token in list(work.tokens.values()):
         work.drop(token, f"case {value}")
-    if work.clocks:
-        sla_ops.finish_all(work, cancelled=status is CaseStatus.CANCELLED)
+    if work.clocks:  # a cancelled case's clocks say why: its outcome (withdrawn, merged, ...)
+        cancelled = status is CaseStatus.CANCELLED
+        sla_ops.finish_all(work, cancelled=cancelled,
+                           reason=(outcome or value) if cancelled else "case ended")
     if work.timers:  # anything left (token timers went with their tokens)
         timers = work.own("timers")
         for timer_id in list(timers):

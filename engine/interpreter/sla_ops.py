@@ -200,10 +200,11 @@ def finish(work: Work, name: str, *, cancelled: bool, reason: str = "case ended"
     work.audit("sla_cancelled" if cancelled else "sla_stop", None, clock=name, reason=reason)
 
 
-def finish_all(work: Work, *, cancelled: bool) -> None:
-    """At the end of the case: stop every clock (cancel them when the case is cancelled)."""
+def finish_all(work: Work, *, cancelled: bool, reason: str = "case ended") -> None:
+    """At the end of the case: stop every clock (cancel them, with ``reason``, when the case
+    is cancelled)."""
     for name in list(work.clocks):
-        finish(work, name, cancelled=cancelled)
+        finish(work, name, cancelled=cancelled, reason=reason)
 
 
 def on_timer(work: Work, timer_id: str) -> bool:
