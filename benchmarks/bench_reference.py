@@ -6,8 +6,11 @@ the peer engines run side by side in the same invocation.
     .venv/bin/python benchmarks/bench_reference.py --cases 1000 --no-peers
 
 Real path: sop_definitions/password_reset.yaml -> compiled SOP -> case store on a SQLite
-FILE (WAL, synchronous=FULL, BEGIN IMMEDIATE) -> the Prefect flows (ephemeral API)
-``fire_due_timers`` / ``advance_batch`` / ``dispatch_outbox`` via ``run_until_idle``.
+FILE (WAL, synchronous=FULL, BEGIN IMMEDIATE) -> the Prefect flows
+``fire_due_timers`` / ``advance_batch`` / ``dispatch_outbox``, in two shapes (``--workers``):
+0, in this process through ``run_until_idle`` against Prefect's ephemeral API (``careflow
+run``); K > 0, K ``worker_loop`` processes (``careflow worker``) against a ``prefect server``
+started for the run, the driver waiting until nothing is runnable, leased or due.
 Same mix and rounds as the peers' bench.py: (1) start all N cases, each runs to its first
 wait point; (2) deliver what each open case waits for (the customer_confirmed message or
 the L1 task outcome; the driver asks the case store what each case waits for); (3) complete
@@ -15,8 +18,10 @@ the L2 task of the escalated cases. Every case's outcome is checked against its 
 
 Inputs are queued the way an intake / agent desk batches them (``start_cases``/
 ``post_events``/``complete_tasks``, the bulk form of ``complete_task`` with the same
-versioned exactly-one-winner update), 500 per transaction; each transaction is durable. Timing excludes imports, SOP compilation and Prefect's
-start-up (one warm-up flow run), as the peers' ``seconds`` excludes imports and BPMN parsing.
+versioned exactly-one-winner update), 500 per transaction; each transaction is durable. Timing excludes imports, SOP compilation and
+Prefect's start-up (one warm-up flow run per process), as the peers' ``seconds`` excludes
+imports and BPMN parsing; the workers' CPU is added to the run's, the Prefect server's is
+printed beside it.
 
 Prints one JSON line per careflow run and per peer run, then a table with the ratios
 (careflow cases/s over peer cases/s, and memory per open case).
@@ -329,7 +334,7 @@ def run_peer(py: Path, engine: str, n: int) -> dict[str, object]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", type=int, nargs="*", default=[1000, 10000])
-    ap.add_argument("--batch", type=int, default=2000)  # N=10,000: 353 (1,000), 409 (2,000), 416 (5,000) cases/s
+    ap.add_argument("--batch", type=int, default=2000)  # N=10,000: 1,189-1,331 cases/s at 2,000, 5,000 or 10,000
     ap.add_argument("--workers", type=int, nargs="*", default=[0, 2],
                     help="0: everything in this process (careflow run, ephemeral Prefect API); "
                          "K > 0: K worker processes against a Prefect server (careflow worker)")
