@@ -173,6 +173,11 @@ def _collect_audit(rows: _Rows, adv: CaseAdvance, entries: Iterable[tuple[t.Audi
     return seq, prev
 
 
+#: the commands that become rows of this commit
+_ROW_COMMANDS = frozenset({t.CreateTask, t.CancelTask, t.ScheduleTimer, t.CancelTimer,
+                           t.SendMessage, t.RaiseIncident, t.CaseEnded})
+
+
 def _collect_command(rows: _Rows, adv: CaseAdvance, cmd: Any, codec: Any) -> None:  # noqa: C901
     now, case_id = rows.now, adv.case_id
     if isinstance(cmd, t.CreateTask):
@@ -217,10 +222,15 @@ def _collect_command(rows: _Rows, adv: CaseAdvance, cmd: Any, codec: Any) -> Non
 
 def _collect_case(rows: _Rows, adv: CaseAdvance, codec: Any) -> None:
     _collect_events(rows, adv)
-    audits = [(c, s) for c, s in zip(adv.commands, adv.event_seq_of_command, strict=True)
-              if isinstance(c, t.Audit)]
+    audits, row_commands = [], []
+    for cmd, seq in zip(adv.commands, adv.event_seq_of_command, strict=True):
+        kind = type(cmd)
+        if kind is t.Audit:
+            audits.append((cmd, seq))
+        elif kind in _ROW_COMMANDS:  # (RunAction, StartSubCase: carried out by the runtime)
+            row_commands.append(cmd)
     audit_seq, audit_hash = _collect_audit(rows, adv, audits)
-    for cmd in adv.commands:
+    for cmd in row_commands:
         _collect_command(rows, adv, cmd, codec)
     rows.new_cases.extend(adv.sub_cases)
     rows.event_inserts.extend(tuple(e.get(c) for c in _EVENT_COLUMNS) for e in adv.sub_case_events)

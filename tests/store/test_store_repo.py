@@ -273,3 +273,12 @@ def test_a_commit_writes_exactly_the_metadata_that_changed(db, clock) -> None:  
             "open", "L1", "high", None, None)
         assert (c1.status, c1.level, c1.outcome, c1.ended_at) == ("resolved", "L1", "done", now)
         assert not c0.runnable and c0.lease_owner is None and c0.seq == later.state.seq
+
+
+def test_every_command_type_is_written_or_carried_out_by_the_runtime() -> None:
+    import typing
+
+    from engine.store import apply
+
+    runtime_only = {t.RunAction, t.StartSubCase, t.Audit}  # (audit rows have their own path)
+    assert apply._ROW_COMMANDS | runtime_only == set(typing.get_args(t.Command))
