@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -132,3 +133,10 @@ def pending_inputs(rt: Runtime, case_id: str) -> int:
     with Session(rt.engine) as s:
         return s.scalar(select(func.count()).select_from(CaseEventRow).where(
             CaseEventRow.case_id == case_id, CaseEventRow.status == "pending")) or 0
+
+
+@pytest.fixture(name="rt")
+def refund_rt(engine: Any, clock: Any, tmp_path: Path) -> Iterator[Runtime]:
+    """A runtime on the refund library (import it as ``refund_rt``; it is the ``rt`` fixture)."""
+    with refund_runtime(engine, clock, write_library(tmp_path / "lib")) as runtime:
+        yield runtime

@@ -11,6 +11,7 @@ from agents_fixtures import (
     case_row,
     open_task,
     pending_inputs,
+    refund_rt,  # noqa: F401 -- the ``rt`` fixture
     refund_runtime,
     settle,
     task_row,
@@ -19,12 +20,6 @@ from agents_fixtures import (
 
 from engine.errors import RunError
 from engine.runtime import ops
-
-
-@pytest.fixture
-def rt(engine, clock, tmp_path: Path):  # noqa: ANN001, ANN201
-    with refund_runtime(engine, clock, write_library(tmp_path / "lib")) as runtime:
-        yield runtime
 
 
 def _review(rt) -> tuple[str, str]:  # noqa: ANN001

@@ -12,6 +12,7 @@ from agents_fixtures import (
     case_row,
     open_task,
     pending_inputs,
+    refund_rt,  # noqa: F401 -- the ``rt`` fixture
     refund_runtime,
     settle,
     task_row,
@@ -24,12 +25,6 @@ from engine.errors import RunError, TaskConflict
 from engine.runtime import ops
 from engine.store import audit
 from engine.store.models import AuditRow
-
-
-@pytest.fixture
-def rt(engine, clock, tmp_path: Path):  # noqa: ANN001, ANN201
-    with refund_runtime(engine, clock, write_library(tmp_path / "lib")) as runtime:
-        yield runtime
 
 
 def _pay(rt) -> tuple[str, str]:  # noqa: ANN001
