@@ -296,7 +296,6 @@ def case_list(
 ) -> None:
     """List cases, most recently updated first."""
     from rich.console import Console
-    from rich.table import Table
     from sqlalchemy.orm import Session
 
     from engine.store.queries import list_cases

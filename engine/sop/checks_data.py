@@ -126,8 +126,8 @@ def _never_written(
                     "no default, and no node writes it",
                     expr.span,
                     path,
-                    f"mark it 'input: true', give it a 'default', or write it with a set "
-                    f"node or form field before this point",
+                    "mark it 'input: true', give it a 'default', or write it with a set "
+                    "node or form field before this point",
                 )
 
 

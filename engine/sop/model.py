@@ -38,7 +38,6 @@ from typing import TypeVar
 from engine.errors import SourceSpan
 
 __all__ = [
-    "ActionSpec",
     "AgentSpec",
     "AgentsDoc",
     "BranchSpec",

@@ -82,7 +82,7 @@ def test_four_eyes_propose_list_confirm(cli) -> None:  # noqa: ANN001
     listed = cli("task", "list", "--level", "L2")
     assert listed.exit_code == 0 and "proposed by tara" in listed.output
     assert pay in cli("task", "list", "--status", "proposed").output
-    assert f"proposed by tara at" in cli("task", "show", pay).output
+    assert "proposed by tara at" in cli("task", "show", pay).output
 
     own = cli("task", "confirm", pay, "--agent", "tara")
     assert own.exit_code == 1 and "cannot confirm it too" in own.output
