@@ -37,6 +37,7 @@ def _knowledge_outcome(article: str | None, none_reason: str | None) -> dict[str
     return {"kind": "none", "reason": none_reason} if none_reason else None
 
 
+KnowledgeNoneOpt = Annotated[str | None, typer.Option("--knowledge-none", help="No article applies, because ...")]
 AgentOpt = Annotated[str, typer.Option("--agent", "-a", envvar="CAREFLOW_AGENT", help="Who you are.")]
 
 
@@ -160,7 +161,7 @@ def task_complete(
     field: Annotated[list[str] | None, typer.Option("--field", "-f", help="Form field name=value (repeatable).")] = None,
     agent: AgentOpt = "agent",
     knowledge_article: Annotated[str | None, typer.Option("--knowledge-article", help="Solved with this knowledge article.")] = None,
-    knowledge_none: Annotated[str | None, typer.Option("--knowledge-none", help="No article applies, because ...")] = None,
+    knowledge_none: KnowledgeNoneOpt = None,
     no_run: NoRunOpt = False,
     sops: SopsOpt = DEFAULT_SOPS,
     db: DbOpt = None,
@@ -251,7 +252,7 @@ def task_hand_back(
     to_level: Annotated[str | None, typer.Option("--to", help="Target level (default: the next shallower one).")] = None,
     agent: AgentOpt = "agent",
     knowledge_article: Annotated[str | None, typer.Option("--knowledge-article", help="What the front line should use next time.")] = None,
-    knowledge_none: Annotated[str | None, typer.Option("--knowledge-none", help="No article applies, because ...")] = None,
+    knowledge_none: KnowledgeNoneOpt = None,
     no_run: NoRunOpt = False,
     sops: SopsOpt = DEFAULT_SOPS,
     db: DbOpt = None,

@@ -349,12 +349,12 @@ class Simulation:
             state = case.state or {}
         node = compiled.node(node_id)
         rng = random.Random(f"{self.cfg.seed}:{task_id}")
-        if (any(o.name == HAND_BACK_OUTCOME for o in node.outcomes)
+        if (node.outcome_spec(HAND_BACK_OUTCOME) is not None
                 and rng.random() < self.cfg.hand_back_share):
             return self._hand_back(task_id, level, state, rng)
         outcome = _choose_outcome(node, self.cfg.escalate_share.get(level, 0.0), rng)
         fields = _fill_form(node, outcome, rng, agent=f"{level}-agent", now=self.clock.now())
-        spec = next(o for o in node.outcomes if o.name == outcome)
+        spec = node.outcome_spec(outcome)
         knowledge = None
         if "required" in (spec.knowledge, node.knowledge) or rng.random() < 0.3:
             knowledge = self._knowledge(state, rng)

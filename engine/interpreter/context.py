@@ -85,6 +85,16 @@ class StepContext:
         """The next shallower level (next lower rank) before ``level_id``; None if none."""
         return self._neighbour(level_id, -1)
 
+    def hand_back_target(self, level_id: str | None, to_level: str | None) -> str | None:
+        """Where a hand-back from ``level_id`` goes: ``to_level`` (default: the next
+        shallower level) when it is known and shallower by rank; None when it is not."""
+        to = to_level or self.shallower(level_id)
+        old_rank, new_rank = self.rank(level_id), self.rank(to)
+        if to is None or not self.knows_level(to) or (
+                old_rank is not None and new_rank is not None and new_rank >= old_rank):
+            return None
+        return to
+
     def _neighbour(self, level_id: str | None, direction: int) -> str | None:
         if self.levels is None:
             return None

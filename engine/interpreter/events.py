@@ -220,7 +220,7 @@ def check_knowledge(work: Work, node: NodeSpec, outcome: OutcomeSpec,
 
 def task_completed(work: Work, event: TaskCompleted) -> bool:
     token, node = _task(work, event.task_id)
-    outcome = next((o for o in node.outcomes if o.name == event.outcome), None)
+    outcome = node.outcome_spec(event.outcome)
     if outcome is None:
         allowed = ", ".join(o.name for o in node.outcomes)
         raise TransitionNotAllowed(
@@ -249,7 +249,7 @@ def task_escalated(work: Work, event: TaskEscalated) -> bool:
     """Manual escalation: cancel the task, move one level deeper (or to ``to_level``), and
     route like the task's timeout, else like its ``escalate`` outcome."""
     token, node = _task(work, event.task_id)
-    escalate = next((o for o in node.outcomes if o.name == "escalate"), None)
+    escalate = node.outcome_spec("escalate")
     target = node.timeout.next if node.timeout else (escalate.next if escalate else None)
     if target is None:
         raise TransitionNotAllowed(
@@ -276,17 +276,16 @@ def task_handed_back(work: Work, event: TaskHandedBack) -> bool:
     default one rank up), count it, record the knowledge outcome, and route like the task's
     ``hand_back`` outcome (whose ``knowledge`` requirement applies)."""
     token, node = _task(work, event.task_id)
-    outcome = next((o for o in node.outcomes if o.name == HAND_BACK_OUTCOME), None)
+    outcome = node.outcome_spec(HAND_BACK_OUTCOME)
     if outcome is None:
         raise TransitionNotAllowed(
             f"task {node.id!r} cannot be handed back by hand: it has no {HAND_BACK_OUTCOME!r} "
             "outcome saying where a handed-back case goes", case_id=work.case_id, node_id=node.id)
-    to = event.to_level or work.ctx.shallower(work.level)
-    old_rank, new_rank = work.ctx.rank(work.level), work.ctx.rank(to)
-    if (to is None or not work.ctx.knows_level(to)
-            or (old_rank is not None and new_rank is not None and new_rank >= old_rank)):
-        raise TransitionNotAllowed(f"cannot hand back from {work.level!r} to {to!r}: a hand-back "
-                                   "goes to a known, shallower level",
+    to = work.ctx.hand_back_target(work.level, event.to_level)
+    if to is None:
+        wanted = event.to_level or work.ctx.shallower(work.level)
+        raise TransitionNotAllowed(f"cannot hand back from {work.level!r} to {wanted!r}: a "
+                                   "hand-back goes to a known, shallower level",
                                    case_id=work.case_id, node_id=node.id)
     check_knowledge(work, node, outcome, event.knowledge)
     if event.knowledge is not None:

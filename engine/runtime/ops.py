@@ -298,7 +298,7 @@ def hand_back_task(rt: Runtime, task_id: str, reason: str, *, agent: str,
         task = task_store.get_task(session, task_id)
         node = _node_of(rt, session, task)
         who = _on_task(rt, task, node, agent, "hand back")
-        outcome = next((o for o in node.outcomes if o.name == HAND_BACK_OUTCOME), None)
+        outcome = node.outcome_spec(HAND_BACK_OUTCOME)
         if outcome is None:
             raise RunError(f"task {task_id} ({node.id}) cannot be handed back: its SOP gives the "
                            f"node no {HAND_BACK_OUTCOME!r} outcome saying where the case goes "
@@ -306,12 +306,11 @@ def hand_back_task(rt: Runtime, task_id: str, reason: str, *, agent: str,
                            node_id=node.id)
         ctx = rt.sops.context
         level = case_store.load_case(session, task.case_id).level
-        target = to_level or ctx.shallower(level)
-        old_rank, new_rank = ctx.rank(level), ctx.rank(target)
-        if target is None or not ctx.knows_level(target) or (
-                old_rank is not None and new_rank is not None and new_rank >= old_rank):
-            raise RunError(f"cannot hand back from level {level!r} to {target!r}: a hand-back "
-                           "goes to a known, shallower level", node_id=node.id)
+        target = ctx.hand_back_target(level, to_level)
+        if target is None:
+            raise RunError(f"cannot hand back from level {level!r} to "
+                           f"{to_level or ctx.shallower(level)!r}: a hand-back goes to a known, "
+                           "shallower level", node_id=node.id)
         permissions.check_outcome(who, task_id=task_id, node=node, outcome=outcome.name)
         if outcome.knowledge == "required" and not knowledge:
             raise RunError(f"handing back {node.id!r} requires a knowledge outcome: "

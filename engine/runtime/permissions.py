@@ -77,7 +77,7 @@ def check_outcome(agent: AgentSpec | None, *, task_id: str, node: NodeSpec,
     Raises:
         RunError: the outcome lists roles and the agent holds none of them.
     """
-    spec = next((o for o in node.outcomes if o.name == outcome), None)
+    spec = node.outcome_spec(outcome)
     if agent is None or spec is None or not spec.roles:
         return
     if not set(spec.roles) & set(agent.roles):

@@ -262,6 +262,10 @@ class NodeSpec:
     status: str = "resolved"  # resolved | closed | cancelled
     terminate: bool = False
 
+    def outcome_spec(self, name: str) -> OutcomeSpec | None:
+        """The outcome called ``name`` (a human task's), or None."""
+        return next((o for o in self.outcomes if o.name == name), None)
+
     def successors(self) -> tuple[tuple[str, str], ...]:
         """Every (target node id, edge label) this node may lead to, in declared order."""
         out: list[tuple[str, str]] = []
