@@ -119,8 +119,8 @@ def verify_chain(rows: Iterable[Any]) -> int | None:
     for row in rows:
         entry = entry_fields(row.case_id, row.seq, row.at, row.actor, row.kind, row.node,
                              row.sop_hash, row.detail)
-        if row.prev_hash != prev or row.hash not in (chain_hash(prev, entry),
-                                                     _legacy_hash(prev, entry)):
+        if row.prev_hash != prev or (row.hash != chain_hash(prev, entry)
+                                     and row.hash != _legacy_hash(prev, entry)):
             return int(row.seq)
         prev = row.hash
     return None

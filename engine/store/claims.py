@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import and_, bindparam, select, update
@@ -97,6 +98,7 @@ _CLAIM_RETURNING = ("id", "sop_id", "sop_hash", "sop_version", "state", "version
 _STATE = _CLAIM_RETURNING.index("state")
 
 
+@lru_cache(maxsize=4)
 def _claim_sql(dialect: str) -> str:
     p, true = ("?", "1") if dialect == "sqlite" else ("%s", "true")
     lock = " FOR UPDATE SKIP LOCKED" if dialect == "postgresql" else ""  # (SQLite: BEGIN IMMEDIATE)

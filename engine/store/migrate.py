@@ -8,6 +8,7 @@ the models (empty after an upgrade: the test that proves the migrations match).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ def alembic_config(url: str | None = None) -> Any:
 _REVISION = re.compile(r"^(down_revision|revision)\s*(?::[^=]*)?=\s*['\"]?([0-9a-f]+)?", re.M)
 
 
+@lru_cache(maxsize=1)
 def head_revision() -> str:
     """The newest migration's revision id, read from the scripts' text (no Alembic import:
     every CLI command checks it)."""
