@@ -3,11 +3,12 @@
 A clock lives in ``CaseState.clocks[name]`` as engine.sla's JSON form (a ClockDoc, which
 keeps the clock value: steps never encode or decode clocks) plus the timers currently armed
 for it (timer id -> (kind, planned key, due ISO instant)). After every
-clock operation the armed timers are *reconciled* with ``due_timers`` of the new clock
-value, by key and due instant: planned timers not yet armed (or now due at another
+clock operation and every fired rung the armed timers are *reconciled* with
+``next_timers`` of the new clock value (its next rung: one timer, or the few due at the
+same instant), by key and due instant: planned timers not yet armed (or now due at another
 instant) are scheduled (ScheduleTimer), armed timers no longer planned as they are are
 cancelled (CancelTimer). So pause/stop cancel everything, resume and a priority change
-re-plan, and escalation rungs appear as the clock moves.
+re-plan, and each rung is armed when the one before it has fired.
 
 Policy choice: ``policy:`` on the node forces one; else ``select_policy`` over the
 policies in the context with facts {priority, tier, channel, category, sop}. No policy
@@ -77,7 +78,7 @@ def _reconcile(work: Work, name: str, clock: Any, policy: SlaPolicyDoc | None, c
     old = work.clocks.get(name)
     armed: dict[str, tuple[str, str, str]] = dict(old.timers) if old else {}
     metric = policy.metrics.get(clock.metric) if policy else None
-    planned = _sla().due_timers(clock, metric, cal) if metric else ()
+    planned = _sla().next_timers(clock, metric, cal) if metric else ()
     timers, emit = work.own("timers"), work.emit
     keep: set[str] = set()
     if armed:

@@ -23,7 +23,8 @@ _HOMES = {
     **dict.fromkeys(("MAX_DURATION_SECONDS", "format_duration", "format_iso", "parse_duration"),
                     "duration"),
     **dict.fromkeys(("qualifies_as_response", "select_policy", "target_seconds"), "policy"),
-    **dict.fromkeys(("PlannedTimer", "SlaEffect", "due_timers", "on_timer"), "timers"),
+    **dict.fromkeys(("PlannedTimer", "SlaEffect", "due_timers", "next_timers", "on_timer"),
+                   "timers"),
 }
 
 
@@ -49,6 +50,7 @@ __all__ = [
     "SlaEffect",
     "cancel",
     "due_timers",
+    "next_timers",
     "elapsed",
     "format_duration",
     "format_iso",

@@ -1,9 +1,11 @@
 """SLA timers: plan a clock's warning / breach / escalation timers, and apply one that fired.
 
-``due_timers`` lists the timers a *running* clock needs now; the interpreter schedules
-them as ``ScheduleTimer(kind=..., timer_id=<key>)`` and, after every clock transition
-(pause, resume, reprioritize, rearm, stop), cancels the clock's pending timers and
-schedules ``due_timers`` again (keys stay stable for the same arming and rung).
+``due_timers`` lists the timers a *running* clock still needs, in due order;
+``next_timers`` the first of them (those due at the earliest instant), which is what the
+interpreter arms: one rung at a time, as ``ScheduleTimer(kind=..., timer_id=<key>)``.
+After every clock transition (pause, resume, reprioritize, rearm, stop) and every fired
+rung it cancels what is no longer planned and arms ``next_timers`` again (keys stay
+stable for the same arming and rung).
 
 ``on_timer`` applies a fired timer exactly once per arming:
 
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
     from engine.sla.calendar import BusinessCalendar
     from engine.sop.model import MetricSpec
 
-__all__ = ["PlannedTimer", "SlaEffect", "due_timers", "on_timer", "timer_key"]
+__all__ = ["PlannedTimer", "SlaEffect", "due_timers", "next_timers", "on_timer", "timer_key"]
 
 TimerKind = Literal["sla_warning", "sla_breach", "sla_escalation"]
 EffectKind = Literal["warning", "breach", "escalate", "notify"]
@@ -177,6 +179,28 @@ def due_timers(
                if not (breached if t.kind == "sla_breach" else t.key in fired)]
     pending.sort(key=_DUE_ORDER)
     return tuple(pending)
+
+
+def next_timers(
+    clock: SlaClock, metric_spec: MetricSpec | None, cal: BusinessCalendar
+) -> tuple[PlannedTimer, ...]:
+    """The timers a clock arms now: those of ``due_timers`` due at its earliest instant.
+
+    A clock arms one rung at a time: when that rung fires, ``on_timer`` records it and the
+    next rung is planned from the clock's new value. A running clock therefore has one
+    pending timer row (two or more only when rungs share an instant, e.g. the breach and
+    an escalation at ``after: 0h``), not one per warning, breach and escalation. What fires
+    when, and each rung's exactly-once rule, are unchanged; after downtime the overdue
+    rungs fire one sweep after another, each late with its lateness recorded.
+    """
+    pending = due_timers(clock, metric_spec, cal)
+    if len(pending) < 2:
+        return pending
+    first = pending[0].due_at
+    count = 1
+    while count < len(pending) and pending[count].due_at == first:
+        count += 1
+    return pending[:count]
 
 
 def on_timer(

@@ -74,27 +74,33 @@ class BreachingClock:
 
 def clocks_breaching_within(session: Session, seconds: int, *,
                             now: Any = None) -> list[BreachingClock]:
-    """Open clocks whose breach timer is due by ``now + seconds``, soonest first.
+    """Open clocks not yet breached whose breach is due by ``now + seconds``, soonest first.
 
-    Reads the pending ``sla_breach`` timers (indexed by due time) of open cases, so the cost
-    follows the number of clocks in the window, not the number of cases. ``now`` defaults
-    to the wall clock (this is an operator's query at the edge).
+    A running clock arms one rung at a time (engine.sla.next_timers), and every rung before
+    the breach -- its warnings -- is due before it; so a clock breaching within the window
+    has a pending ``sla_warning`` or ``sla_breach`` timer due within it. Those rows (found
+    through the (status, due_at) index) are the candidates; the breach instant is the
+    clock's own ``due_at``. The cost follows the number of clocks in the window, not the
+    number of cases. ``now`` defaults to the wall clock (an operator's query at the edge).
     """
     from datetime import UTC, datetime, timedelta
 
     at = now or datetime.now(UTC)
     horizon = at + timedelta(seconds=seconds)
     rows = session.execute(
-        select(TimerRow.case_id, TimerRow.payload, TimerRow.due_at, CaseRow.level, CaseRow.sop_id,
-               CaseRow.state)
+        select(TimerRow.case_id, TimerRow.payload, CaseRow.level, CaseRow.sop_id, CaseRow.state)
         .join(CaseRow, CaseRow.id == TimerRow.case_id)
-        .where(TimerRow.status == "pending", TimerRow.kind == "sla_breach",
-               TimerRow.due_at <= horizon, CaseRow.status == "open")
-        .order_by(TimerRow.due_at, TimerRow.case_id)).all()
-    out = []
-    for case_id, payload, due_at, level, sop_id, state in rows:
+        .where(TimerRow.status == "pending", TimerRow.kind.in_(("sla_warning", "sla_breach")),
+               TimerRow.due_at <= horizon, CaseRow.status == "open")).all()
+    found: dict[tuple[str, str], BreachingClock] = {}
+    for case_id, payload, level, sop_id, state in rows:
         name = str((payload or {}).get("clock", "?"))
         clock_state = (((state or {}).get("clocks") or {}).get(name) or {}).get("state") or {}
-        out.append(BreachingClock(case_id, name, str(clock_state.get("metric", "")), due_at,
-                                  level, sop_id))
-    return out
+        due_text = clock_state.get("due_at")
+        if not due_text or (case_id, name) in found:
+            continue
+        due_at = datetime.fromisoformat(due_text)
+        if due_at <= horizon:
+            found[(case_id, name)] = BreachingClock(case_id, name, str(clock_state.get("metric", "")),
+                                                    due_at, level, sop_id)
+    return sorted(found.values(), key=lambda c: (c.due_at, c.case_id))

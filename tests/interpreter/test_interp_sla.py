@@ -14,6 +14,7 @@ from engine.interpreter.types import (
     CaseStarted,
     ScheduleTimer,
     SendMessage,
+    TimerFired,
 )
 
 FLOW = """
@@ -42,6 +43,26 @@ def scheduled(d: Driver, cmds: object = None) -> dict[str, ScheduleTimer]:
             and c.kind.startswith("sla_")}
 
 
+def armed(d: Driver) -> list[ScheduleTimer]:
+    """The SLA timers armed now (what the store holds as pending rows), in due order."""
+    live = {tid for ref in d.state.clocks.values() for tid in ref.timers}
+    latest = {c.timer_id: c for c in d.commands if isinstance(c, ScheduleTimer)}
+    return sorted((latest[tid] for tid in live), key=lambda t: (t.due_at, t.payload["key"]))
+
+
+def fire_all(d: Driver) -> tuple[list[ScheduleTimer], list[object]]:
+    """Fire the armed SLA rungs one after another until none is armed; returns the timers
+    fired and every command they produced."""
+    fired: list[ScheduleTimer] = []
+    out: list[object] = []
+    while armed(d):
+        timer = armed(d)[0]
+        out += d.fire(timer)
+        fired.append(timer)
+        assert timer.timer_id not in d.state.timers
+    return fired, out
+
+
 def audits(cmds: object, kind: str) -> list[Audit]:
     return [c for c in cmds if isinstance(c, Audit) and c.kind == kind]  # type: ignore[attr-defined]
 
@@ -53,20 +74,34 @@ def d(org_ctx: StepContext) -> Driver:
     return drv
 
 
-def test_sla_start_chooses_policy_and_arms_warning_breach_escalation_timers(d: Driver) -> None:
+def test_sla_start_chooses_policy_and_arms_the_first_rung_only(d: Driver) -> None:
     clock = d.state.clocks["fr"]
     assert clock.state["policy_id"] == "sla_default"
     assert clock.state["state"] == "running"
-    timers = scheduled(d)
-    kinds = sorted(t.kind for t in timers.values())
-    assert kinds.count("sla_breach") == 1
-    assert kinds.count("sla_warning") == 2
-    assert "sla_escalation" in kinds
-    (breach,) = [t for t in timers.values() if t.kind == "sla_breach"]
     # normal priority: 4 business hours of office_nl from Monday 10:00 local -> 15:00 local
-    assert breach.due_at == datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
-    assert set(clock.timers) == {t.timer_id for t in timers.values()}
-    assert all(d.state.timers[t.timer_id] == "" for t in timers.values())
+    assert clock.state["due_at"] == "2026-03-02T14:00:00+00:00"
+    # one timer row per clock: the first warning (75 % of 4 business hours, after the
+    # lunch break: 14:00 local = 13:00 UTC)
+    (first,) = armed(d)
+    assert (first.kind, first.payload["key"]) == ("sla_warning", "fr:1:warning:0")
+    assert first.due_at == datetime(2026, 3, 2, 13, 0, tzinfo=UTC)
+    assert set(clock.timers) == {first.timer_id}
+    assert d.state.timers[first.timer_id] == ""
+    assert len(scheduled(d)) == 1
+
+
+def test_rungs_are_armed_one_after_another_in_due_order(d: Driver) -> None:
+    fired, _ = fire_all(d)
+    assert [(t.kind, t.payload["key"], t.due_at.isoformat()) for t in fired] == [
+        ("sla_warning", "fr:1:warning:0", "2026-03-02T13:00:00+00:00"),
+        ("sla_warning", "fr:1:warning:1", "2026-03-02T13:45:00+00:00"),
+        # the breach and the +0h rung share an instant: armed together
+        ("sla_breach", "fr:1:breach", "2026-03-02T14:00:00+00:00"),
+        ("sla_escalation", "fr:1:escalation:0", "2026-03-02T14:00:00+00:00"),
+        ("sla_escalation", "fr:1:escalation:1", "2026-03-02T16:00:00+00:00"),
+        ("sla_escalation", "fr:1:escalation:2", "2026-03-03T08:30:00+00:00"),
+    ]
+    assert not d.state.timers and not d.state.clocks["fr"].timers
 
 
 def test_gold_tier_gets_the_gold_policy(org_ctx: StepContext) -> None:
@@ -94,20 +129,20 @@ def test_without_policies_no_clock_runs_and_the_path_goes_on() -> None:
 
 
 def test_pause_cancels_timers_and_resume_replans_them_later(d: Driver) -> None:
-    armed = set(d.state.clocks["fr"].timers)
+    armed_ids = set(d.state.clocks["fr"].timers)
+    first_due = d.state.clocks["fr"].state["due_at"]
     d.advance(hours=1)
     out = d.complete("work", "need_info")
-    assert {c.timer_id for c in out if isinstance(c, CancelTimer)} == armed
+    assert {c.timer_id for c in out if isinstance(c, CancelTimer)} == armed_ids
     assert not d.state.clocks["fr"].timers
     assert not d.state.timers
     assert d.state.clocks["fr"].state["state"] == "paused"
-    first_breach = [t for t in scheduled(d).values() if t.kind == "sla_breach"][0].due_at
     d.advance(hours=2)
     out = d.signal("reply")
-    replanned = [c for c in out if isinstance(c, ScheduleTimer) and c.kind == "sla_breach"]
-    (breach,) = replanned
-    assert breach.due_at > first_breach
+    (warning,) = [c for c in out if isinstance(c, ScheduleTimer) and c.kind.startswith("sla_")]
+    assert warning.payload["key"] == "fr:1:warning:0"
     assert d.state.clocks["fr"].state["state"] == "running"
+    assert d.state.clocks["fr"].state["due_at"] > first_due  # the pause moved the breach
 
 
 def test_stop_completes_clock_and_check_routes_ok(d: Driver) -> None:
@@ -120,14 +155,9 @@ def test_stop_completes_clock_and_check_routes_ok(d: Driver) -> None:
 
 
 def test_timers_fire_warning_breach_escalation_and_notify(d: Driver) -> None:
-    timers = sorted(scheduled(d).values(), key=lambda t: t.due_at)
-    effects: list[str] = []
-    messages: list[SendMessage] = []
-    for timer in timers:
-        out = d.fire(timer)
-        effects += [c.kind for c in out if isinstance(c, Audit)]
-        messages += [c for c in out if isinstance(c, SendMessage)]
-        assert timer.timer_id not in d.state.timers
+    _, out = fire_all(d)
+    effects = [c.kind for c in out if isinstance(c, Audit)]
+    messages = [c for c in out if isinstance(c, SendMessage)]
     assert effects.count("sla_warning") == 2
     assert "sla_breach" in effects
     assert d.state.level == "L2"
@@ -138,6 +168,19 @@ def test_timers_fire_warning_breach_escalation_and_notify(d: Driver) -> None:
     # the human completes late: the check routes to breached
     d.complete("work", "done")
     assert d.state.outcome == "late"
+
+
+def test_a_rung_fired_late_arms_the_next_one_already_due(d: Driver) -> None:
+    """Misfire policy: after downtime each overdue rung fires once, one after another."""
+    first = armed(d)[0]
+    d.advance(hours=10)  # far past the breach
+    d.send(TimerFired(first.timer_id, first.due_at, d.now))
+    (following,) = armed(d)
+    assert following.payload["key"] == "fr:1:warning:1"
+    assert following.due_at < d.now  # overdue: the next sweep fires it at once
+    out = d.send(TimerFired(following.timer_id, following.due_at, d.now))
+    (warning,) = audits(out, "sla_warning")
+    assert warning.detail["lateness_seconds"] > 0
 
 
 def test_duplicate_sla_timer_is_a_no_op(d: Driver) -> None:
@@ -185,15 +228,17 @@ def test_priority_change_recomputes_running_clocks(org_ctx: StepContext) -> None
     handlers = "- {event: priority_changed, set: {priority: event.priority}}"
     d = Driver(sop(FLOW, data="priority: {type: string}", handlers=handlers), org_ctx)
     d.start()
-    (old_breach,) = [t for t in scheduled(d).values() if t.kind == "sla_breach"]
+    (old_warning,) = armed(d)
+    old_due = d.state.clocks["fr"].state["due_at"]
     out = d.signal("priority_changed", priority="high")
     assert d.state.priority == "high"
-    (breach,) = [c for c in out if isinstance(c, ScheduleTimer) and c.kind == "sla_breach"]
     # high priority: 2 business hours instead of 4 -> 12:00 local (lunch starts) = 11:00 UTC
-    assert breach.due_at == datetime(2026, 3, 2, 11, 0, tzinfo=UTC)
-    assert breach.due_at < old_breach.due_at
+    assert d.state.clocks["fr"].state["due_at"] == "2026-03-02T11:00:00+00:00" < old_due
+    (warning,) = [c for c in out if isinstance(c, ScheduleTimer) and c.kind == "sla_warning"]
+    assert warning.due_at < old_warning.due_at
     assert audits(out, "sla_reprioritized")
-    assert CancelTimer(old_breach.timer_id) in out or old_breach.timer_id in d.state.timers
+    assert CancelTimer(old_warning.timer_id) in out
+    assert [t.timer_id for t in armed(d)] == [warning.timer_id]
 
 
 CHECK = """

@@ -26,7 +26,7 @@ from engine.sla.clock import (
     stop,
 )
 from engine.sla.codec import from_json, to_json
-from engine.sla.timers import SlaEffect, due_timers, on_timer
+from engine.sla.timers import SlaEffect, due_timers, next_timers, on_timer
 
 H = 3600
 FR = metric("first_response", "4h", by_priority={"critical": "1h", "p1": "1h", "p3": "8h"})
@@ -71,6 +71,23 @@ def test_start_plans_warnings_breach_and_ladder(office_cal: BusinessCalendar) ->
         ("sla_escalation", "Mon 16:00", "first_response:1:escalation:1"),  # +2h supervisor
         ("sla_escalation", "Tue 08:30", "first_response:1:escalation:2"),  # +4h business
     ]
+
+
+def test_next_timers_is_the_earliest_rung_and_rungs_sharing_its_instant(
+        office_cal: BusinessCalendar) -> None:
+    clock = started(office_cal)
+    assert [t.key for t in next_timers(clock, FR, office_cal)] == ["first_response:1:warning:0"]
+    clock, _ = on_timer(clock, "sla_warning", "first_response:1:warning:0", office_cal,
+                        local(2026, 1, 5, 12))
+    assert [t.key for t in next_timers(clock, FR, office_cal)] == ["first_response:1:warning:1"]
+    clock, _ = on_timer(clock, "sla_warning", "first_response:1:warning:1", office_cal,
+                        local(2026, 1, 5, 13, 45))
+    assert [t.key for t in next_timers(clock, FR, office_cal)] == [
+        "first_response:1:breach", "first_response:1:escalation:0"]  # both at Mon 14:00
+    clock, _ = on_timer(clock, "sla_breach", "first_response:1:breach", office_cal,
+                        local(2026, 1, 5, 14))
+    assert [t.key for t in next_timers(clock, FR, office_cal)] == [
+        "first_response:1:escalation:0"]
 
 
 def test_start_outside_hours_counts_from_next_open(office_cal: BusinessCalendar) -> None:

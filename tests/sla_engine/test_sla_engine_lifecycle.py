@@ -83,9 +83,9 @@ def test_12_pause_while_pending_customer_excludes_business_time_and_shifts_due(s
     assert res["paused_total"] == 90 * 60
     assert res["due_at"] == iso(2, 16, 30)  # shifted by exactly the paused 1h30
     assert res["original_due_at"] == iso(2, 15)
+    # one rung armed at a time: the breach and the +0h rung share the new due instant
     assert sla_pending(sim, cid) == [("sla_breach", iso(2, 16, 30)),
-                                     ("sla_escalation", iso(2, 16, 30)),
-                                     ("sla_escalation", iso(3, 10, 30))]
+                                     ("sla_escalation", iso(2, 16, 30))]
     assert [a["clock"] for a in kinds(sim, cid, "sla_pause")] == ["resolution"]
     assert [a["_at"] for a in kinds(sim, cid, "sla_resume")] == [at(2, 11, 30)]
 
@@ -167,8 +167,7 @@ def test_16_priority_raised_by_event_handler_retroactive_target_one_breach(sim: 
     # rung +0h (L2) applied at once; the old 11:00 breach timer is gone
     assert sim.case(cid).level == "L2"
     assert ("sla_breach", iso(2, 11)) not in sla_pending(sim, cid)
-    assert sla_pending(sim, cid) == [("sla_escalation", iso(2, 11, 30)),
-                                     ("sla_escalation", iso(2, 13, 30))]
+    assert sla_pending(sim, cid) == [("sla_escalation", iso(2, 11, 30))]  # the next rung
 
     sim.run_at(at(2, 12))  # past the old due: still one breach
     assert len(sim.audit(cid, "sla_breach")) == 1
@@ -198,8 +197,7 @@ def test_16_priority_raise_keeps_accumulated_pause(sim: Sim) -> None:
     view = clock_view(sim.rt, "resolution", {"state": res})
     assert view["elapsed_business_s"] == 90 * 60
     assert sla_pending(sim, cid) == [("sla_breach", iso(2, 13, 30)),
-                                     ("sla_escalation", iso(2, 13, 30)),
-                                     ("sla_escalation", iso(2, 15, 30))]
+                                     ("sla_escalation", iso(2, 13, 30))]
     sim.run_at(at(2, 13, 30))
     res = sim.clock_state(cid, "resolution")
     assert (res["breached"], res["breached_at"]) == (True, iso(2, 13, 30))
@@ -338,19 +336,20 @@ def test_23_merged_case_clock_records_merged_as_cancel_reason(sim: Sim) -> None:
 
 def test_24_engine_down_overdue_timers_fire_once_with_lateness(sim: Sim) -> None:
     cid = sim.start("sla_reply", email="ann@example.com")
-    planned = {t.id: t.due_at for t in sim.timers(cid, "pending")}
-    assert sorted(planned.values()) == [at(2, 10, 30), at(2, 10, 45), at(2, 11), at(2, 11),
-                                        at(2, 13), at(2, 15)]
+    # one rung armed at a time: the first warning
+    assert sla_pending(sim, cid) == [("sla_warning", iso(2, 10, 30))]
 
     sim.clock.advance(timedelta(days=1))  # engine down: nothing runs until Tuesday 09:00
-    rep = sim.run()
+    rep = sim.run()  # each overdue rung fires, arming the next (already overdue) one
     assert rep.timers_fired == 6
-    rows = {t.id: t for t in sim.timers(cid)}
-    for tid, due in planned.items():
-        row = rows[tid]
+    fired = sorted((t for t in sim.timers(cid) if t.kind.startswith("sla_")),
+                   key=lambda t: (t.due_at, t.kind))
+    assert [t.due_at for t in fired] == [at(2, 10, 30), at(2, 10, 45), at(2, 11), at(2, 11),
+                                         at(2, 13), at(2, 15)]
+    for row in fired:
         assert row.status == "fired"
         assert row.fired_at == at(3, 9)
-        assert row.lateness_s == (at(3, 9) - due).total_seconds()
+        assert row.lateness_s == (at(3, 9) - row.due_at).total_seconds()
 
     fr = sim.clock_state(cid, "first_response")
     assert (fr["breached"], fr["breached_at"], fr["breaches"]) == (True, iso(2, 11), 1)
