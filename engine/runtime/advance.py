@@ -7,8 +7,10 @@ One batch:
 2. for each case, fold its pending inputs through the pure interpreter in arrival order;
    every ``RunAction`` is executed in-process at once and its result fed back into
    ``step`` until the case is quiescent (waiting or ended);
-3. write states, event log, audit, tasks, timers, outbox, incidents, sub-cases for the
-   whole batch in ONE transaction (engine.store.apply), fenced by the lease.
+3. turn the batch into rows (audit hash chains, JSON), then write states, event log,
+   audit, tasks, timers, outbox, incidents, sub-cases for the whole batch in ONE
+   transaction (engine.store.apply), fenced by the lease; the write lock is held for the
+   statements only.
 
 An input the interpreter refuses (TransitionNotAllowed) is recorded as ``rejected`` with
 its reason and an audit entry; a stale input (a timer the case no longer has) as
@@ -36,7 +38,7 @@ from engine.interpreter import types as t
 from engine.interpreter.step import initial_state, step
 from engine.runtime.actions import ActionRunner
 from engine.runtime.sops import SopProvider
-from engine.store.apply import AppliedEvent, CaseAdvance, commit_advances
+from engine.store.apply import AppliedEvent, CaseAdvance, commit_advances, prepare_commit
 from engine.store.cases import NewCase, case_rows, pending_events
 from engine.store.claims import ClaimedCase, claim_runnable_cases, release_cases
 
@@ -109,8 +111,11 @@ class Advancer:
         runs = [self._advance_safely(c, pending.get(c.id, []), now, ctx) for c in claimed]
         advances = [self._to_advance(r) for r in runs]
         try:
+            # rows computed before the write lock is taken (engine.store.apply)
+            prepared = prepare_commit(advances, self.engine.dialect.name, now, codec)
             with Session(self.engine) as session, session.begin():
-                result = commit_advances(session, advances, self.worker, now, codec)
+                result = commit_advances(session, advances, self.worker, now, codec,
+                                         prepared=prepared)
         except Exception:
             with Session(self.engine) as session, session.begin():
                 release_cases(session, self.worker, [c.id for c in claimed], now)

@@ -41,7 +41,8 @@ from engine.store.models import (
     TimerStatus,
 )
 
-__all__ = ["AppliedEvent", "CaseAdvance", "CommitResult", "commit_advances", "UNROUTED_CHANNEL"]
+__all__ = ["AppliedEvent", "CaseAdvance", "CommitResult", "PreparedCommit", "commit_advances",
+           "prepare_commit", "UNROUTED_CHANNEL"]
 
 #: outbox channel of a message with no channel of its own and a case without one
 UNROUTED_CHANNEL = "unrouted"
@@ -358,23 +359,54 @@ def _write_cases(conn: Any, updates: list[tuple[Any, ...]], statement: tuple[Bul
                          f"{len(updates)} cases written); batch rolled back")
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedCommit:
+    """The rows of a batch, collected before its transaction (see ``prepare_commit``)."""
+
+    advances: tuple[CaseAdvance, ...]
+    rows: _Rows
+    dialect: str
+    now: datetime
+
+
+def prepare_commit(advances: Sequence[CaseAdvance], dialect: str, now: datetime,
+                   codec: Any) -> PreparedCommit:
+    """Turn a batch's advances into rows, outside any transaction.
+
+    This is the Python half of the commit (audit hash chains, JSON, driver values); doing
+    it before ``BEGIN IMMEDIATE`` keeps the SQLite write lock for the statements alone, so
+    workers sharing one database spend the lock's time writing, not computing. The rows
+    assume every case is still this worker's; ``commit_advances`` collects again the
+    cases that are (a lost lease is rare).
+    """
+    rows = _Rows(now, dialect)
+    for adv in advances:
+        _collect_case(rows, adv, codec)
+    return PreparedCommit(tuple(advances), rows, dialect, now)
+
+
 def commit_advances(
-    session: Session, advances: Sequence[CaseAdvance], worker: str, now: datetime, codec: Any
+    session: Session, advances: Sequence[CaseAdvance], worker: str, now: datetime, codec: Any,
+    *, prepared: PreparedCommit | None = None,
 ) -> CommitResult:
     """Write every case of ``advances`` this worker still holds, in the session's transaction.
 
     The caller commits (one transaction per batch). Cases whose lease was lost are
-    skipped and reported in ``stale``.
+    skipped and reported in ``stale``. ``prepared``: the rows of exactly these
+    ``advances`` from ``prepare_commit`` (else they are collected here).
     """
     if not advances:
         return CommitResult((), (), {})
     allowed = _fence(session, advances, worker)
-    rows = _Rows(now, session.get_bind().dialect.name)
-    committed: list[str] = []
-    for adv in advances:
-        if adv.case_id in allowed:
-            _collect_case(rows, adv, codec)
-            committed.append(adv.case_id)
+    dialect = session.get_bind().dialect.name
+    committed = [a.case_id for a in advances if a.case_id in allowed]
+    if (prepared is not None and len(committed) == len(advances)
+            and prepared.dialect == dialect and prepared.now == now
+            and prepared.advances == tuple(advances)):
+        rows = prepared.rows
+    else:
+        rows = prepare_commit([a for a in advances if a.case_id in allowed], dialect, now,
+                              codec).rows
     if committed:
         _write(session, rows)
     stale = tuple(a.case_id for a in advances if a.case_id not in allowed)
