@@ -2,7 +2,8 @@
 
 Each is ``fn(inputs, ctx) -> result`` (see engine.actions.registry), deterministic and
 without I/O of its own; ``kb_lookup`` reaches the knowledge base only through the port
-``ctx.ports["knowledge"]``.
+``ctx.ports["knowledge"]``. ``classify_request``, ``send_reset_link`` and ``set_fields``
+use no port and are marked ``pure_action``: the interpreter runs them inside the step.
 
 - ``classify_request`` inputs ``text`` (str), ``tier`` (str, optional); returns
   ``{intent, category, priority}``. Category by keywords: billing, complaint, warranty,
@@ -24,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from engine.actions.registry import ActionContext
+from engine.actions.registry import ActionContext, pure_action
 
 __all__ = [
     "ACTIONS",
@@ -71,11 +72,13 @@ def classify_text(text: str, tier: str | None = None) -> dict[str, str]:
     return {"intent": intent, "category": category, "priority": priority}
 
 
+@pure_action
 def classify_request(inputs: Mapping[str, Any], ctx: ActionContext) -> dict[str, str]:
     tier = inputs.get("tier")
     return classify_text(str(inputs.get("text") or ""), str(tier) if tier is not None else None)
 
 
+@pure_action
 def send_reset_link(inputs: Mapping[str, Any], ctx: ActionContext) -> dict[str, Any]:
     return {"sent": True, "link_id": f"L-{ctx.case_id}", "to": inputs.get("to")}
 
@@ -84,6 +87,7 @@ def send_message(inputs: Mapping[str, Any], ctx: ActionContext) -> dict[str, Any
     return {k: inputs.get(k) for k in ("channel", "template", "subject", "body", "to")}
 
 
+@pure_action
 def set_fields(inputs: Mapping[str, Any], ctx: ActionContext) -> dict[str, Any]:
     return dict(inputs)
 

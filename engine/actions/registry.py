@@ -40,6 +40,7 @@ __all__ = [
     "PluginValidationError",
     "known_actions",
     "load_actions",
+    "pure_action",
     "static_names",
 ]
 
@@ -62,6 +63,23 @@ class ActionContext:
 
 
 ActionFn = Callable[[Mapping[str, Any], ActionContext], Any]
+
+#: the attribute ``pure_action`` sets on an action function
+PURE_MARK = "careflow_pure"
+
+
+def pure_action(fn: ActionFn) -> ActionFn:
+    """Mark ``fn`` as a pure action: its result depends on its inputs (and the context's
+    case id, node and instant) alone; it does no I/O and uses no port.
+
+    The interpreter runs a pure action inside the step that reaches its node (the runtime
+    hands the registry's pure actions to ``StepContext.inline_actions``): no RunAction
+    command, no ActionCompleted event, the same ``set``, audit and route as when it runs
+    outside. Replaying the event log runs it again with the same inputs. A pure action
+    that raises is run the ordinary way instead, so ``retry`` and ``on_error`` apply.
+    """
+    setattr(fn, PURE_MARK, True)
+    return fn
 
 
 class PluginValidationError(CareflowError):
@@ -130,6 +148,11 @@ class ActionRegistry:
 
     def __contains__(self, name: object) -> bool:
         return name in self._actions
+
+    def pure(self) -> Mapping[str, ActionFn]:
+        """The registered actions marked with ``pure_action``, by name."""
+        return MappingProxyType({n: fn for n, fn in self._actions.items()
+                                 if getattr(fn, PURE_MARK, False) is True})
 
     def execute(
         self, command: RunAction, *, case_id: str, now: datetime,

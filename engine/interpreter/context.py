@@ -35,6 +35,9 @@ class StepContext:
         levels: the competence levels (rank order); None = levels are not checked.
         default_calendar: calendar used when a policy names none that is known.
         internal_channel: channel of SLA notifications (``SendMessage.channel``).
+        inline_actions: pure actions by name (engine.actions.registry.pure_action), run
+            inside the step that reaches their node instead of through a RunAction
+            command; empty: every action goes out as RunAction.
     """
 
     calendars: Mapping[str, CalendarLike] = field(default_factory=frozen_map)
@@ -42,6 +45,7 @@ class StepContext:
     levels: LevelsDoc | None = None
     default_calendar: str | None = None
     internal_channel: str = "internal"
+    inline_actions: Mapping[str, Any] = field(default_factory=frozen_map)
     #: SLA policy choices made so far, by (metric, facts): the choice is a pure function of
     #: them and the policies never change (a replaced context starts with an empty memo)
     _chosen: dict[tuple[Any, ...], SlaPolicyDoc | None] = field(

@@ -54,13 +54,6 @@ __all__ = [
 _KNOWLEDGE_KINDS = frozenset({"linked", "drafted", "none"})
 
 
-def _result_map(result: Any) -> Mapping[str, Any]:
-    """What CEL sees as ``result``: a mapping as is, anything else as ``{"value": x}``."""
-    if type(result) is dict or isinstance(result, Mapping):
-        return result  # type: ignore[no-any-return]
-    return {"value": result}
-
-
 # ---- actions ------------------------------------------------------------------------------
 
 
@@ -68,14 +61,7 @@ def action_completed(work: Work, event: ActionCompleted) -> bool:
     token = work.find("action", event.action_id)
     if token is None:
         return False
-    node = work.compiled.node(token.node)
-    try:
-        work.assign(work.compute(node.set, result=_result_map(event.result)))
-    except ExpressionError as exc:
-        work.incident(token, node, str(exc))
-        return True
-    work.audit("action_completed", node.id, action=node.action, attempt=token.attempt)
-    nodes.go_next(work, token, node)
+    nodes.finish_action(work, token, work.compiled.node(token.node), event.result, token.attempt)
     return True
 
 

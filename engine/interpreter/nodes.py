@@ -8,11 +8,11 @@ it into an incident. Semantics are documented in docs/engine.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from engine.errors import RunError
+from engine.errors import ExpressionError, RunError
 from engine.interpreter import sla_ops
 from engine.interpreter.types import (
     CaseEnded,
@@ -35,6 +35,7 @@ __all__ = [
     "end_case",
     "enter",
     "escalate_level",
+    "finish_action",
     "go_next",
     "run_action",
     "timeout_due",
@@ -63,8 +64,50 @@ def _action(work: Work, token: Token, node: NodeSpec) -> None:
         work.level = node.level  # a new case is held by its first lane (usually the e-level)
     if node.action == SEND_MESSAGE:
         _send_message(work, token, node)
-    else:
+        return
+    inline = work.ctx.inline_actions
+    fn = inline.get(node.action) if inline else None
+    if fn is None or not _run_inline(work, token, node, fn):
         run_action(work, token, node, attempt=1)
+
+
+def _run_inline(work: Work, token: Token, node: NodeSpec, fn: Callable[..., Any]) -> bool:
+    """Run the pure action ``fn`` of ``node`` in this step (StepContext.inline_actions) and
+    finish the node with its result; False when it raised (the caller then emits the
+    RunAction, so the runtime runs it again and ``retry`` / ``on_error`` apply)."""
+    inputs = work.value(node.inputs, work.variables())
+    key = f"{work.case_id}:{node.id}:{token.entered_seq}:1"
+    try:
+        result = fn(inputs, _action_context(work.case_id, node.id, 1, key, work.now))
+    except Exception:  # noqa: BLE001 -- the ordinary path reports it with its retries
+        return False
+    finish_action(work, token, node, result, 1)
+    return True
+
+
+def _action_context(*args: Any) -> Any:
+    from engine.actions.registry import ActionContext
+
+    return ActionContext(*args)
+
+
+def _result_map(result: Any) -> Any:
+    """What CEL sees as ``result``: a mapping as is, anything else as ``{"value": x}``."""
+    if type(result) is dict or isinstance(result, Mapping):
+        return result
+    return {"value": result}
+
+
+def finish_action(work: Work, token: Token, node: NodeSpec, result: Any, attempt: int) -> None:
+    """An action of ``node`` returned ``result``: its ``set``, the audit, the next node
+    (a ``set`` that cannot be evaluated raises an incident at the node instead)."""
+    try:
+        work.assign(work.compute(node.set, result=_result_map(result)))
+    except ExpressionError as exc:
+        work.incident(token, node, str(exc))
+        return
+    work.audit("action_completed", node.id, action=node.action, attempt=attempt)
+    go_next(work, token, node)
 
 
 def run_action(work: Work, token: Token, node: NodeSpec, attempt: int) -> None:

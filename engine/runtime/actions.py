@@ -32,6 +32,13 @@ class ActionRunner:
             self._registry = load_actions()
         return self._registry
 
+    @property
+    def inline(self) -> Mapping[str, Any]:
+        """The registry's pure actions, which the interpreter runs inside the step
+        (StepContext.inline_actions)."""
+        pure: Mapping[str, Any] = self.registry.pure()
+        return pure
+
     def run(self, cmd: RunAction, state: CaseState, now: datetime) -> ActionCompleted | ActionFailedEvent:
         """Run ``cmd`` for the case in ``state``; the action's own errors become the event."""
         result: ActionCompleted | ActionFailedEvent = self.registry.execute(

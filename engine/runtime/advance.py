@@ -5,8 +5,9 @@ One batch:
 1. claim up to ``batch`` runnable cases with a lease and read their pending inputs (one
    short transaction);
 2. for each case, fold its pending inputs through the pure interpreter in arrival order;
-   every ``RunAction`` is executed in-process at once and its result fed back into
-   ``step`` until the case is quiescent (waiting or ended);
+   pure actions (engine.actions.registry.pure_action) run inside the step; every
+   ``RunAction`` is executed in-process at once and its result fed back into ``step``
+   until the case is quiescent (waiting or ended);
 3. turn the batch into rows (audit hash chains, JSON), then write states, event log,
    audit, tasks, timers, outbox, incidents, sub-cases for the whole batch in ONE
    transaction (engine.store.apply), fenced by the lease; the write lock is held for the
@@ -95,6 +96,17 @@ class Advancer:
         self.worker = worker
         self.actions = actions or ActionRunner()
         self.lease_s = lease_s
+        self._ctx: tuple[Any, Any] = (None, None)  # (the provider's context, with actions)
+
+    def context(self) -> Any:
+        """The SOPs' StepContext with this runner's pure actions as ``inline_actions``
+        (made again when the provider's context changes)."""
+        base, ctx = self._ctx
+        current = self.sops.context
+        if base is not current:
+            ctx = dataclasses.replace(current, inline_actions=self.actions.inline)
+            self._ctx = (current, ctx)
+        return ctx
 
     # ---- one batch ----------------------------------------------------------------------
 
@@ -107,7 +119,7 @@ class Advancer:
             pending = pending_events(session, [c.id for c in claimed]) if claimed else {}
         if not claimed:
             return BatchReport(seconds=time.perf_counter() - started)
-        ctx = self.sops.context
+        ctx = self.context()
         runs = [self._advance_safely(c, pending.get(c.id, []), now, ctx) for c in claimed]
         advances = [self._to_advance(r) for r in runs]
         try:

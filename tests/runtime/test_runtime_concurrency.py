@@ -147,8 +147,9 @@ def test_four_worker_processes_advance_2000_cases_exactly_once(rt_pg_url, rt_pg_
     assert sorted(seqs) == ids and waiting == 0
     assert set(started.values()) == {1} and len(started) == 2000  # each case started once
     assert len(applied) == len(set(applied)) == sum(seqs.values())  # no duplicate, none lost
-    expected = {cid: (3 if int(cid[1:]) % 10 < 6 else 2) for cid in ids}
-    assert seqs == expected
+    # the start runs classify_request and send_reset_link inside its step (pure actions):
+    # every case reaches its wait point (confirmation or the L1 task) in one transition
+    assert seqs == dict.fromkeys(ids, 1)
 
 
 def test_timers_due_while_the_engine_was_down_fire_exactly_once_late(rt_pg_engine,
