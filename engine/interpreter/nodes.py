@@ -78,17 +78,24 @@ def _run_inline(work: Work, token: Token, node: NodeSpec, fn: Callable[..., Any]
     inputs = work.value(node.inputs, work.variables())
     key = f"{work.case_id}:{node.id}:{token.entered_seq}:1"
     try:
-        result = fn(inputs, _action_context(work.case_id, node.id, 1, key, work.now))
+        result = fn(inputs, _action_context(work.case_id, node.id, key, work.now))
     except Exception:  # noqa: BLE001 -- the ordinary path reports it with its retries
         return False
     finish_action(work, token, node, result, 1)
     return True
 
 
-def _action_context(*args: Any) -> Any:
-    from engine.actions.registry import ActionContext
+_CONTEXT: list[Callable[..., Any]] = []
 
-    return ActionContext(*args)
+
+def _action_context(case_id: str, node: str, key: str, now: datetime) -> Any:
+    """The engine.actions ActionContext of an inline action (attempt 1, no ports), built
+    with the registry's positional constructor (imported on the first inline action)."""
+    if not _CONTEXT:
+        from engine.actions.registry import context_maker
+
+        _CONTEXT.append(context_maker())
+    return _CONTEXT[0](case_id, node, 1, key, now, EMPTY)
 
 
 def _result_map(result: Any) -> Any:

@@ -192,15 +192,35 @@ def next_timers(
     an escalation at ``after: 0h``), not one per warning, breach and escalation. What fires
     when, and each rung's exactly-once rule, are unchanged; after downtime the overdue
     rungs fire one sweep after another, each late with its lateness recorded.
+
+    Only the first rung's instant is computed: every rung sits at an offset on the clock's
+    elapsed axis (a warning at its threshold, the breach at the budget, escalation ``j``
+    at the budget plus its ``after``), and instants grow with offsets, so the earliest
+    pending rungs are those with the smallest offset.
     """
-    pending = due_timers(clock, metric_spec, cal)
-    if len(pending) < 2:
-        return pending
-    first = pending[0].due_at
-    count = 1
-    while count < len(pending) and pending[count].due_at == first:
-        count += 1
-    return pending[:count]
+    del metric_spec
+    if clock.state != "running" or clock.due_at is None:
+        return ()
+    fired = (*clock.warnings_fired, *clock.escalations_fired)  # keys never collide
+    prefix = f"{clock.name}:{clock.arming}:"
+    offsets: list[tuple[int, str, int]] = [
+        (at, "warning", i) for i, at in enumerate(clock.warn_at)
+        if f"{prefix}warning:{i}" not in fired]
+    if not clock.breached_now:
+        offsets.append((clock.budget, "breach", 0))
+    offsets.extend((clock.budget + step.after, "escalation", j)
+                   for j, step in enumerate(clock.ladder)
+                   if f"{prefix}escalation:{j}" not in fired)
+    if not offsets:
+        return ()
+    first = min(o[0] for o in offsets)
+    base = _base(clock)
+    out = [_warning_timer(clock, cal, i, base) if kind == "warning"
+           else _breach_timer(clock, base) if kind == "breach"
+           else _escalation_timer(clock, cal, i, base)
+           for at, kind, i in offsets if at == first]
+    out.sort(key=_DUE_ORDER)
+    return tuple(out)
 
 
 def on_timer(

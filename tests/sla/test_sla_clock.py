@@ -592,3 +592,26 @@ def test_pause_after_an_undelivered_breach_does_not_move_the_breach_instant(
         resume(late_pause, office_cal, local(2026, 1, 6, 9)), office_cal, local(2026, 1, 6, 10)
     )
     assert stopped.breached_at == local(2026, 1, 5, 14)
+
+
+@pytest.mark.parametrize("priority", ["low", "normal", "high", "critical"])
+@pytest.mark.parametrize("start", [MON_9, local(2026, 1, 5, 16, 50), local(2026, 1, 9, 16),
+                                   local(2026, 1, 10, 11)])
+def test_next_timers_is_always_the_earliest_group_of_due_timers(
+        office_cal: BusinessCalendar, priority: str, start: datetime) -> None:
+    """The offset shortcut of next_timers agrees with planning every rung, rung after
+    rung, whatever the start (in hours, before a close, before a weekend, in the weekend)."""
+    clock = started(office_cal, at=start, priority=priority)
+    rungs = len(due_timers(clock, FR, office_cal))  # 6; 5 when both warnings coincide
+    seen = 0
+    while True:
+        plan = due_timers(clock, FR, office_cal)
+        nxt = next_timers(clock, FR, office_cal)
+        if not plan:
+            assert nxt == ()
+            break
+        assert nxt == tuple(t for t in plan if t.due_at == plan[0].due_at)
+        for timer in nxt:
+            clock, _ = on_timer(clock, timer.kind, timer.key, office_cal, timer.due_at)
+        seen += len(nxt)
+    assert seen == rungs
