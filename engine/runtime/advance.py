@@ -96,16 +96,17 @@ class Advancer:
         self.worker = worker
         self.actions = actions or ActionRunner()
         self.lease_s = lease_s
-        self._ctx: tuple[Any, Any] = (None, None)  # (the provider's context, with actions)
+        #: (the provider's context, the action runner, the context with its pure actions)
+        self._ctx: tuple[Any, Any, Any] = (None, None, None)
 
     def context(self) -> Any:
-        """The SOPs' StepContext with this runner's pure actions as ``inline_actions``
-        (made again when the provider's context changes)."""
-        base, ctx = self._ctx
+        """The SOPs' StepContext with the action runner's pure actions as
+        ``inline_actions`` (made again when the provider's context or the runner changes)."""
+        base, runner, ctx = self._ctx
         current = self.sops.context
-        if base is not current:
+        if base is not current or runner is not self.actions:
             ctx = dataclasses.replace(current, inline_actions=self.actions.inline)
-            self._ctx = (current, ctx)
+            self._ctx = (current, self.actions, ctx)
         return ctx
 
     # ---- one batch ----------------------------------------------------------------------
