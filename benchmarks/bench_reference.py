@@ -154,14 +154,17 @@ def _free_port() -> int:
 
 
 def _busy(engine: Any, now: datetime) -> bool:
-    """Anything left for the workers: a runnable or leased case, a due timer or message."""
+    """Anything left for the workers: a runnable case (a claimed case stays runnable until
+    its batch commits), a due timer or message. Each test walks an index, so polling this
+    every 20 ms costs the driver little CPU (a scan of the cases table cost ~4 ms a poll
+    and took a tenth of the two cores from the workers)."""
     from sqlalchemy import text
 
     from engine.store.db import READ_ONLY
 
     with engine.execution_options(**{READ_ONLY: True}).connect() as conn:  # no write lock
         return bool(conn.execute(text(
-            "SELECT EXISTS (SELECT 1 FROM cases WHERE runnable = 1 OR lease_owner IS NOT NULL) "
+            "SELECT EXISTS (SELECT 1 FROM cases WHERE runnable = 1) "
             "OR EXISTS (SELECT 1 FROM timers WHERE status = 'pending' AND due_at <= :now) "
             "OR EXISTS (SELECT 1 FROM outbox WHERE status = 'pending' AND next_attempt_at <= :now)"
         ), {"now": now.replace(tzinfo=None).isoformat(sep=" ")}).scalar())
