@@ -2,8 +2,8 @@
 
 One batch:
 
-1. claim up to ``batch`` runnable cases with a lease and read their pending inputs (one
-   short transaction);
+1. claim up to ``batch`` runnable cases with a lease (one short write transaction), then
+   read their states and pending inputs (a read transaction, no write lock);
 2. for each case, fold its pending inputs through the pure interpreter in arrival order;
    pure actions (engine.actions.registry.pure_action) run inside the step; every
    ``RunAction`` is executed in-process at once and its result fed back into ``step``
@@ -41,7 +41,8 @@ from engine.runtime.actions import ActionRunner
 from engine.runtime.sops import SopProvider
 from engine.store.apply import AppliedEvent, CaseAdvance, commit_advances, prepare_commit
 from engine.store.cases import NewCase, case_rows, pending_events
-from engine.store.claims import ClaimedCase, claim_runnable_cases, release_cases
+from engine.store.claims import ClaimedCase, claim_runnable_cases, release_cases, with_states
+from engine.store.db import read_session
 
 __all__ = ["Advancer", "BatchReport"]
 
@@ -116,10 +117,15 @@ class Advancer:
         started = time.perf_counter()
         now = self.clock.now()
         with Session(self.engine) as session, session.begin():
-            claimed = claim_runnable_cases(session, self.worker, batch, self.lease_s, now)
-            pending = pending_events(session, [c.id for c in claimed]) if claimed else {}
-        if not claimed:
+            leased = claim_runnable_cases(session, self.worker, batch, self.lease_s, now,
+                                          with_state=False)
+        if not leased:
             return BatchReport(seconds=time.perf_counter() - started)
+        # states and inputs are read after the claim committed: the write lock (SQLite)
+        # is held for the lease update alone; the lease keeps other workers off these cases
+        with read_session(self.engine) as session, session.begin():
+            claimed = with_states(session, leased)
+            pending = pending_events(session, [c.id for c in claimed])
         ctx = self.context()
         runs = [self._advance_safely(c, pending.get(c.id, []), now, ctx) for c in claimed]
         advances = [self._to_advance(r) for r in runs]

@@ -14,6 +14,7 @@ decides what a late firing still means (a stale timer of a case that moved on is
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,6 +43,7 @@ __all__ = [
     "claim_outbox",
     "claim_runnable_cases",
     "release_cases",
+    "with_states",
 ]
 
 CASES = CaseRow.__table__
@@ -98,18 +100,20 @@ _CLAIM_RETURNING = ("id", "sop_id", "sop_hash", "sop_version", "state", "version
 _STATE = _CLAIM_RETURNING.index("state")
 
 
-@lru_cache(maxsize=4)
-def _claim_sql(dialect: str) -> str:
+@lru_cache(maxsize=8)
+def _claim_sql(dialect: str, with_state: bool = True) -> str:
     p, true = ("?", "1") if dialect == "sqlite" else ("%s", "true")
     lock = " FOR UPDATE SKIP LOCKED" if dialect == "postgresql" else ""  # (SQLite: BEGIN IMMEDIATE)
+    returning = [c for c in _CLAIM_RETURNING if with_state or c != "state"]
     return (f"UPDATE cases SET lease_owner = {p}, lease_until = {p}, version = version + 1 "
             f"WHERE id IN (SELECT id FROM cases WHERE runnable = {true} AND next_run_at <= {p} "
             f"AND (lease_until IS NULL OR lease_until < {p}) ORDER BY next_run_at "
-            f"LIMIT {p}{lock}) RETURNING {', '.join(_CLAIM_RETURNING)}")
+            f"LIMIT {p}{lock}) RETURNING {', '.join(returning)}")
 
 
 def claim_runnable_cases(
-    session: Session, worker: str, limit: int, lease_s: float, now: datetime
+    session: Session, worker: str, limit: int, lease_s: float, now: datetime, *,
+    with_state: bool = True,
 ) -> list[ClaimedCase]:
     """Lease up to ``limit`` runnable cases whose lease is free or expired.
 
@@ -117,20 +121,42 @@ def claim_runnable_cases(
     version is still current, so a worker whose lease expired cannot overwrite the work
     of the worker that took the case over. One statement through the driver (the claimed
     states are parsed once, by orjson); PostgreSQL skips rows other workers hold.
+
+    ``with_state=False`` leaves the states out (``state`` is None): the caller reads them
+    with ``with_states`` after its transaction, outside the SQLite write lock.
     """
     conn = session.connection()
     dialect = conn.dialect.name
     time = sqlite_time if dialect == "sqlite" else _same
-    rows = conn.exec_driver_sql(_claim_sql(dialect), (
+    rows = conn.exec_driver_sql(_claim_sql(dialect, with_state), (
         worker, time(now + timedelta(seconds=lease_s)), time(now), time(now), limit)).all()
     claimed = []
     for row in rows:
         values = list(row)
-        if type(values[_STATE]) is str:
+        if not with_state:
+            values.insert(_STATE, None)
+        elif type(values[_STATE]) is str:
             values[_STATE] = loads(values[_STATE])
         claimed.append(ClaimedCase(*values))
     claimed.sort(key=lambda x: x.id)
     return claimed
+
+
+def with_states(session: Session, claimed: Sequence[ClaimedCase]) -> list[ClaimedCase]:
+    """``claimed`` (from ``claim_runnable_cases(..., with_state=False)``) with their states,
+    read in ``session`` -- a read-only one is enough: the lease keeps other workers from
+    writing these cases."""
+    states: dict[str, Any] = {}
+    conn = session.connection()
+    p = "?" if conn.dialect.name == "sqlite" else "%s"
+    ids = [c.id for c in claimed]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        for cid, state in conn.exec_driver_sql(
+                f"SELECT id, state FROM cases WHERE id IN ({', '.join([p] * len(chunk))})",
+                tuple(chunk)):
+            states[cid] = loads(state) if type(state) is str else state
+    return [dataclasses.replace(c, state=states.get(c.id)) for c in claimed]
 
 
 def _same(value: Any) -> Any:

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from engine.errors import RunError, TaskConflict
@@ -85,6 +85,25 @@ def test_pending_inputs_are_claimed_once_and_applied_in_order(db, clock) -> None
         assert sorted(r.seq for r in rows if r.case_id == "C1") == [1, 2, 3]
         case = s.get(CaseRow, "C1")
         assert (case.seq, case.runnable, case.lease_owner) == (3, False, None)
+
+
+def test_a_claim_without_states_reads_them_afterwards_without_the_write_lock(db, clock) -> None:  # noqa: ANN001
+    from engine.store.db import read_session
+
+    now = clock.now()
+    ids = _start(db, now)
+    with Session(db) as s, s.begin():  # give one case a state to read back
+        s.execute(update(CaseRow).where(CaseRow.id == "C1").values(state={"seq": 7, "x": [1]}))
+    with Session(db) as s, s.begin():
+        leased = claims.claim_runnable_cases(s, "w1", 10, 30, now, with_state=False)
+    assert sorted(c.id for c in leased) == ids and all(c.state is None for c in leased)
+    with read_session(db) as s, s.begin():
+        claimed = claims.with_states(s, leased)
+    assert [c.id for c in claimed] == [c.id for c in leased]
+    assert {c.id: c.state for c in claimed}["C1"] == {"seq": 7, "x": [1]}
+    assert [c.version for c in claimed] == [c.version for c in leased]  # the lease's version
+    with Session(db) as s, s.begin():  # leased all the same
+        assert claims.claim_runnable_cases(s, "w2", 10, 30, now) == []
 
 
 def test_an_expired_lease_is_reclaimed_and_the_old_owner_is_fenced_off(db, clock) -> None:  # noqa: ANN001
