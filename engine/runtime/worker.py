@@ -50,6 +50,10 @@ __all__ = ["IdleReport", "make_runtime", "prefect_settings", "run_until_idle", "
 #: 60-200 ms per flow run; every batch is still its own transaction and artifact)
 BATCHES_PER_FLOW_RUN = 10
 
+#: how long a long-lived worker's advance flow run waits for new work once the queue is
+#: drained, before it ends (a new flow run costs 0.1 s to over 2 s against a busy server)
+WORKER_LINGER_S = 2.0
+
 #: flow runs older than this are deleted by a server careflow starts (Prefect's DB vacuum)
 FLOW_RUN_RETENTION_S = 7 * 24 * 3600
 
@@ -206,12 +210,13 @@ class IdleReport:
     per_batch: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _steps(rt: Runtime, use_prefect: bool, batch: int) -> tuple[Callable[[], dict[str, Any]], ...]:
+def _steps(rt: Runtime, use_prefect: bool, batch: int,
+           linger_s: float = 0.0) -> tuple[Callable[[], dict[str, Any]], ...]:
     if use_prefect:
         from engine.runtime import flows
 
         return (lambda: flows.fire_due_timers(rt.key),
-                lambda: flows.advance_batch(rt.key, batch, BATCHES_PER_FLOW_RUN),
+                lambda: flows.advance_batch(rt.key, batch, BATCHES_PER_FLOW_RUN, linger_s),
                 lambda: flows.dispatch_outbox(rt.key))
 
     def timers() -> dict[str, Any]:
@@ -234,10 +239,11 @@ def _steps(rt: Runtime, use_prefect: bool, batch: int) -> tuple[Callable[[], dic
 
 
 def run_pass(rt: Runtime, *, use_prefect: bool = True, batch: int = 500,
-             report: IdleReport | None = None) -> IdleReport:
-    """One pass: fire due timers, advance every runnable case, dispatch due messages."""
+             report: IdleReport | None = None, linger_s: float = 0.0) -> IdleReport:
+    """One pass: fire due timers, advance every runnable case, dispatch due messages
+    (``linger_s``: how long an advance flow run waits for more work; see advance_batch)."""
     rep = report or IdleReport()
-    timers, advance, outbox = _steps(rt, use_prefect, batch)
+    timers, advance, outbox = _steps(rt, use_prefect, batch, linger_s)
     rep.rounds += 1
     if has_due_timers(rt):
         rep.timers_fired += int(timers().get("fired", 0))
@@ -283,15 +289,21 @@ def run_until_idle(engine: Engine | str | None = None, clock: Clock | None = Non
 
 def worker_loop(rt: Runtime, *, once: bool = False, batch: int = 500, poll_s: float = 1.0,
                 stop: threading.Event | None = None, use_prefect: bool = True,
-                on_pass: Callable[[IdleReport], None] | None = None) -> IdleReport:
-    """Call the flows in a loop in this process until ``stop`` is set (or one pass)."""
+                on_pass: Callable[[IdleReport], None] | None = None,
+                linger_s: float = WORKER_LINGER_S) -> IdleReport:
+    """Call the flows in a loop in this process until ``stop`` is set (or one pass).
+
+    An advance flow run that drained the queue waits up to ``linger_s`` for new work
+    before it ends (timers and the outbox are served between flow runs, so they wait at
+    most that long too)."""
     total = IdleReport()
     stop = stop or threading.Event()
     ctx = prefect_settings() if use_prefect else contextlib.nullcontext()
     with ctx:
         _freeze_startup_heap()
         while not stop.is_set():
-            rep = run_pass(rt, use_prefect=use_prefect, batch=batch)
+            rep = run_pass(rt, use_prefect=use_prefect, batch=batch,
+                           linger_s=0.0 if once else linger_s)
             _freeze_startup_heap()
             for name in ("batches", "cases", "events", "timers_fired", "sent", "failed",
                          "flow_runs", "rounds"):

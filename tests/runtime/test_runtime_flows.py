@@ -274,3 +274,32 @@ def test_a_task_without_a_hand_back_outcome_says_so(rt) -> None:  # noqa: ANN001
     run_until_idle(runtime=rt, use_prefect=False)
     with pytest.raises(RunError, match="no 'hand_back' outcome.*outcomes: verified, escalate"):
         ops.hand_back_task(rt, _open_task(rt, cid).id, "x", agent="ann")
+
+
+def test_a_lingering_advance_run_takes_work_that_arrives_while_it_waits(rt) -> None:  # noqa: ANN001
+    """A worker's flow run waits up to linger_s for new work (a burst that arrives after the
+    queue drained costs no new flow run); without linger it ends when the queue is empty."""
+    import threading
+
+    from engine.runtime import flows
+
+    first = ops.start_case(rt, "password_reset", SELF)
+    late: list[str] = []
+
+    def arrive_after_the_first_batch() -> None:
+        while _case(rt, first).seq == 0:
+            threading.Event().wait(0.01)
+        late.append(ops.start_case(rt, "password_reset", LOCKED))
+
+    arrival = threading.Thread(target=arrive_after_the_first_batch)
+    arrival.start()
+    try:
+        out = flows.advance_batch(rt.key, 500, 10, linger_s=5.0)
+    finally:
+        arrival.join()
+    assert (out["batches"], out["claimed"]) == (2, 2)  # both cases, one flow run
+    assert _open_task(rt, late[0]).node == "verify_identity"
+
+    ops.start_case(rt, "password_reset", SELF)
+    out = flows.advance_batch(rt.key, 500, 10)  # no linger: ends once the queue is empty
+    assert (out["batches"], out["claimed"]) == (1, 1)
