@@ -10,7 +10,10 @@ FILE (WAL, synchronous=FULL, BEGIN IMMEDIATE) -> the Prefect flows
 ``fire_due_timers`` / ``advance_batch`` / ``dispatch_outbox``, in two shapes (``--workers``):
 0, in this process through ``run_until_idle`` against Prefect's ephemeral API (``careflow
 run``); K > 0, K ``worker_loop`` processes (``careflow worker``) against a ``prefect server``
-started for the run, the driver waiting until nothing is runnable, leased or due.
+started for the run (on a fresh PostgreSQL database when one answers on 127.0.0.1, as
+docs/operations.md advises for several workers; ``--prefect-db sqlite`` keeps Prefect's
+own file), the driver waiting until nothing is runnable, leased or due. careflow's case
+store is the SQLite file in both shapes.
 Same mix and rounds as the peers' bench.py: (1) start all N cases, each runs to its first
 wait point; (2) deliver what each open case waits for (the customer_confirmed message or
 the L1 task outcome; the driver asks the case store what each case waits for); (3) complete
@@ -101,16 +104,53 @@ def _worker_process(index: int, db_url: str, batch: int, api_url: str, ready: An
              "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 
+PREFECT_BENCH_DB = "careflow_bench_prefect"
+
+
+def prefect_database(choice: str) -> str | None:
+    """The database URL of the workers' Prefect server for ``--prefect-db``: ``sqlite``
+    (None: Prefect's own file), a URL, or ``auto``: a fresh PostgreSQL database
+    ``careflow_bench_prefect`` (with pg_trgm, which Prefect needs) on the server that
+    $CAREFLOW_BENCH_PG_URL names (default postgres@127.0.0.1:5432), when it answers."""
+    if choice == "sqlite":
+        return None
+    if choice != "auto":
+        return choice
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    admin = os.environ.get("CAREFLOW_BENCH_PG_URL",
+                           "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    try:
+        eng = create_engine(admin, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+        with eng.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {PREFECT_BENCH_DB} WITH (FORCE)"))
+            conn.execute(text(f"CREATE DATABASE {PREFECT_BENCH_DB}"))
+        eng.dispose()
+        url = eng.url.set(database=PREFECT_BENCH_DB)
+        eng = create_engine(url, isolation_level="AUTOCOMMIT")
+        with eng.connect() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+        eng.dispose()
+    except SQLAlchemyError as exc:
+        print(f"bench: no PostgreSQL for the Prefect server ({type(exc).__name__}); "
+              "it runs on SQLite", file=sys.stderr)
+        return None
+    return url.render_as_string(hide_password=False)
+
+
 class _Workers:
     """``count`` worker processes and the Prefect server they report to."""
 
-    def __init__(self, count: int, db_url: str, batch: int, workdir: Path) -> None:
+    def __init__(self, count: int, db_url: str, batch: int, workdir: Path,
+                 prefect_db: str | None = None) -> None:
         import multiprocessing as mp
 
         from engine.runtime.worker import start_prefect_server
 
         os.environ.setdefault("PREFECT_HOME", str(workdir / "prefect"))
-        self.server, api = start_prefect_server(port=_free_port(), timeout_s=120)
+        self.server, api = start_prefect_server(port=_free_port(), timeout_s=120,
+                                                database_url=prefect_db)
         ctx = mp.get_context("spawn")
         self.stop, self.out = ctx.Event(), ctx.Queue()
         ready = [ctx.Event() for _ in range(count)]
@@ -173,7 +213,8 @@ def _busy(engine: Any, now: datetime) -> bool:
 START = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 
-def run_careflow(n: int, batch: int, workdir: Path, workers: int = 0) -> dict[str, object]:
+def run_careflow(n: int, batch: int, workdir: Path, workers: int = 0,
+                 prefect_db: str = "auto") -> dict[str, object]:
     """The scenario on careflow: in this process (``workers=0``: ``run_until_idle``, the
     embedded shape of ``careflow run``, ephemeral Prefect API) or with ``workers`` worker
     processes against a Prefect server (the shape of ``careflow serve`` / ``careflow worker``)."""
@@ -207,7 +248,9 @@ def run_careflow(n: int, batch: int, workdir: Path, workers: int = 0) -> dict[st
                for c in inputs]
     confirm = codec.event_to_json(t.Signal("customer_confirmed", {"confirmed": True, "channel": "email"}))
     counts = {"rounds": 0, "flow_runs": 0, "batches": 0}
-    pool = _Workers(workers, f"sqlite:///{db_path}", batch, workdir) if workers else None
+    server_db = prefect_database(prefect_db) if workers else None
+    pool = (_Workers(workers, f"sqlite:///{db_path}", batch, workdir, server_db) if workers
+            else None)
 
     def settle() -> None:
         counts["rounds"] += 1
@@ -309,6 +352,8 @@ def run_careflow(n: int, batch: int, workdir: Path, workers: int = 0) -> dict[st
         "batch": batch, "outcomes": outcomes, **counts,
         # the Prefect server the workers report to runs beside them on the same cores
         "prefect_server_cpu_s": None if server_cpu is None else round(server_cpu, 3),
+        "prefect_server_db": (None if pool is None else
+                              "postgresql" if server_db else "sqlite"),
     }
 
 
@@ -337,10 +382,16 @@ def run_peer(py: Path, engine: str, n: int) -> dict[str, object]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", type=int, nargs="*", default=[1000, 10000])
-    ap.add_argument("--batch", type=int, default=2000)  # N=10,000: 1,189-1,331 cases/s at 2,000, 5,000 or 10,000
+    # one process: N=10,000 runs about as fast at 1,000 as at 2,000 or 5,000; two workers
+    # need batches of 1,000 to share the 10,000 (and the 1,000 of round 3) evenly
+    ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--workers", type=int, nargs="*", default=[0, 2],
                     help="0: everything in this process (careflow run, ephemeral Prefect API); "
                          "K > 0: K worker processes against a Prefect server (careflow worker)")
+    ap.add_argument("--prefect-db", default="auto",
+                    help="database of the workers' Prefect server: auto (a fresh PostgreSQL "
+                         "database when one answers on 127.0.0.1, else SQLite), sqlite, or a "
+                         "URL; careflow's own case store is a SQLite file either way")
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--peers", nargs="*", default=list(PEER_ENGINES))
     args = ap.parse_args()
@@ -362,7 +413,7 @@ def main() -> None:
         os.environ.setdefault("PREFECT_HOME", str(Path(tmp) / "prefect"))
         for n in args.cases:
             for workers in args.workers:
-                res = run_careflow(n, args.batch, Path(tmp), workers)
+                res = run_careflow(n, args.batch, Path(tmp), workers, args.prefect_db)
                 print(json.dumps(res), flush=True)
                 results.append(res)
     print("\n| N | engine | cases/s | CPU µs/case | peak RSS MB | RSS KB/open case | careflow speed-up"

@@ -405,6 +405,10 @@ def serve(
     batch: Annotated[int, typer.Option(help="Cases per advance batch.")] = 500,
     sops: SopsOpt = DEFAULT_SOPS,
     db: DbOpt = None,
+    prefect_db: Annotated[str | None, typer.Option(
+        "--prefect-db", envvar="CAREFLOW_PREFECT_DATABASE_URL",
+        help="Database of the Prefect server careflow starts (postgresql://... for several "
+             "workers; default: Prefect's SQLite file).")] = None,
 ) -> None:
     """Worker loop against a persistent Prefect server (PREFECT_API_URL, or one started here)."""
     from engine.runtime.worker import serve as serve_loop
@@ -415,7 +419,7 @@ def serve(
     typer.echo("careflow serve: Prefect UI at "
                f"{os.environ.get('PREFECT_API_URL', f'http://127.0.0.1:{port}/api').removesuffix('/api')}")
     try:
-        serve_loop(engine, sops=sops, batch=batch, port=port)
+        serve_loop(engine, sops=sops, batch=batch, port=port, prefect_database=prefect_db)
     except KeyboardInterrupt:
         typer.echo("careflow serve: stopped")
 

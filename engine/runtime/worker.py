@@ -43,8 +43,8 @@ from engine.runtime.timers import fire_due
 from engine.store.db import READ_ONLY, make_engine
 from engine.store.models import CaseRow, OutboxRow, TimerRow
 
-__all__ = ["IdleReport", "make_runtime", "prefect_settings", "run_until_idle", "serve",
-           "worker_loop"]
+__all__ = ["IdleReport", "make_runtime", "prefect_database_url", "prefect_settings",
+           "run_until_idle", "serve", "start_prefect_server", "worker_loop"]
 
 #: batches one advance flow run may commit while cases stay runnable (Prefect costs about
 #: 60-200 ms per flow run; every batch is still its own transaction and artifact)
@@ -332,13 +332,36 @@ def _wait_http(url: str, timeout_s: float) -> bool:
     return False
 
 
-def start_prefect_server(port: int = 4200, timeout_s: float = 60.0) -> tuple[subprocess.Popen[bytes], str]:
+def prefect_database_url(url: str) -> str:
+    """``url`` as the Prefect server takes it: PostgreSQL through asyncpg, SQLite through
+    aiosqlite (``postgresql://...`` -> ``postgresql+asyncpg://...``)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"not a database URL: {url!r}")
+    base = scheme.split("+", 1)[0]
+    driver = {"postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg",
+              "sqlite": "sqlite+aiosqlite"}.get(base)
+    if driver is None:
+        raise ValueError(f"the Prefect server runs on PostgreSQL or SQLite, not {base!r}")
+    return f"{driver}://{rest}"
+
+
+def start_prefect_server(port: int = 4200, timeout_s: float = 60.0, *,
+                         database_url: str | None = None) -> tuple[subprocess.Popen[bytes], str]:
     """Start ``prefect server start --host 127.0.0.1`` with flow-run retention; returns
-    (process, API URL)."""
+    (process, API URL).
+
+    ``database_url``: the Prefect server's own database (default: Prefect's SQLite file in
+    PREFECT_HOME). Use PostgreSQL when several workers report to the server: on SQLite,
+    two flow runs started at once can make the server answer 503 (SQLITE_BUSY) and the
+    Prefect client waits about 2 s before it asks again.
+    """
     env = dict(os.environ)
     env.setdefault("PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED", "events,flow_runs")
     env.setdefault("PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD", str(FLOW_RUN_RETENTION_S))
     env.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+    if database_url:
+        env["PREFECT_API_DATABASE_CONNECTION_URL"] = prefect_database_url(database_url)
     beside = Path(sys.executable).parent / "prefect"  # the venv's script, even off PATH
     exe = str(beside) if beside.exists() else "prefect"
     proc = subprocess.Popen([exe, "server", "start", "--host", "127.0.0.1", "--port",
@@ -364,13 +387,14 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 def serve(engine: Engine | str | None = None, *, sops: str | Path | None = None,
           batch: int = 500, poll_s: float = 1.0, stop: threading.Event | None = None,
-          port: int = 4200) -> None:
-    """Run a worker loop against a persistent Prefect server (started here if none is set)."""
+          port: int = 4200, prefect_database: str | None = None) -> None:
+    """Run a worker loop against a persistent Prefect server (started here, on
+    ``prefect_database`` when given, if PREFECT_API_URL names none)."""
     stop = stop or threading.Event()
     _stop_on_signals(stop)
     proc = None
     if not os.environ.get("PREFECT_API_URL"):
-        proc, api = start_prefect_server(port)
+        proc, api = start_prefect_server(port, database_url=prefect_database)
         os.environ["PREFECT_API_URL"] = api
     try:
         rt = make_runtime(engine, SystemClock(), sops=sops)
