@@ -68,12 +68,15 @@ def advance_batch(runtime_key: str, batch: int = 500, max_batches: int = 1,
     rt = runtime_for(runtime_key)
     totals: dict[str, Any] = {"batches": 0}
     reports: list[BatchReport] = []
+    empty = 0  # claims in a row that found nothing (another worker was quicker)
     while len(reports) < max(1, max_batches):
         report = rt.advancer.run_batch(batch)
         if not report.claimed:
-            if linger_s > 0 and _work_arrives(rt, linger_s):
+            empty += 1
+            if linger_s > 0 and empty <= _EMPTY_CLAIMS and _work_arrives(rt, linger_s):
                 continue
             break
+        empty = 0
         totals["batches"] += 1
         reports.append(report)
         for key, value in (("claimed", report.claimed), ("committed", report.committed),
@@ -87,6 +90,10 @@ def advance_batch(runtime_key: str, batch: int = 500, max_batches: int = 1,
         _artifact(reports, "careflow-batch")
     totals.setdefault("claimed", 0)
     return totals
+
+
+#: a lingering run ends after this many claims in a row that found nothing
+_EMPTY_CLAIMS = 3
 
 
 def _work_arrives(rt: Any, within_s: float, poll_s: float = 0.02) -> bool:
