@@ -136,16 +136,34 @@ def _escalation_timer(clock: SlaClock, cal: BusinessCalendar, index: int,
     return _planned("sla_escalation", due, key, detail)
 
 
-def _plan(clock: SlaClock, cal: BusinessCalendar) -> list[PlannedTimer]:
-    """Every timer of the current arming of a running clock, fired or not (the same as
-    ``_timer`` of every rung: warnings, the breach, escalations)."""
+def _pending_rungs(clock: SlaClock) -> list[tuple[int, str, int]]:
+    """The rungs of the current arming of a running clock not fired yet, as (offset on the
+    clock's elapsed axis, kind, index): a warning at its threshold, the breach at the
+    budget, escalation ``j`` at the budget plus its ``after``. Instants grow with offsets."""
     if clock.state != "running" or clock.due_at is None:
         return []
+    fired = (*clock.warnings_fired, *clock.escalations_fired)  # keys never collide
+    prefix = f"{clock.name}:{clock.arming}:"
+    rungs = [(at, "warning", i) for i, at in enumerate(clock.warn_at)
+             if f"{prefix}warning:{i}" not in fired]
+    if not clock.breached_now:
+        rungs.append((clock.budget, "breach", 0))
+    rungs.extend((clock.budget + step.after, "escalation", j)
+                 for j, step in enumerate(clock.ladder)
+                 if f"{prefix}escalation:{j}" not in fired)
+    return rungs
+
+
+def _planned_rungs(clock: SlaClock, cal: BusinessCalendar,
+                   rungs: list[tuple[int, str, int]]) -> tuple[PlannedTimer, ...]:
+    """The timers of ``rungs`` (from ``_pending_rungs``), in due order."""
     base = _base(clock)
-    out = [_warning_timer(clock, cal, i, base) for i in range(len(clock.warn_at))]
-    out.append(_breach_timer(clock, base))
-    out.extend([_escalation_timer(clock, cal, j, base) for j in range(len(clock.ladder))])
-    return out
+    out = [_warning_timer(clock, cal, i, base) if kind == "warning"
+           else _breach_timer(clock, base) if kind == "breach"
+           else _escalation_timer(clock, cal, i, base)
+           for _, kind, i in rungs]
+    out.sort(key=_DUE_ORDER)
+    return tuple(out)
 
 
 _DUE_ORDER = attrgetter("due_at", "key")
@@ -171,14 +189,7 @@ def due_timers(
     with ``start_clock``; the clock's own snapshot is authoritative.
     """
     del metric_spec
-    if clock.state != "running":
-        return ()
-    fired = (*clock.warnings_fired, *clock.escalations_fired)  # keys never collide
-    breached = clock.breached_now
-    pending = [t for t in _plan(clock, cal)
-               if not (breached if t.kind == "sla_breach" else t.key in fired)]
-    pending.sort(key=_DUE_ORDER)
-    return tuple(pending)
+    return _planned_rungs(clock, cal, _pending_rungs(clock))
 
 
 def next_timers(
@@ -193,34 +204,15 @@ def next_timers(
     when, and each rung's exactly-once rule, are unchanged; after downtime the overdue
     rungs fire one sweep after another, each late with its lateness recorded.
 
-    Only the first rung's instant is computed: every rung sits at an offset on the clock's
-    elapsed axis (a warning at its threshold, the breach at the budget, escalation ``j``
-    at the budget plus its ``after``), and instants grow with offsets, so the earliest
-    pending rungs are those with the smallest offset.
+    Only the first rungs' instants are computed: instants grow with the rungs' offsets
+    (``_pending_rungs``), so the earliest are those with the smallest offset.
     """
     del metric_spec
-    if clock.state != "running" or clock.due_at is None:
+    rungs = _pending_rungs(clock)
+    if not rungs:
         return ()
-    fired = (*clock.warnings_fired, *clock.escalations_fired)  # keys never collide
-    prefix = f"{clock.name}:{clock.arming}:"
-    offsets: list[tuple[int, str, int]] = [
-        (at, "warning", i) for i, at in enumerate(clock.warn_at)
-        if f"{prefix}warning:{i}" not in fired]
-    if not clock.breached_now:
-        offsets.append((clock.budget, "breach", 0))
-    offsets.extend((clock.budget + step.after, "escalation", j)
-                   for j, step in enumerate(clock.ladder)
-                   if f"{prefix}escalation:{j}" not in fired)
-    if not offsets:
-        return ()
-    first = min(o[0] for o in offsets)
-    base = _base(clock)
-    out = [_warning_timer(clock, cal, i, base) if kind == "warning"
-           else _breach_timer(clock, base) if kind == "breach"
-           else _escalation_timer(clock, cal, i, base)
-           for at, kind, i in offsets if at == first]
-    out.sort(key=_DUE_ORDER)
-    return tuple(out)
+    first = min(r[0] for r in rungs)
+    return _planned_rungs(clock, cal, [r for r in rungs if r[0] == first])
 
 
 def on_timer(
