@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from engine.errors import ExpressionError, RunError
@@ -85,17 +86,17 @@ def _run_inline(work: Work, token: Token, node: NodeSpec, fn: Callable[..., Any]
     return True
 
 
-_CONTEXT: list[Callable[..., Any]] = []
-
-
 def _action_context(case_id: str, node: str, key: str, now: datetime) -> Any:
     """The engine.actions ActionContext of an inline action (attempt 1, no ports), built
-    with the registry's positional constructor (imported on the first inline action)."""
-    if not _CONTEXT:
-        from engine.actions.registry import context_maker
+    with the registry's positional constructor."""
+    return _context_maker()(case_id, node, 1, key, now, EMPTY)
 
-        _CONTEXT.append(context_maker())
-    return _CONTEXT[0](case_id, node, 1, key, now, EMPTY)
+
+@cache
+def _context_maker() -> Callable[..., Any]:
+    from engine.actions.registry import context_maker  # on the first inline action
+
+    return context_maker()
 
 
 def _result_map(result: Any) -> Any:
