@@ -46,9 +46,11 @@ from engine.store.models import CaseRow, OutboxRow, TimerRow
 __all__ = ["IdleReport", "make_runtime", "prefect_database_url", "prefect_settings",
            "run_until_idle", "serve", "start_prefect_server", "worker_loop"]
 
-#: batches one advance flow run may commit while cases stay runnable (Prefect costs about
-#: 60-200 ms per flow run; every batch is still its own transaction and artifact)
-BATCHES_PER_FLOW_RUN = 10
+#: an advance flow run goes on taking batches while cases stay runnable and no timer or
+#: message is due, up to this many batches or FLOW_RUN_MAX_S seconds (Prefect costs 0.1 s
+#: to over 0.3 s per flow run; every batch is still its own transaction and artifact row)
+BATCHES_PER_FLOW_RUN = 100
+FLOW_RUN_MAX_S = 10.0
 
 #: how long a long-lived worker's advance flow run waits for new work once the queue is
 #: drained, before it ends (a new flow run costs 0.1 s to over 2 s against a busy server)
@@ -216,7 +218,8 @@ def _steps(rt: Runtime, use_prefect: bool, batch: int,
         from engine.runtime import flows
 
         return (lambda: flows.fire_due_timers(rt.key),
-                lambda: flows.advance_batch(rt.key, batch, BATCHES_PER_FLOW_RUN, linger_s),
+                lambda: flows.advance_batch(rt.key, batch, BATCHES_PER_FLOW_RUN, linger_s,
+                                            FLOW_RUN_MAX_S),
                 lambda: flows.dispatch_outbox(rt.key))
 
     def timers() -> dict[str, Any]:

@@ -110,6 +110,28 @@ def test_one_advance_flow_run_commits_several_batches_while_cases_stay_runnable(
     assert all(_open_task(rt, cid).node == "verify_identity" for cid in ids)
 
 
+def test_an_advance_run_yields_to_due_timers_and_to_its_time_budget(rt, clock) -> None:  # noqa: ANN001
+    """A run takes batch after batch only while nothing else waits: after a batch that
+    leaves a timer due, and once it has worked ``max_s`` seconds, it ends (the next pass
+    fires the timers first)."""
+    from engine.runtime import flows
+    from engine.runtime.worker import has_due_timers
+
+    ops.start_case(rt, "password_reset", LOCKED)
+    assert flows.advance_batch(rt.key, 10, 10)["claimed"] == 1  # its SLA timers are armed
+    clock.advance(timedelta(days=3))
+    assert has_due_timers(rt)
+    for _ in range(5):
+        ops.start_case(rt, "password_reset", LOCKED)
+    out = flows.advance_batch(rt.key, 2, 10)
+    assert (out["batches"], out["claimed"]) == (1, 2)  # a timer is due: the run ends
+    flows.fire_due_timers(rt.key)
+    out = flows.advance_batch(rt.key, 1, 10, max_s=1e-9)  # the budget is spent at once
+    assert out["batches"] == 1
+    rep = run_until_idle(runtime=rt, use_prefect=True)
+    assert rep.cases >= 3 and not has_due_timers(rt)
+
+
 def test_invalid_task_input_is_refused_with_what_is_allowed(rt) -> None:  # noqa: ANN001
     cid = ops.start_case(rt, "password_reset", LOCKED)
     run_until_idle(runtime=rt, use_prefect=False)
