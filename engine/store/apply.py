@@ -25,11 +25,11 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
 from engine.interpreter import types as t
-from engine.store.audit import chain_entry
+from engine.store.audit import chain_record
 from engine.store.bulk import Bulk, sqlite_time
 from engine.store.tasks import UNFINISHED
 from engine.store.models import (
-    AuditRow,
+    AuditRecordRow,
     CaseEventRow,
     CaseRow,
     EventStatus,
@@ -49,7 +49,7 @@ UNROUTED_CHANNEL = "unrouted"
 
 CASES = CaseRow.__table__
 EVENTS = CaseEventRow.__table__
-AUDIT = AuditRow.__table__
+AUDIT = AuditRecordRow.__table__
 TASKS = HumanTaskRow.__table__
 TIMERS = TimerRow.__table__
 OUTBOX = OutboxRow.__table__
@@ -159,18 +159,25 @@ def _collect_events(rows: _Rows, adv: CaseAdvance) -> None:
 
 
 def _collect_audit(rows: _Rows, adv: CaseAdvance, entries: Iterable[tuple[t.Audit, int]]) -> tuple[int, str]:
+    """One audit record per step: the entries of each event seq, in order, chained."""
     seq, prev = adv.audit_seq, adv.audit_hash
     st = adv.state
     case_id, at, at_bind, sop_hash, sop_version = (adv.case_id, rows.now_iso, rows.now_bind,
                                                    st.sop_hash, st.sop_version)
     append = rows.audit.append
-    for audit, event_seq in entries:
-        seq += 1
-        text, digest = chain_entry(prev, case_id, seq, at, audit.actor, audit.kind, audit.node,
-                                   sop_hash, audit.detail)
-        append((case_id, seq, event_seq, at_bind, audit.actor, audit.kind, audit.node,
-                sop_version, sop_hash, text, prev, digest))
-        prev = digest
+    group: list[dict[str, Any]] = []
+    group_seq: int | None = None
+    for audit, event_seq in (*entries, (None, None)):
+        if group and (audit is None or event_seq != group_seq):
+            first, seq = seq + 1, seq + len(group)
+            text, digest = chain_record(prev, case_id, first, seq, at, sop_hash, group)
+            append((case_id, seq, first, group_seq, at_bind, sop_version, sop_hash, text,
+                    prev, digest, 1))
+            prev, group = digest, []
+        if audit is not None:
+            group_seq = event_seq
+            group.append({"actor": audit.actor, "kind": audit.kind, "node": audit.node,
+                          "detail": audit.detail})
     return seq, prev
 
 
@@ -257,8 +264,8 @@ _TIMER_COLUMNS = ("id", "case_id", "kind", "due_at", "node", "payload", "status"
 _TIMER_STATUS = _TIMER_COLUMNS.index("status")
 _OUTBOX_COLUMNS = ("id", "case_id", "idempotency_key", "channel", "payload", "status",
                    "attempts", "next_attempt_at", "created_at")
-_AUDIT_COLUMNS = ("case_id", "seq", "event_seq", "at", "actor", "kind", "node", "sop_version",
-                  "sop_hash", "detail", "prev_hash", "hash")
+_AUDIT_COLUMNS = ("case_id", "seq", "first_seq", "event_seq", "at", "sop_version", "sop_hash",
+                  "entries", "prev_hash", "hash", "form")
 #: what every case update sets; the metadata columns (indexed, most of them) are set only
 #: when they change, which spares SQLite the index maintenance (a third of an update's
 #: cost). ``next_run_at`` stays: a case still runnable after its commit has an input queued

@@ -1,18 +1,23 @@
-"""The audit log's hash chain: each entry's hash covers the previous one, per case.
+"""The audit log's hash chain: each record's hash covers the previous one, per case.
 
-``hash = sha256(prev_hash || canonical JSON of the entry)``; the first entry of a case has
-``prev_hash = ""``. Rewriting or deleting an entry breaks every later hash, which
-``verify_chain`` detects.
+The log is stored as records (``audit_records``): one per step, holding the entries that
+step produced, in order (engine.store.models.AuditRecordRow); ``audit_log`` shows them
+entry by entry. ``hash = sha256(prev_hash || canonical JSON of the record)`` where the
+record is ``{"case", "first_seq", "seq", "at", "sop", "entries": [{"actor", "kind", "node",
+"detail"}, ...]}``; the first record of a case has ``prev_hash = ""``. Rewriting, reordering
+or deleting an entry breaks its record's hash and every later one, which ``verify_chain``
+detects; ``check_trails`` also catches records cut off the end.
 
 Canonical JSON: the value in the JSON data model (tuples and sets as arrays, mappings as
 objects, instants as ISO-8601 text, anything else as its ``str``), object keys sorted by
 code point, no whitespace, UTF-8 text without ``\\u`` escapes except for control
 characters, integers in decimal, floats in their shortest round-trip form (orjson's).
 It is idempotent: the canonical JSON of the parsed canonical JSON is the same text, so a
-verifier that reads ``detail`` back from the database recomputes every hash exactly.
+verifier that reads ``entries`` back from the database recomputes every hash exactly.
 
-Chains written before 2026-11 used Python's ``json.dumps(sort_keys=True,
-ensure_ascii=True)``; ``verify_chain`` accepts an entry whose hash matches that legacy form.
+Older trails: records of ``form`` 0 hold one entry each, converted from the per-entry log
+of before 2026-12, whose hash covers ``entry_fields`` of that entry (chains written before
+2026-11 used Python's ``json.dumps(sort_keys=True, ensure_ascii=True)``; both are accepted).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["TrailProblem", "canonical_json", "chain_entry", "chain_hash", "check_trails",
+__all__ = ["TrailProblem", "canonical_json", "chain_hash", "chain_record", "check_trails",
            "entry_fields", "verify_chain"]
 
 #: sorted keys; datetimes and dataclasses go through ``_default`` like everything orjson
@@ -83,17 +88,14 @@ def chain_hash(prev_hash: str, entry: Mapping[str, Any], detail_json: str | None
     return hashlib.sha256(prev_hash.encode() + canonical_bytes(entry)).hexdigest()
 
 
-def chain_entry(prev_hash: str, case_id: str, seq: int, at_iso: str, actor: str, kind: str,
-                node: str | None, sop_hash: str, detail: Any) -> tuple[str, str]:
-    """(canonical JSON of ``detail``, hash of the entry) in one serialization: the entry's
-    canonical bytes, with the detail's text cut out of them (keys are sorted, so ``detail``
-    stands between ``case`` and ``kind``; the JSON strings around it cannot hold an
-    unescaped quote, so the two markers below are found exactly once)."""
-    text = canonical_bytes({"actor": actor, "at": at_iso, "case": case_id, "detail": detail,
-                            "kind": kind, "node": node, "seq": seq, "sop": sop_hash})
-    start = text.index(b',"detail":') + 10
-    end = text.rindex(b',"kind":')
-    return text[start:end].decode(), hashlib.sha256(prev_hash.encode() + text).hexdigest()
+def chain_record(prev_hash: str, case_id: str, first_seq: int, seq: int, at_iso: str,
+                 sop_hash: str, entries: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
+    """(canonical JSON of ``entries``, hash of the record) with one serialization of the
+    entries: their text is written once and spliced into the record's canonical bytes."""
+    text = canonical_bytes(entries)
+    record = canonical_bytes({"at": at_iso, "case": case_id, "entries": orjson.Fragment(text),
+                              "first_seq": first_seq, "seq": seq, "sop": sop_hash})
+    return text.decode(), hashlib.sha256(prev_hash.encode() + record).hexdigest()
 
 
 def _legacy_hash(prev_hash: str, entry: Mapping[str, Any]) -> str:
@@ -110,19 +112,34 @@ def entry_fields(
             "actor": actor, "kind": kind, "node": node, "sop": sop_hash, "detail": detail}
 
 
-def verify_chain(rows: Iterable[Any]) -> int | None:
-    """The ``seq`` of the first audit row (ordered by seq) whose hash does not check, else None.
+def _record_checks(row: Any, prev: str) -> bool:
+    """Whether the record ``row`` (AuditRecordRow attributes) hashes to ``row.hash`` on ``prev``."""
+    at = row.at if type(row.at) is str else row.at.isoformat()
+    if row.form == 0:  # one entry, hashed as the per-entry log did
+        (one,) = row.entries
+        entry = entry_fields(row.case_id, row.seq, at, one["actor"], one["kind"], one["node"],
+                             row.sop_hash, one["detail"])
+        return row.hash in (chain_hash(prev, entry), _legacy_hash(prev, entry))
+    entries = list(row.entries)
+    if len(entries) != row.seq - row.first_seq + 1:
+        return False
+    return chain_record(prev, row.case_id, row.first_seq, row.seq, at, row.sop_hash,
+                        entries)[1] == row.hash
 
-    ``rows`` are objects with the AuditRow attributes.
-    """
-    prev = ""
+
+def verify_chain(rows: Iterable[Any]) -> int | None:
+    """The ``seq`` of the first entry of the first record (ordered by seq) whose hash does
+    not check, else None. ``rows`` are objects with the AuditRecordRow attributes."""
+    prev, last = "", 0
     for row in rows:
-        entry = entry_fields(row.case_id, row.seq, row.at, row.actor, row.kind, row.node,
-                             row.sop_hash, row.detail)
-        if row.prev_hash != prev or (row.hash != chain_hash(prev, entry)
-                                     and row.hash != _legacy_hash(prev, entry)):
-            return int(row.seq)
-        prev = row.hash
+        try:
+            ok = (row.prev_hash == prev and row.first_seq == last + 1
+                  and _record_checks(row, prev))
+        except (TypeError, ValueError, KeyError):  # entries that are not a list of entries
+            ok = False
+        if not ok:
+            return int(row.first_seq)
+        prev, last = row.hash, row.seq
     return None
 
 
@@ -140,13 +157,13 @@ def check_trails(session: Any, case_ids: Sequence[str] | None = None, *,
     """Verify the audit trail of ``case_ids`` (every case when None), ``chunk`` cases at a
     time (memory stays bounded at any number of cases).
 
-    Per case: every entry's hash chains onto the one before (``verify_chain``), and the last
-    entry is the one the case row points at (``cases.audit_seq`` / ``audit_hash``), so
-    entries deleted from the end are caught too.
+    Per case: every record's hash chains onto the one before and the entries are numbered
+    without a gap (``verify_chain``), and the last record is the one the case row points at
+    (``cases.audit_seq`` / ``audit_hash``), so records deleted from the end are caught too.
     """
     from sqlalchemy import select
 
-    from engine.store.models import AuditRow, CaseRow
+    from engine.store.models import AuditRecordRow, CaseRow
 
     heads = select(CaseRow.id, CaseRow.audit_seq, CaseRow.audit_hash).order_by(CaseRow.id)
     if case_ids is not None:
@@ -154,16 +171,19 @@ def check_trails(session: Any, case_ids: Sequence[str] | None = None, *,
     rows = session.execute(heads.execution_options(yield_per=chunk))
     for part in rows.partitions(chunk):
         expected = {cid: (seq, digest) for cid, seq, digest in part}
-        trail = session.scalars(select(AuditRow).where(AuditRow.case_id.in_(list(expected)))
-                                .order_by(AuditRow.case_id, AuditRow.seq))
+        trail = session.scalars(select(AuditRecordRow)
+                                .where(AuditRecordRow.case_id.in_(list(expected)))
+                                .order_by(AuditRecordRow.case_id, AuditRecordRow.seq))
         seen: set[str] = set()
         for case_id, entries in groupby(trail, key=lambda r: r.case_id):
             entries = list(entries)
             seen.add(case_id)
             broken = verify_chain(entries)
             if broken is not None:
-                yield TrailProblem(case_id, broken,
-                                   "the hash does not match the entry and the one before")
+                last = next(r.seq for r in entries if r.first_seq == broken)
+                what = f"entries {broken}-{last}" if last != broken else f"entry {broken}"
+                yield TrailProblem(case_id, broken, f"the hash does not match {what} and the "
+                                                    f"record before")
             elif expected[case_id] != (entries[-1].seq, entries[-1].hash):
                 yield TrailProblem(case_id, None, f"the case points at entry "
                                                   f"{expected[case_id][0]}, the trail ends at "

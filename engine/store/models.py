@@ -20,16 +20,22 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
+    DDL,
     JSON,
+    BigInteger,
     Boolean,
+    Column,
     DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
+    MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
@@ -38,6 +44,8 @@ from sqlalchemy.types import TypeDecorator
 from engine.store.base import Base
 
 __all__ = [
+    "AUDIT_LOG_VIEW",
+    "AuditRecordRow",
     "AuditRow",
     "CaseEventRow",
     "CaseRow",
@@ -310,22 +318,77 @@ class IncidentRow(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(120))
 
 
-class AuditRow(Base):
-    """Append-only audit trail, hash-chained per case (hash = sha256(prev_hash + entry))."""
+class AuditRecordRow(Base):
+    """The append-only audit trail as stored: one record per step (the entries one input
+    produced, in order), hash-chained per case. Entries are numbered per case (1, 2, ...):
+    a record holds ``first_seq`` .. ``seq``; ``cases.audit_seq`` is the last entry's number.
 
-    __tablename__ = "audit_log"
+    ``form``: 1, the hash covers the record (engine.store.audit.record_hash); 0, a single
+    entry written before records existed, whose hash covers that entry as it did then.
+    Read entry by entry through ``AuditRow`` (the ``audit_log`` view).
+    """
+
+    __tablename__ = "audit_records"
     __table_args__ = (UniqueConstraint("case_id", "seq"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
     seq: Mapped[int] = mapped_column(Integer)
+    first_seq: Mapped[int] = mapped_column(Integer)
     event_seq: Mapped[int | None] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(UtcDateTime)
-    actor: Mapped[str] = mapped_column(String(120))
-    kind: Mapped[str] = mapped_column(String(40))
-    node: Mapped[str | None] = mapped_column(String(120))
     sop_version: Mapped[str] = mapped_column(String(40))
     sop_hash: Mapped[str] = mapped_column(String(80))
-    detail: Mapped[Any] = mapped_column(JSON)
+    #: [{"actor", "kind", "node", "detail"}, ...] in order
+    entries: Mapped[Any] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    form: Mapped[int] = mapped_column(Integer, default=1)
+
+
+#: the view of audit entries, one row per entry (not created by the metadata: see
+#: AUDIT_LOG_VIEW)
+_VIEWS = MetaData()
+
+AUDIT_LOG_VIEW = {
+    "sqlite": (
+        "CREATE VIEW audit_log AS SELECT r.id * 1000000 + e.key AS id, r.case_id AS case_id, "
+        "r.first_seq + e.key AS seq, r.event_seq AS event_seq, r.at AS at, "
+        "json_extract(e.value, '$.actor') AS actor, json_extract(e.value, '$.kind') AS kind, "
+        "json_extract(e.value, '$.node') AS node, r.sop_version AS sop_version, "
+        "r.sop_hash AS sop_hash, json_extract(e.value, '$.detail') AS detail "
+        "FROM audit_records AS r, json_each(r.entries) AS e"),
+    "postgresql": (
+        "CREATE VIEW audit_log AS SELECT r.id * 1000000 + e.ord - 1 AS id, r.case_id, "
+        "r.first_seq + e.ord - 1 AS seq, r.event_seq, r.at, e.value ->> 'actor' AS actor, "
+        "e.value ->> 'kind' AS kind, e.value ->> 'node' AS node, r.sop_version, r.sop_hash, "
+        "e.value -> 'detail' AS detail FROM audit_records AS r "
+        "CROSS JOIN LATERAL json_array_elements(r.entries) WITH ORDINALITY AS e(value, ord)"),
+}
+
+
+class AuditRow(Base):
+    """One audit entry: a row of the ``audit_log`` view over ``audit_records`` (read only)."""
+
+    __table__ = Table(
+        "audit_log", _VIEWS,
+        Column("id", BigInteger, primary_key=True),
+        Column("case_id", String(200)),
+        Column("seq", Integer),
+        Column("event_seq", Integer),
+        Column("at", UtcDateTime),
+        Column("actor", String(120)),
+        Column("kind", String(40)),
+        Column("node", String(120)),
+        Column("sop_version", String(40)),
+        Column("sop_hash", String(80)),
+        Column("detail", JSON),
+    )
+
+
+
+event.listen(AuditRecordRow.__table__, "after_create",
+             DDL(AUDIT_LOG_VIEW["sqlite"]).execute_if(dialect="sqlite"))
+event.listen(AuditRecordRow.__table__, "after_create",
+             DDL(AUDIT_LOG_VIEW["postgresql"]).execute_if(dialect="postgresql"))
+event.listen(AuditRecordRow.__table__, "before_drop", DDL("DROP VIEW IF EXISTS audit_log"))

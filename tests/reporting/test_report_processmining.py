@@ -19,7 +19,7 @@ from engine.reporting.ocel import write_ocel
 from engine.reporting.xes import write_xes
 from engine.sop import load_library
 from engine.store.db import make_engine
-from engine.store.models import AuditRow, CaseRow
+from engine.store.models import AuditRecordRow, CaseRow
 from tests.reporting.conftest import SOPS, utc
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # pm4py: optional accelerators missing
@@ -105,10 +105,12 @@ def _plant(db: Path, case_id: str, template: str, nodes: list[list[str]]) -> Non
                       status="resolved", level="e", channel="web", state=None, created_at=t, updated_at=t,
                       ended_at=t + timedelta(hours=1)))
         s.flush()  # the case row first: audit rows reference it
-        for i, step in enumerate(nodes, start=1):
-            s.add(AuditRow(case_id=case_id, seq=i, at=t + timedelta(minutes=i), actor="system", kind="path",
-                           node=None, sop_version=tpl.sop_version, sop_hash=tpl.sop_hash,
-                           detail={"nodes": step}, prev_hash="", hash=f"h{i}"))
+        for i, step in enumerate(nodes, start=1):  # one record (a step) per path entry
+            s.add(AuditRecordRow(case_id=case_id, seq=i, first_seq=i, event_seq=i,
+                                 at=t + timedelta(minutes=i), sop_version=tpl.sop_version,
+                                 sop_hash=tpl.sop_hash, prev_hash="", hash=f"h{i}", entries=[
+                                     {"actor": "system", "kind": "path", "node": None,
+                                      "detail": {"nodes": step}}]))
 
 
 def test_conformance_finds_the_planted_disallowed_paths(demo_copy: Path, library: Any) -> None:

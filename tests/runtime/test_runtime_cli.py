@@ -79,15 +79,20 @@ def test_case_verify_finds_altered_and_truncated_audit_trails(cli, tmp_path: Pat
     assert runner.invoke(app, ["case", "verify", "C-NOPE"]).exit_code == 2
 
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'cli.db'}")
-    with engine.begin() as conn:  # someone edits one entry and removes another case's last one
-        conn.execute(sa.text("UPDATE audit_log SET actor = 'mallory' WHERE case_id = :c AND seq = 2"),
+    with engine.begin() as conn:  # someone edits one entry and removes another case's last step
+        conn.execute(sa.text("UPDATE audit_records SET entries = json_set(entries, '$[1].actor', "
+                             "'mallory') WHERE case_id = :c AND first_seq <= 2 AND seq >= 2"),
                      {"c": cases[0]})
-        conn.execute(sa.text("DELETE FROM audit_log WHERE case_id = :c AND seq = "
-                             "(SELECT max(seq) FROM audit_log WHERE case_id = :c)"), {"c": cases[1]})
+        conn.execute(sa.text("DELETE FROM audit_records WHERE case_id = :c AND seq = "
+                             "(SELECT max(seq) FROM audit_records WHERE case_id = :c)"),
+                     {"c": cases[1]})
+        assert conn.execute(sa.text("SELECT actor FROM audit_log WHERE case_id = :c AND seq = 2"),
+                            {"c": cases[0]}).scalar() == "mallory"
     engine.dispose()
     bad = runner.invoke(app, ["case", "verify"])
     assert bad.exit_code == 1
-    assert f"{cases[0]}: entry 2: the hash does not match" in bad.output
+    assert re.search(rf"{cases[0]}: entry 1: the hash does not match entries 1-\d+ and the "
+                     r"record before", bad.output), bad.output
     assert f"{cases[1]}: end of trail: the case points at entry" in bad.output
     assert cases[2] not in bad.output
     assert runner.invoke(app, ["case", "verify", cases[2]]).exit_code == 0

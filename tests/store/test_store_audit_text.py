@@ -62,25 +62,59 @@ def test_canonical_json_survives_the_database_round_trip(value) -> None:  # noqa
     assert audit.canonical_json(json.loads(text)) == text
 
 
-def test_chains_written_in_the_legacy_form_still_verify() -> None:
-    class Row:
-        def __init__(self, seq: int, prev: str, detail: object) -> None:
-            self.case_id, self.seq, self.at, self.actor, self.kind = "C1", seq, AT, "zoë", "k"
-            self.node, self.sop_hash, self.detail, self.prev_hash = None, "h", detail, prev
-            entry = audit.entry_fields("C1", seq, AT, "zoë", "k", None, "h", detail)
-            text = json.dumps(entry, sort_keys=True, separators=(",", ":"))
-            self.hash = hashlib.sha256((prev + text).encode()).hexdigest()
+class _Record:
+    """A record as verify_chain reads it (AuditRecordRow attributes)."""
 
-    first = Row(1, "", {"x": 1e16, "s": "ü"})
-    second = Row(2, first.hash, {"y": [1.5]})
+    def __init__(self, first: int, prev: str, entries: list[dict], form: int = 1) -> None:  # type: ignore[type-arg]
+        self.case_id, self.first_seq, self.seq, self.at = "C1", first, first + len(entries) - 1, AT
+        self.sop_hash, self.entries, self.prev_hash, self.form = "h", entries, prev, form
+        self.hash = audit.chain_record(prev, "C1", first, self.seq, AT.isoformat(), "h",
+                                       entries)[1]
+
+
+def test_chains_written_per_entry_in_the_legacy_forms_still_verify() -> None:
+    def legacy(seq: int, prev: str, detail: object, *, python_json: bool) -> _Record:
+        row = _Record(seq, prev, [{"actor": "zoë", "kind": "k", "node": None, "detail": detail}],
+                      form=0)
+        entry = audit.entry_fields("C1", seq, AT, "zoë", "k", None, "h", detail)
+        text = (json.dumps(entry, sort_keys=True, separators=(",", ":")) if python_json
+                else audit.canonical_json(entry))
+        row.hash = hashlib.sha256((prev + text).encode()).hexdigest()
+        return row
+
+    first = legacy(1, "", {"x": 1e16, "s": "ü"}, python_json=True)
+    second = legacy(2, first.hash, {"y": [1.5]}, python_json=False)
+    third = _Record(3, second.hash, [{"actor": "a", "kind": "k", "node": "n", "detail": {}}] * 2)
+    assert audit.verify_chain([first, second, third]) is None
+    second.entries = [{**second.entries[0], "detail": {"y": [2.5]}}]
+    assert audit.verify_chain([first, second, third]) == 2
+
+
+def test_a_record_chain_catches_an_edited_reordered_or_missing_entry() -> None:
+    one = [{"actor": "system", "kind": "case_started", "node": "start", "detail": {"a": 1}},
+           {"actor": "system", "kind": "path", "node": None, "detail": {"nodes": ["start"]}}]
+    first = _Record(1, "", one)
+    second = _Record(3, first.hash, [{"actor": "ann", "kind": "task_completed", "node": "t",
+                                      "detail": {"outcome": "ok"}}])
     assert audit.verify_chain([first, second]) is None
-    second.detail = {"y": [2.5]}
-    assert audit.verify_chain([first, second]) == 2
+    first.entries = [one[1], one[0]]
+    assert audit.verify_chain([first, second]) == 1
+    first.entries = one[:1]  # an entry cut out of the record
+    assert audit.verify_chain([first, second]) == 1
+    first.entries = one
+    assert audit.verify_chain([second]) == 3  # the first record is gone
+    gap = _Record(4, first.hash, second.entries)  # entries 3.. never written
+    assert audit.verify_chain([first, gap]) == 4
 
 
-@given(st.text(), st.text(), st.one_of(st.none(), st.text()), _json_values)
-def test_chain_entry_is_chain_hash_with_the_detail_cut_out(actor, kind, node, detail) -> None:  # noqa: ANN001
-    text, digest = audit.chain_entry("p", "C1", 7, AT.isoformat(), actor, kind, node, "h", detail)
-    assert text == audit.canonical_json(detail)
-    entry = audit.entry_fields("C1", 7, AT, actor, kind, node, "h", detail)
-    assert digest == audit.chain_hash("p", entry)
+@given(st.lists(st.fixed_dictionaries({"actor": st.text(), "kind": st.text(),
+                                       "node": st.one_of(st.none(), st.text()),
+                                       "detail": _json_values}), min_size=1, max_size=4))
+def test_chain_record_hashes_the_record_with_its_entries_spliced_in(entries) -> None:  # noqa: ANN001
+    text, digest = audit.chain_record("p", "C1", 7, 6 + len(entries), AT.isoformat(), "h",
+                                      entries)
+    assert text == audit.canonical_json(entries)
+    record = {"case": "C1", "first_seq": 7, "seq": 6 + len(entries), "at": AT.isoformat(),
+              "sop": "h", "entries": entries}
+    assert digest == hashlib.sha256(b"p" + audit.canonical_bytes(record)).hexdigest()
+    assert audit.verify_chain([_Record(1, "", entries)]) is None  # through the database form

@@ -1,5 +1,7 @@
 """``careflow db upgrade`` on a database that already holds cases: the four-eyes revision
-adds its columns and keeps every existing task as it was (SQLite file and PostgreSQL)."""
+adds its columns and keeps every existing task as it was; the audit-records revision turns
+each per-entry audit row into a record of its own whose hash still verifies, and shows the
+entries through the ``audit_log`` view as before (SQLite file and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from store_helpers import pg_reachable, sqlite_url, throwaway_pg_database
 
-from engine.store import migrate
+from engine.store import audit, migrate
 from engine.store.db import make_engine
 
 INITIAL = "6c83843f96a8"
@@ -37,6 +39,19 @@ def _old_database_with_a_task(url: str) -> None:
                 "outcomes, version, created_at, completed_by, outcome) VALUES ('K1', 'C1', "
                 "'pay', 'L2', 'Pay', '[]', 'completed', '[\"paid\"]', 2, :now, 'ann', 'paid')"),
                 {"now": NOW})
+            prev = ""
+            for seq, kind, detail in ((1, "case_started", {"sop": "refund"}),
+                                      (2, "task_created", {"task": "K1", "ü": [1.5, None]})):
+                entry = audit.entry_fields("C1", seq, NOW, "system", kind, "pay", "h", detail)
+                digest = audit.chain_hash(prev, entry)  # the per-entry chain of that time
+                conn.execute(sa.text(
+                    "INSERT INTO audit_log (case_id, seq, event_seq, at, actor, kind, node, "
+                    "sop_version, sop_hash, detail, prev_hash, hash) VALUES ('C1', :seq, 1, "
+                    ":now, 'system', :kind, 'pay', '1.0.0', 'h', :detail, :prev, :hash)"),
+                    {"seq": seq, "now": NOW, "kind": kind, "detail": audit.canonical_json(detail),
+                     "prev": prev, "hash": digest})
+                prev = digest
+            conn.execute(sa.text("UPDATE cases SET audit_seq = 2, audit_hash = :h"), {"h": prev})
     finally:
         engine.dispose()
 
@@ -51,9 +66,19 @@ def _upgraded(url: str) -> None:
             row = conn.execute(sa.text(
                 "SELECT status, completed_by, outcome, version, proposed_outcome, proposed_by, "
                 "proposed_at, confirmed_by, rejection FROM human_tasks WHERE id = 'K1'")).one()
+        from sqlalchemy.orm import Session
+
+        from engine.store.models import AuditRow
+        with Session(engine) as session:
+            trail = [(a.seq, a.kind, a.node, a.detail, a.at) for a in session.scalars(
+                sa.select(AuditRow).order_by(AuditRow.seq))]
+            problems = list(audit.check_trails(session))
     finally:
         engine.dispose()
     assert tuple(row) == ("completed", "ann", "paid", 2, None, None, None, None, None)
+    assert trail == [(1, "case_started", "pay", {"sop": "refund"}, NOW),
+                     (2, "task_created", "pay", {"task": "K1", "ü": [1.5, None]}, NOW)]
+    assert problems == []
 
 
 def test_upgrade_keeps_existing_tasks_on_sqlite(tmp_path: Path) -> None:

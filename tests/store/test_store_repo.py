@@ -15,6 +15,7 @@ from engine.interpreter import types as t
 from engine.store import audit, cases, claims, tasks
 from engine.store.apply import AppliedEvent, CaseAdvance, commit_advances
 from engine.store.models import (
+    AuditRecordRow,
     AuditRow,
     CaseEventRow,
     CaseRow,
@@ -166,10 +167,13 @@ def test_commands_become_rows_in_one_transaction(db, clock) -> None:  # noqa: AN
         assert {tm.id: tm.status for tm in s.scalars(select(TimerRow))} == {
             "C0:1:2": "pending", "C0:1:3": "cancelled"}
         assert s.scalar(select(OutboxRow.idempotency_key)) == "k-1"
-        trail = list(s.scalars(select(AuditRow).order_by(AuditRow.seq)))
-        assert [a.kind for a in trail] == ["entered", "task_created"]
-        assert audit.verify_chain(trail) is None
-        assert s.get(CaseRow, "C0").audit_hash == trail[-1].hash
+        trail = list(s.scalars(select(AuditRow).order_by(AuditRow.seq)))  # entry by entry
+        assert [(a.seq, a.kind, a.detail) for a in trail] == [
+            (1, "entered", {"x": 1}), (2, "task_created", {"task": "C0:1:1"})]
+        records = list(s.scalars(select(AuditRecordRow).order_by(AuditRecordRow.seq)))
+        assert [(r.first_seq, r.seq, r.form) for r in records] == [(1, 2, 1)]  # one step
+        assert audit.verify_chain(records) is None
+        assert s.get(CaseRow, "C0").audit_hash == records[-1].hash
 
 
 def test_tampering_with_the_audit_trail_breaks_the_chain(db, clock) -> None:  # noqa: ANN001
@@ -181,9 +185,14 @@ def test_tampering_with_the_audit_trail_breaks_the_chain(db, clock) -> None:  # 
         cmds = tuple(t.Audit("step", f"n{i}", "system", {"i": i}) for i in range(4))
         commit_advances(s, [_advance(got[0], pending["C0"], cmds)], "w", now, _Codec)
     with Session(db) as s, s.begin():
-        s.execute(sa.update(AuditRow).where(AuditRow.seq == 3).values(detail={"i": 99}))
+        (record,) = s.scalars(select(AuditRecordRow))
+        entries = [dict(e) for e in record.entries]
+        entries[2]["detail"] = {"i": 99}  # the third entry of the step's record
+        s.execute(sa.update(AuditRecordRow).values(entries=entries))
     with Session(db) as s:
-        assert audit.verify_chain(s.scalars(select(AuditRow).order_by(AuditRow.seq))) == 3
+        assert s.scalar(select(AuditRow.detail).where(AuditRow.seq == 3)) == {"i": 99}
+        records = s.scalars(select(AuditRecordRow).order_by(AuditRecordRow.seq))
+        assert audit.verify_chain(records) == 1
 
 
 def test_due_timers_fire_exactly_once_with_their_lateness(db, clock) -> None:  # noqa: ANN001
