@@ -52,7 +52,7 @@ def _clock(metric: str, start: datetime, rnd: random.Random) -> dict[str, object
 
 
 def populate(url: str, n: int, seed: int = 7) -> float:
-    """Insert ``n`` synthetic cases with their audit rows and tasks; returns seconds taken."""
+    """Insert ``n`` synthetic cases with their audit records and tasks; returns seconds taken."""
     t0 = time.perf_counter()
     engine = make_engine(url)
     base = load_all()
@@ -83,24 +83,29 @@ def populate(url: str, n: int, seed: int = 7) -> float:
                       "updated_at": created, "ended_at": ended})
         seq = 0
 
-        def row(kind: str, at: datetime, detail: dict[str, object], node: str | None = None) -> None:
+        def step(at: datetime, *entries: tuple[str, dict[str, object], str | None]) -> None:
+            """One audit record: the entries of one step."""
             nonlocal seq
-            seq += 1
-            audit.append({"case_id": cid, "seq": seq, "at": at, "actor": "system", "kind": kind, "node": node,
-                          "sop_version": "1.0.0", "sop_hash": "h", "detail": detail, "prev_hash": "",
-                          "hash": ""})
-        row("case_started", created, {}, "start")
-        row("path", created, {"nodes": ["start", "classify"]})
+            audit.append({"case_id": cid, "seq": seq + len(entries), "first_seq": seq + 1,
+                          "event_seq": None, "at": at, "sop_version": "1.0.0", "sop_hash": "h",
+                          "entries": [{"actor": "system", "kind": kind, "node": node,
+                                       "detail": detail} for kind, detail, node in entries],
+                          "prev_hash": "", "hash": "", "form": 1})
+            seq += len(entries)
+        step(created, ("case_started", {}, "start"),
+             ("path", {"nodes": ["start", "classify"]}, None))
         for a, b in zip(path, path[1:], strict=False):
-            row("escalated", created + timedelta(minutes=30), {"source": a, "target": b, "counted": True})
+            step(created + timedelta(minutes=30),
+                 ("escalated", {"source": a, "target": b, "counted": True}, None))
             tasks.append({"id": f"{cid}:{b}", "case_id": cid, "node": f"work_{b}", "level": b,
                           "status": "completed" if ended else "open", "created_at": created,
                           "completed_at": ended, "knowledge": {"article": f"kb-{rnd.randrange(40)}"}
                           if rnd.random() < 0.3 else None})
         if len(path) > 2 and rnd.random() < 0.3:
-            row("handed_back", created + timedelta(hours=2), {"source": path[-1], "target": path[-2]})
+            step(created + timedelta(hours=2),
+                 ("handed_back", {"source": path[-1], "target": path[-2]}, None))
         if ended:
-            row("case_ended", ended, {"status": "resolved"}, "done")
+            step(ended, ("case_ended", {"status": "resolved"}, "done"))
         attempts.append({"idempotency_key": cid, "case_id": cid, "query": "q", "language": "en",
                          "outcome": rnd.choice(("confirmed", "potential", "escalated")), "at": created,
                          "article_id": f"kb-{rnd.randrange(40)}"})
@@ -110,11 +115,13 @@ def populate(url: str, n: int, seed: int = 7) -> float:
         conn.execute(tables["sop_versions"].insert(), [{"hash": "h", "sop_id": "x", "version": "1.0.0",
                                                         "source": "", "created_at": START}])
         conn.execute(tables["cases"].insert(), cases)
-        conn.execute(tables["audit_log"].insert(), audit)
+        conn.execute(tables["audit_records"].insert(), audit)
         conn.execute(tables["human_tasks"].insert(), tasks)
         conn.execute(tables["kb_elevel_attempts"].insert(), attempts)
         conn.execute(tables["incidents"].insert(), incidents)
-    print(f"populate: {n:,} cases, {len(audit):,} audit rows, {len(tasks):,} tasks in "
+    entries = sum(len(r["entries"]) for r in audit)
+    print(f"populate: {n:,} cases, {entries:,} audit entries in {len(audit):,} records, "
+          f"{len(tasks):,} tasks in "
           f"{time.perf_counter() - t0:.1f} s")
     return time.perf_counter() - t0
 
