@@ -64,7 +64,7 @@ def print_summary(console: Console, cfg: DemoConfig, run: DemoRun, s: DemoSummar
                  _table("status", s.by_status, "status"))
     console.print(grid)
     console.print(f"incidents open: {s.incidents_open}   dead letters: {s.dead_letters}   "
-                  f"outbox: {s.outbox}   audit trail rows: {s.audit_rows}")
+                  f"outbox: {s.outbox}   audit trail entries: {s.audit_rows}")
     console.rule("[bold]where to look next")
     db = cfg.db_path
     env = f"CAREFLOW_DATABASE_URL=sqlite:///{db}"

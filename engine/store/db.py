@@ -84,6 +84,9 @@ def _check_sqlite_path(database: str | None) -> None:
     if not database or database == ":memory:":
         return
     folder = Path(database).resolve().parent
+    if not folder.is_dir():
+        raise StoreError(f"no folder {str(folder)!r} for the SQLite database {database!r}: "
+                         f"create it, or point CAREFLOW_DATABASE_URL / --db elsewhere")
     fs = _filesystem_type(folder)
     if fs in NETWORK_FILESYSTEMS:
         raise StoreError(

@@ -47,6 +47,11 @@ def test_a_sqlite_file_on_a_network_filesystem_is_refused(tmp_path, monkeypatch)
         dbmod.make_engine(sqlite_url(tmp_path))
 
 
+def test_a_sqlite_file_in_a_missing_folder_is_refused_with_what_to_do(tmp_path) -> None:  # noqa: ANN001
+    with pytest.raises(StoreError, match="no folder .*nope.*CAREFLOW_DATABASE_URL"):
+        dbmod.make_engine(f"sqlite:///{tmp_path / 'nope' / 'x.db'}")
+
+
 def test_default_url_comes_from_the_environment(monkeypatch) -> None:  # noqa: ANN001
     monkeypatch.setenv(dbmod.ENV_URL, "postgresql+psycopg://u@h/db")
     assert dbmod.resolve_url() == "postgresql+psycopg://u@h/db"
