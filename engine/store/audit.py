@@ -119,7 +119,8 @@ def _record_checks(row: Any, prev: str) -> bool:
         (one,) = row.entries
         entry = entry_fields(row.case_id, row.seq, at, one["actor"], one["kind"], one["node"],
                              row.sop_hash, one["detail"])
-        return row.hash in (chain_hash(prev, entry), _legacy_hash(prev, entry))
+        # the legacy text only when the current form does not match (most rows are current)
+        return row.hash == chain_hash(prev, entry) or row.hash == _legacy_hash(prev, entry)
     entries = list(row.entries)
     if len(entries) != row.seq - row.first_seq + 1:
         return False

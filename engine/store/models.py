@@ -323,7 +323,7 @@ class AuditRecordRow(Base):
     produced, in order), hash-chained per case. Entries are numbered per case (1, 2, ...):
     a record holds ``first_seq`` .. ``seq``; ``cases.audit_seq`` is the last entry's number.
 
-    ``form``: 1, the hash covers the record (engine.store.audit.record_hash); 0, a single
+    ``form``: 1, the hash covers the record (engine.store.audit.chain_record); 0, a single
     entry written before records existed, whose hash covers that entry as it did then.
     Read entry by entry through ``AuditRow`` (the ``audit_log`` view).
     """
@@ -384,7 +384,6 @@ class AuditRow(Base):
         Column("sop_hash", String(80)),
         Column("detail", JSON),
     )
-
 
 
 event.listen(AuditRecordRow.__table__, "after_create",
