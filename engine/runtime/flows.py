@@ -55,7 +55,8 @@ def _artifact(reports: list[BatchReport], key: str) -> None:
 @flow(name="careflow-advance-batch", persist_result=False, log_prints=False,
       validate_parameters=False)
 def advance_batch(runtime_key: str, batch: int = 500, max_batches: int = 1,
-                  linger_s: float = 0.0, max_s: float = 0.0) -> dict[str, Any]:
+                  linger_s: float = 0.0, max_s: float = 0.0,
+                  yield_after_s: float = 0.0) -> dict[str, Any]:
     """Claim up to ``batch`` runnable cases, advance them in-process, commit once; repeat
     while cases stay runnable, up to ``max_batches`` batches (each its own transaction),
     so a busy worker pays Prefect's per-run cost once per several batches. The run leaves
@@ -68,15 +69,18 @@ def advance_batch(runtime_key: str, batch: int = 500, max_batches: int = 1,
     Prefect server that start-up took from 0.1 s to over 2 s).
 
     ``max_s`` > 0 also ends the run once it has worked that many seconds (wall time), and
-    a run ends after any batch that leaves a timer or an outbox message due: those are
-    served between runs, so a long run never holds them back."""
+    a run that has worked ``yield_after_s`` seconds ends after any batch that leaves a
+    timer or an outbox message due: those are served between runs, so a long run holds
+    them back that long at most. (A batch that sends messages leaves them due at once: with
+    no such slice, every such batch would cost a flow run of its own.)"""
     from engine.runtime.worker import has_due_outbox, has_due_timers
 
     rt = runtime_for(runtime_key)
     totals: dict[str, Any] = {"batches": 0}
     reports: list[BatchReport] = []
     empty = 0  # claims in a row that found nothing (another worker was quicker)
-    deadline = time.monotonic() + max_s if max_s > 0 else None
+    started = time.monotonic()
+    deadline = started + max_s if max_s > 0 else None
     while len(reports) < max(1, max_batches):
         report = rt.advancer.run_batch(batch)
         if not report.claimed:
@@ -92,9 +96,10 @@ def advance_batch(runtime_key: str, batch: int = 500, max_batches: int = 1,
                            ("rejected", report.rejected), ("actions", report.actions),
                            *((f"rows_{k}", v) for k, v in report.counts.items())):
             totals[key] = totals.get(key, 0) + value
-        if deadline is not None and time.monotonic() >= deadline:
+        worked = time.monotonic() - started
+        if deadline is not None and worked >= max_s:
             break  # long enough: the next run goes on
-        if has_due_timers(rt) or has_due_outbox(rt):
+        if worked >= yield_after_s and (has_due_timers(rt) or has_due_outbox(rt)):
             break  # timers and messages are served between runs
         if report.claimed < batch and not (linger_s > 0 and _work_arrives(rt, linger_s)):
             break  # the queue is drained (what arrives later goes to the next run)

@@ -46,11 +46,13 @@ from engine.store.models import CaseRow, OutboxRow, TimerRow
 __all__ = ["IdleReport", "make_runtime", "prefect_database_url", "prefect_settings",
            "run_until_idle", "serve", "start_prefect_server", "worker_loop"]
 
-#: an advance flow run goes on taking batches while cases stay runnable and no timer or
-#: message is due, up to this many batches or FLOW_RUN_MAX_S seconds (Prefect costs 0.1 s
-#: to over 0.3 s per flow run; every batch is still its own transaction and artifact row)
+#: an advance flow run goes on taking batches while cases stay runnable, up to this many
+#: batches or FLOW_RUN_MAX_S seconds; once it has worked FLOW_RUN_YIELD_AFTER_S seconds it
+#: also ends when a timer or message is due (Prefect costs 0.1 s to over 0.3 s per flow
+#: run; every batch is still its own transaction and artifact row)
 BATCHES_PER_FLOW_RUN = 100
 FLOW_RUN_MAX_S = 10.0
+FLOW_RUN_YIELD_AFTER_S = 1.0
 
 #: how long a long-lived worker's advance flow run waits for new work once the queue is
 #: drained, before it ends (a new flow run costs 0.1 s to over 2 s against a busy server)
@@ -219,7 +221,7 @@ def _steps(rt: Runtime, use_prefect: bool, batch: int,
 
         return (lambda: flows.fire_due_timers(rt.key),
                 lambda: flows.advance_batch(rt.key, batch, BATCHES_PER_FLOW_RUN, linger_s,
-                                            FLOW_RUN_MAX_S),
+                                            FLOW_RUN_MAX_S, FLOW_RUN_YIELD_AFTER_S),
                 lambda: flows.dispatch_outbox(rt.key))
 
     def timers() -> dict[str, Any]:

@@ -112,8 +112,8 @@ def test_one_advance_flow_run_commits_several_batches_while_cases_stay_runnable(
 
 def test_an_advance_run_yields_to_due_timers_and_to_its_time_budget(rt, clock) -> None:  # noqa: ANN001
     """A run takes batch after batch only while nothing else waits: after a batch that
-    leaves a timer due, and once it has worked ``max_s`` seconds, it ends (the next pass
-    fires the timers first)."""
+    leaves a timer due (once it has worked ``yield_after_s``), and once it has worked
+    ``max_s`` seconds, it ends (the next pass fires the timers first)."""
     from engine.runtime import flows
     from engine.runtime.worker import has_due_timers
 
@@ -121,10 +121,12 @@ def test_an_advance_run_yields_to_due_timers_and_to_its_time_budget(rt, clock) -
     assert flows.advance_batch(rt.key, 10, 10)["claimed"] == 1  # its SLA timers are armed
     clock.advance(timedelta(days=3))
     assert has_due_timers(rt)
-    for _ in range(5):
+    for _ in range(9):
         ops.start_case(rt, "password_reset", LOCKED)
     out = flows.advance_batch(rt.key, 2, 10)
     assert (out["batches"], out["claimed"]) == (1, 2)  # a timer is due: the run ends
+    out = flows.advance_batch(rt.key, 2, 2, yield_after_s=60.0)  # not yet: it goes on
+    assert (out["batches"], out["claimed"]) == (2, 4) and has_due_timers(rt)
     flows.fire_due_timers(rt.key)
     out = flows.advance_batch(rt.key, 1, 10, max_s=1e-9)  # the budget is spent at once
     assert out["batches"] == 1
