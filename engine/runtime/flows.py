@@ -23,6 +23,7 @@ from prefect.cache_policies import NO_CACHE
 
 from engine.runtime import outbox as ob
 from engine.runtime.advance import BatchReport
+from engine.runtime.due import has_due_outbox, has_due_timers, has_runnable
 from engine.runtime.registry import runtime_for
 from engine.runtime.timers import fire_due
 
@@ -73,8 +74,6 @@ def advance_batch(runtime_key: str, batch: int = 500, max_batches: int = 1,
     timer or an outbox message due: those are served between runs, so a long run holds
     them back that long at most. (A batch that sends messages leaves them due at once: with
     no such slice, every such batch would cost a flow run of its own.)"""
-    from engine.runtime.worker import has_due_outbox, has_due_timers
-
     rt = runtime_for(runtime_key)
     totals: dict[str, Any] = {"batches": 0}
     reports: list[BatchReport] = []
@@ -115,8 +114,6 @@ _EMPTY_CLAIMS = 3
 
 def _work_arrives(rt: Any, within_s: float, poll_s: float = 0.02) -> bool:
     """True as soon as a case is runnable, polling up to ``within_s`` seconds (wall time)."""
-    from engine.runtime.worker import has_runnable
-
     deadline = time.monotonic() + within_s
     while True:
         if has_runnable(rt):

@@ -31,17 +31,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, exists, or_, select
+from sqlalchemy import Engine
 
 from engine.clock import Clock, SystemClock
 from engine.runtime import outbox as ob
 from engine.runtime.actions import ActionRunner
 from engine.runtime.advance import Advancer
+from engine.runtime.due import has_due_outbox, has_due_timers, has_runnable
 from engine.runtime.registry import Runtime, register_runtime, unregister_runtime
 from engine.runtime.sops import DEFAULT_SOP_DIR, SopProvider
 from engine.runtime.timers import fire_due
-from engine.store.db import READ_ONLY, make_engine
-from engine.store.models import CaseRow, OutboxRow, TimerRow
+from engine.store.db import make_engine
 
 __all__ = ["IdleReport", "make_runtime", "prefect_database_url", "prefect_settings",
            "run_until_idle", "serve", "start_prefect_server", "worker_loop"]
@@ -168,32 +168,6 @@ def make_runtime(engine: Engine | str | None, clock: Clock | None = None, *,
     rt = Runtime(key=name, engine=eng, clock=clk, sops=provider, advancer=advancer,
                  worker=name, artifacts=artifacts)
     return register_runtime(rt)
-
-
-# ---- what is there to do ----------------------------------------------------------------
-
-
-def _any(engine: Engine, stmt: Any) -> bool:
-    with engine.execution_options(**{READ_ONLY: True}).connect() as conn:
-        return conn.execute(select(stmt)).scalar() is True
-
-
-def has_runnable(rt: Runtime) -> bool:
-    now = rt.clock.now()
-    c = CaseRow.__table__.c
-    return _any(rt.engine, exists().where(and_(c.runnable.is_(True), c.next_run_at <= now,
-                                               or_(c.lease_until.is_(None), c.lease_until < now))))
-
-
-def has_due_timers(rt: Runtime) -> bool:
-    c = TimerRow.__table__.c
-    return _any(rt.engine, exists().where(and_(c.status == "pending", c.due_at <= rt.clock.now())))
-
-
-def has_due_outbox(rt: Runtime) -> bool:
-    c = OutboxRow.__table__.c
-    return _any(rt.engine, exists().where(and_(c.status == "pending",
-                                               c.next_attempt_at <= rt.clock.now())))
 
 
 # ---- the loop ---------------------------------------------------------------------------

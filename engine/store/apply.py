@@ -21,12 +21,13 @@ from typing import Any
 
 from functools import lru_cache
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from engine.interpreter import types as t
 from engine.store.audit import chain_record
 from engine.store.bulk import Bulk, sqlite_time
+from engine.store.cases import wake_cases
 from engine.store.tasks import UNFINISHED
 from engine.store.models import (
     AuditRecordRow,
@@ -106,15 +107,24 @@ class CommitResult:
     counts: Mapping[str, int]
 
 
+#: statements built once, with their id lists bound as one expanding parameter (an
+#: ``in_(ids)`` built per call coerces every id: ~1 µs per case at these sizes)
+_IDS = bindparam("ids", expanding=True)
+_FENCE = select(CASES.c.id, CASES.c.version).where(CASES.c.id.in_(_IDS),
+                                                   CASES.c.lease_owner == bindparam("worker"))
+_END_TIMERS = (update(TIMERS).where(and_(TIMERS.c.case_id.in_(_IDS),
+                                         TIMERS.c.status == TimerStatus.PENDING))
+               .values(status=TimerStatus.CANCELLED))
+_END_TASKS = (update(TASKS).where(and_(TASKS.c.case_id.in_(_IDS), TASKS.c.status.in_(UNFINISHED)))
+              .values(status=TaskStatus.CANCELLED, cancel_reason="case ended",
+                      version=TASKS.c.version + 1))
+
+
 def _fence(session: Session, advances: Sequence[CaseAdvance], worker: str) -> set[str]:
     """Ids of the cases this worker may still write (lease held, version unchanged)."""
-    ids = [a.case_id for a in advances]
-    stmt = select(CASES.c.id, CASES.c.version).where(
-        CASES.c.id.in_(ids), CASES.c.lease_owner == worker
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    current = {row[0]: row[1] for row in session.execute(stmt)}
+    stmt = _FENCE.with_for_update() if session.get_bind().dialect.name == "postgresql" else _FENCE
+    current = {row[0]: row[1] for row in session.execute(
+        stmt, {"ids": [a.case_id for a in advances], "worker": worker})}
     return {a.case_id for a in advances if current.get(a.case_id) == a.expected_version}
 
 
@@ -251,7 +261,7 @@ def _collect_case(rows: _Rows, adv: CaseAdvance, codec: Any) -> None:
         changed += [("outcome", st.outcome), ("ended_at", rows.now if st.status.ended else None)]
     key = tuple(c for c, _ in changed)
     rows.case_updates.setdefault(key, []).append((
-        adv.state_json, st.seq, rows.now, audit_seq, audit_hash, *(v for _, v in changed),
+        adv.state_json, st.seq, rows.now, rows.now, audit_seq, audit_hash, *(v for _, v in changed),
         adv.case_id, adv.expected_version))
 
 
@@ -268,9 +278,9 @@ _AUDIT_COLUMNS = ("case_id", "seq", "first_seq", "event_seq", "at", "sop_version
                   "entries", "prev_hash", "hash", "form")
 #: what every case update sets; the metadata columns (indexed, most of them) are set only
 #: when they change, which spares SQLite the index maintenance (a third of an update's
-#: cost). ``next_run_at`` stays: a case still runnable after its commit has an input queued
-#: at or before the claim, so it is due already.
-_CASE_ALWAYS = ("state", "seq", "updated_at", "audit_seq", "audit_hash")
+#: cost). ``next_run_at`` comes back from the lease's end (engine.store.claims) to the
+#: commit's instant: a case still runnable after its commit has an input queued, due now.
+_CASE_ALWAYS = ("state", "seq", "updated_at", "next_run_at", "audit_seq", "audit_hash")
 _CASE_META = ("status", "level", "priority", "tier", "channel", "customer_id")
 
 
@@ -338,20 +348,13 @@ def _write(session: Session, rows: _Rows) -> None:
         conn.execute(INCIDENTS.insert(), rows.incidents)
     if rows.ended:
         for start in range(0, len(rows.ended), 500):
-            ended = rows.ended[start:start + 500]
-            conn.execute(update(TIMERS).where(and_(TIMERS.c.case_id.in_(ended),
-                                                   TIMERS.c.status == TimerStatus.PENDING))
-                         .values(status=TimerStatus.CANCELLED))
-            conn.execute(update(TASKS).where(and_(
-                TASKS.c.case_id.in_(ended),
-                TASKS.c.status.in_(UNFINISHED)))
-                .values(status=TaskStatus.CANCELLED, cancel_reason="case ended",
-                        version=TASKS.c.version + 1))
+            ended = {"ids": rows.ended[start:start + 500]}
+            conn.execute(_END_TIMERS, ended)
+            conn.execute(_END_TASKS, ended)
     for changed, updates in rows.case_updates.items():
         _write_cases(conn, updates, _case_update(rows.dialect, changed))
     if rows.parents:
-        conn.execute(update(CASES).where(CASES.c.id.in_(sorted(rows.parents)))
-                     .values(runnable=True, next_run_at=rows.now))
+        wake_cases(conn, rows.parents, rows.now)
 
 
 def _write_cases(conn: Any, updates: list[tuple[Any, ...]], statement: tuple[Bulk, str]) -> None:

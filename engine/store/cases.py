@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.orm import Session
 
 from engine.errors import RunError, StoreError
@@ -27,6 +27,7 @@ __all__ = [
     "new_case_id",
     "post_event",
     "post_events",
+    "wake_cases",
     "register_sop_version",
     "start_case",
     "start_cases",
@@ -141,6 +142,16 @@ def load_case(session: Session, case_id: str) -> CaseRow:
     return row
 
 
+_NOW = bindparam("now", type_=CASES.c.next_run_at.type)
+_WAKE = (update(CASES).where(CASES.c.id.in_(bindparam("ids", expanding=True)))
+         .values(runnable=True, next_run_at=case((CASES.c.lease_until > _NOW, CASES.c.lease_until),
+                                                 else_=_NOW)))
+_PENDING = (select(EVENTS.c.id, EVENTS.c.case_id, EVENTS.c.kind, EVENTS.c.event, EVENTS.c.actor)
+            .where(EVENTS.c.case_id.in_(bindparam("ids", expanding=True)),
+                   EVENTS.c.status == EventStatus.PENDING)
+            .order_by(EVENTS.c.id))
+
+
 def post_events(
     session: Session, items: Iterable[tuple[str, str, Any, str | None]], *, now: datetime
 ) -> int:
@@ -156,11 +167,19 @@ def post_events(
         return 0
     conn = session.connection()
     bulk_for(EVENTS, _EVENT_COLUMNS, conn.dialect.name).insert(conn, events)
-    ids = sorted({e[0] for e in events})
-    for start in range(0, len(ids), 500):
-        conn.execute(update(CASES).where(CASES.c.id.in_(ids[start:start + 500]))
-                     .values(runnable=True, next_run_at=now))
+    wake_cases(conn, {e[0] for e in events}, now)
     return len(events)
+
+
+def wake_cases(conn: Any, case_ids: Iterable[str], now: datetime) -> None:
+    """Flag ``case_ids`` runnable: due at ``now``, or, for a case a worker holds, when its
+    lease ends (the holder's commit makes it due at once if an input is pending; if the
+    holder dies, the case is due when the lease expires). A claim sets ``next_run_at`` to
+    the lease's end, so a leased case is never inside the claim's range (runnable,
+    ``next_run_at <= now``); this keeps it so."""
+    ids = sorted(set(case_ids))
+    for start in range(0, len(ids), 500):
+        conn.execute(_WAKE, {"ids": ids[start:start + 500], "now": now})
 
 
 def post_event(
@@ -181,7 +200,7 @@ def post_event(
     result = conn.execute(EVENTS.insert().values(
         case_id=case_id, seq=None, kind=kind, event=event_json, status=EventStatus.PENDING,
         actor=actor, recorded_at=now))
-    conn.execute(update(CASES).where(CASES.c.id == case_id).values(runnable=True, next_run_at=now))
+    wake_cases(conn, (case_id,), now)
     return int(result.inserted_primary_key[0])
 
 
@@ -190,11 +209,7 @@ def pending_events(session: Session, case_ids: Sequence[str]) -> Mapping[str, li
     out: dict[str, list[Any]] = {cid: [] for cid in case_ids}
     for start in range(0, len(case_ids), 500):
         chunk = case_ids[start:start + 500]
-        rows = session.execute(
-            select(EVENTS.c.id, EVENTS.c.case_id, EVENTS.c.kind, EVENTS.c.event, EVENTS.c.actor)
-            .where(EVENTS.c.case_id.in_(chunk), EVENTS.c.status == EventStatus.PENDING)
-            .order_by(EVENTS.c.id)
-        ).all()
+        rows = session.execute(_PENDING, {"ids": chunk}).all()
         for row in rows:
             out[row.case_id].append(row)
     return out

@@ -14,7 +14,6 @@ decides what a late firing still means (a stale timer of a case that moved on is
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,7 +23,9 @@ from typing import Any
 from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from engine.slots import slot_functions
 from engine.store.bulk import loads, sqlite_time
+from engine.store.cases import wake_cases
 from engine.store.models import (
     CaseEventRow,
     CaseRow,
@@ -90,6 +91,11 @@ class ClaimedCase:
         return (self.status, self.level, self.priority, self.tier, self.channel, self.customer_id)
 
 
+#: ClaimedCase(...) and dataclasses.replace for it, through the slots (a batch makes
+#: thousands: engine.slots)
+_make_claimed, _evolve_claimed = slot_functions(ClaimedCase)
+
+
 def _is_pg(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
@@ -105,7 +111,11 @@ def _claim_sql(dialect: str, with_state: bool = True) -> str:
     p, true = ("?", "1") if dialect == "sqlite" else ("%s", "true")
     lock = " FOR UPDATE SKIP LOCKED" if dialect == "postgresql" else ""  # (SQLite: BEGIN IMMEDIATE)
     returning = [c for c in _CLAIM_RETURNING if with_state or c != "state"]
-    return (f"UPDATE cases SET lease_owner = {p}, lease_until = {p}, version = version + 1 "
+    # next_run_at moves to the lease's end: the claim's index range (runnable, next_run_at
+    # <= now) no longer holds leased cases, so neither this scan nor has_runnable walks
+    # past the batches other workers hold; a case whose worker died is due when its lease ends
+    return (f"UPDATE cases SET lease_owner = {p}, lease_until = {p}, next_run_at = {p}, "
+            f"version = version + 1 "
             f"WHERE id IN (SELECT id FROM cases WHERE runnable = {true} AND next_run_at <= {p} "
             f"AND (lease_until IS NULL OR lease_until < {p}) ORDER BY next_run_at "
             f"LIMIT {p}{lock}) RETURNING {', '.join(returning)}")
@@ -128,8 +138,9 @@ def claim_runnable_cases(
     conn = session.connection()
     dialect = conn.dialect.name
     time = sqlite_time if dialect == "sqlite" else _same
+    until = time(now + timedelta(seconds=lease_s))
     rows = conn.exec_driver_sql(_claim_sql(dialect, with_state), (
-        worker, time(now + timedelta(seconds=lease_s)), time(now), time(now), limit)).all()
+        worker, until, until, time(now), time(now), limit)).all()
     claimed = []
     for row in rows:
         values = list(row)
@@ -137,7 +148,7 @@ def claim_runnable_cases(
             values.insert(_STATE, None)
         elif type(values[_STATE]) is str:
             values[_STATE] = loads(values[_STATE])
-        claimed.append(ClaimedCase(*values))
+        claimed.append(_make_claimed(*values))
     claimed.sort(key=lambda x: x.id)
     return claimed
 
@@ -156,7 +167,7 @@ def with_states(session: Session, claimed: Sequence[ClaimedCase]) -> list[Claime
                 f"SELECT id, state FROM cases WHERE id IN ({', '.join([p] * len(chunk))})",
                 tuple(chunk)):
             states[cid] = loads(state) if type(state) is str else state
-    return [dataclasses.replace(c, state=states.get(c.id)) for c in claimed]
+    return [_evolve_claimed(c, state=states.get(c.id)) for c in claimed]
 
 
 def _same(value: Any) -> Any:
@@ -217,10 +228,7 @@ def claim_due_timers(
          "event": event_json(f.id, f.due_at, f.fired_at), "status": EventStatus.PENDING,
          "actor": "timer", "recorded_at": now}
         for f in fired])
-    case_ids = sorted({f.case_id for f in fired})
-    for start in range(0, len(case_ids), 500):
-        conn.execute(update(CASES).where(CASES.c.id.in_(case_ids[start:start + 500]))
-                     .values(runnable=True, next_run_at=now))
+    wake_cases(conn, {f.case_id for f in fired}, now)
     return fired
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -157,6 +157,12 @@ def _complete_sql(bulk: Bulk) -> str:
             f"AND status IN ({active})")
 
 
+_TASKS_TO_COMPLETE = select(
+    TASKS.c.id, TASKS.c.case_id, TASKS.c.node, TASKS.c.status, TASKS.c.assignee,
+    TASKS.c.claimed_by, TASKS.c.completed_by, TASKS.c.version,
+).where(TASKS.c.id.in_(bindparam("ids", expanding=True)))
+
+
 def complete_tasks(session: Session, items: Sequence[TaskCompletion], *,
                    now: datetime) -> list[str]:
     """Complete many tasks and queue their ``TaskCompleted`` inputs in a few statements.
@@ -179,10 +185,7 @@ def complete_tasks(session: Session, items: Sequence[TaskCompletion], *,
     rows: dict[str, Any] = {}
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
-        for r in session.execute(select(TASKS.c.id, TASKS.c.case_id, TASKS.c.node,
-                                        TASKS.c.status, TASKS.c.assignee, TASKS.c.claimed_by,
-                                        TASKS.c.completed_by, TASKS.c.version)
-                                 .where(TASKS.c.id.in_(chunk))):
+        for r in session.execute(_TASKS_TO_COMPLETE, {"ids": chunk}):
             rows[r.id] = r
     params, events, seen = [], [], set()
     for item in items:

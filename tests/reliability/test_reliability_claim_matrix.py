@@ -26,7 +26,8 @@ from engine.interpreter import types as t
 from engine.runtime import ops
 from engine.runtime.actions import ActionRunner
 from engine.runtime.registry import unregister_runtime
-from engine.runtime.worker import has_runnable, make_runtime
+from engine.runtime.due import has_runnable
+from engine.runtime.worker import make_runtime
 from engine.store import cases as case_store
 from engine.store.models import CaseEventRow, CaseRow
 

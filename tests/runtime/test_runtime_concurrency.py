@@ -19,7 +19,8 @@ from engine.interpreter import codec
 from engine.interpreter import types as t
 from engine.runtime.registry import unregister_runtime
 from engine.runtime.timers import fire_due
-from engine.runtime.worker import has_runnable, make_runtime, run_until_idle
+from engine.runtime.due import has_runnable
+from engine.runtime.worker import make_runtime, run_until_idle
 from engine.store import cases as case_store
 from engine.store import tasks as task_store
 from engine.store.models import AuditRow, CaseEventRow, CaseRow, HumanTaskRow, TimerRow

@@ -115,7 +115,7 @@ def test_an_advance_run_yields_to_due_timers_and_to_its_time_budget(rt, clock) -
     leaves a timer due (once it has worked ``yield_after_s``), and once it has worked
     ``max_s`` seconds, it ends (the next pass fires the timers first)."""
     from engine.runtime import flows
-    from engine.runtime.worker import has_due_timers
+    from engine.runtime.due import has_due_timers
 
     ops.start_case(rt, "password_reset", LOCKED)
     assert flows.advance_batch(rt.key, 10, 10)["claimed"] == 1  # its SLA timers are armed

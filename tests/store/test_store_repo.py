@@ -134,13 +134,44 @@ def test_an_input_queued_while_a_worker_runs_the_case_keeps_it_runnable(db, cloc
     with Session(db) as s, s.begin():
         got = claims.claim_runnable_cases(s, "w", 10, 30, now)
         pending = cases.pending_events(s, ["C0"])
+    lease_end = now + timedelta(seconds=30)
     with Session(db) as s, s.begin():
         cases.post_event(s, "C0", "Signal", {"type": "Signal"}, now=now)
+    with Session(db) as s:  # runnable, but due when the lease ends: no other worker takes it
+        case = s.get(CaseRow, "C0")
+        assert (case.runnable, case.next_run_at) == (True, lease_end)
+    with Session(db) as s, s.begin():
+        assert claims.claim_runnable_cases(s, "other", 10, 30, now + timedelta(seconds=29)) == []
     with Session(db) as s, s.begin():
         commit_advances(s, [_advance(got[0], pending["C0"])], "w", now, _Codec)
-    with Session(db) as s:
-        assert s.get(CaseRow, "C0").runnable is True
+    with Session(db) as s:  # the holder's commit makes it due at once
+        case = s.get(CaseRow, "C0")
+        assert (case.runnable, case.next_run_at, case.lease_until) == (True, now, None)
         assert len(cases.pending_events(s, ["C0"])["C0"]) == 1
+
+
+def test_a_claim_moves_the_case_out_of_the_due_range_until_its_lease_ends(db, clock) -> None:  # noqa: ANN001
+    """A leased case's next_run_at is its lease's end, so claims and has_runnable never
+    walk past other workers' batches; a case whose worker died is due when the lease ends."""
+    from engine.runtime.due import _RUNNABLE
+
+    now = clock.now()
+    _start(db, now, 3)
+    with Session(db) as s, s.begin():
+        got = claims.claim_runnable_cases(s, "w", 2, 30, now)
+    with Session(db) as s:
+        due = dict(s.execute(select(CaseRow.id, CaseRow.next_run_at)).all())
+        assert due == {"C0": now + timedelta(seconds=30), "C1": now + timedelta(seconds=30),
+                       "C2": now} and [c.id for c in got] == ["C0", "C1"]
+    with Session(db) as s, s.begin():
+        assert [c.id for c in claims.claim_runnable_cases(s, "w2", 10, 30, now)] == ["C2"]
+    later = now + timedelta(seconds=31)  # both workers died: their cases are due again
+    with Session(db) as s:
+        assert s.execute(_RUNNABLE, {"now": now}).scalar() is False
+        assert s.execute(_RUNNABLE, {"now": later}).scalar() is True
+    with Session(db) as s, s.begin():
+        assert ([c.id for c in claims.claim_runnable_cases(s, "w3", 10, 30, later)]
+                == ["C0", "C1", "C2"])
 
 
 def test_commands_become_rows_in_one_transaction(db, clock) -> None:  # noqa: ANN001
