@@ -19,7 +19,7 @@ compares both row by row). ``dumps``/``loads`` are also the engine's JSON serial
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from types import MappingProxyType
@@ -30,7 +30,7 @@ from sqlalchemy import JSON, Boolean, Table
 
 from engine.store.models import UtcDateTime
 
-__all__ = ["Bulk", "dumps", "loads"]
+__all__ = ["Bulk", "dumps", "json_read", "loads", "rows_in"]
 
 def _default(value: object) -> object:
     if type(value) is MappingProxyType:  # frozen_map: the commonest by far
@@ -53,6 +53,22 @@ def dumps(value: Any) -> str:
 def loads(text: str | bytes) -> Any:
     """The value of JSON ``text``."""
     return orjson.loads(text)
+
+
+def json_read(value: Any) -> Any:
+    """A JSON column's value as the driver returns it: text on SQLite (parsed here, by
+    orjson), already parsed on PostgreSQL."""
+    return loads(value) if type(value) is str else value
+
+
+def rows_in(conn: Any, sql: str, ids: Sequence[Any], *, chunk: int = 500) -> Iterator[Any]:
+    """The driver rows of ``sql`` for ``ids``, ``chunk`` ids per statement. ``sql`` holds
+    ``{ids}`` where the ``IN`` list's placeholders go, e.g.
+    ``SELECT id, state FROM cases WHERE id IN ({ids})``."""
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    for start in range(0, len(ids), chunk):
+        part = tuple(ids[start:start + chunk])
+        yield from conn.exec_driver_sql(sql.format(ids=", ".join([mark] * len(part))), part)
 
 
 @lru_cache(maxsize=4096)

@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.orm import Session
 
 from engine.errors import RunError, StoreError
-from engine.store.bulk import bulk_for, loads
+from engine.store.bulk import bulk_for, json_read, rows_in
 from engine.store.models import CaseEventRow, CaseRow, EventStatus, SopVersionRow
 
 __all__ = [
@@ -147,6 +147,8 @@ _NOW = bindparam("now", type_=CASES.c.next_run_at.type)
 _WAKE = (update(CASES).where(CASES.c.id.in_(bindparam("ids", expanding=True)))
          .values(runnable=True, next_run_at=case((CASES.c.lease_until > _NOW, CASES.c.lease_until),
                                                  else_=_NOW)))
+
+
 class PendingInput(NamedTuple):
     """A pending input of a case (a ``case_events`` row not yet applied)."""
 
@@ -213,15 +215,8 @@ def pending_events(session: Session, case_ids: Sequence[str]) -> Mapping[str, li
     """The pending input rows of ``case_ids``, in arrival order, grouped by case (through
     the driver: a batch reads thousands; the JSON is parsed once, by orjson)."""
     out: dict[str, list[PendingInput]] = {cid: [] for cid in case_ids}
-    conn = session.connection()
-    p = "?" if conn.dialect.name == "sqlite" else "%s"
-    for start in range(0, len(case_ids), 500):
-        chunk = tuple(case_ids[start:start + 500])
-        for row in conn.exec_driver_sql(
-                f"SELECT id, case_id, kind, event, actor FROM case_events WHERE case_id IN "
-                f"({', '.join([p] * len(chunk))}) AND status = '{EventStatus.PENDING}' "
-                f"ORDER BY id", chunk):
-            event = row[3]
-            out[row[1]].append(PendingInput(row[0], row[1], row[2],
-                                            loads(event) if type(event) is str else event, row[4]))
+    for row in rows_in(session.connection(),
+                       "SELECT id, case_id, kind, event, actor FROM case_events WHERE case_id IN "
+                       f"({{ids}}) AND status = '{EventStatus.PENDING}' ORDER BY id", case_ids):
+        out[row[1]].append(PendingInput(row[0], row[1], row[2], json_read(row[3]), row[4]))
     return out

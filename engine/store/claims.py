@@ -24,7 +24,7 @@ from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from engine.slots import slot_functions
-from engine.store.bulk import loads, sqlite_time
+from engine.store.bulk import json_read, rows_in, sqlite_time
 from engine.store.cases import wake_cases
 from engine.store.models import (
     CaseEventRow,
@@ -146,8 +146,8 @@ def claim_runnable_cases(
         values = list(row)
         if not with_state:
             values.insert(_STATE, None)
-        elif type(values[_STATE]) is str:
-            values[_STATE] = loads(values[_STATE])
+        else:
+            values[_STATE] = json_read(values[_STATE])
         claimed.append(_make_claimed(*values))
     claimed.sort(key=lambda x: x.id)
     return claimed
@@ -157,16 +157,9 @@ def with_states(session: Session, claimed: Sequence[ClaimedCase]) -> list[Claime
     """``claimed`` (from ``claim_runnable_cases(..., with_state=False)``) with their states,
     read in ``session`` -- a read-only one is enough: the lease keeps other workers from
     writing these cases."""
-    states: dict[str, Any] = {}
-    conn = session.connection()
-    p = "?" if conn.dialect.name == "sqlite" else "%s"
-    ids = [c.id for c in claimed]
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        for cid, state in conn.exec_driver_sql(
-                f"SELECT id, state FROM cases WHERE id IN ({', '.join([p] * len(chunk))})",
-                tuple(chunk)):
-            states[cid] = loads(state) if type(state) is str else state
+    states = {cid: json_read(state) for cid, state in rows_in(
+        session.connection(), "SELECT id, state FROM cases WHERE id IN ({ids})",
+        [c.id for c in claimed])}
     return [_evolve_claimed(c, state=states.get(c.id)) for c in claimed]
 
 
