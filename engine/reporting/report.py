@@ -7,13 +7,13 @@ Report, so every number on every output has the same case list behind it.
 
 from __future__ import annotations
 
-import gc
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.heap import collector_paused
 from engine.reporting.context import ReportContext
 from engine.reporting.derive import CaseView, derive_all
 from engine.reporting.facts import CaseFacts, load_facts
@@ -100,14 +100,9 @@ def load_report(engine: Any, ctx: ReportContext, *, since: datetime | None = Non
     long-lived, acyclic objects, and the collector's repeated full scans of them cost a third of
     the load time at 100,000 cases (measured) while finding nothing to free.
     """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         facts = load_facts(engine, since=since, until=until, reopen_window_days=ctx.reopen_window_days)
         return build_report(facts, ctx)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def activity_span(engine: Any) -> tuple[datetime, datetime]:

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.errors import CareflowError, TransitionNotAllowed
+from engine.heap import collector_paused
 from engine.interpreter import codec
 from engine.interpreter import types as t
 from engine.interpreter.step import initial_state, step
@@ -113,7 +114,13 @@ class Advancer:
     # ---- one batch ----------------------------------------------------------------------
 
     def run_batch(self, batch: int = 500) -> BatchReport:
-        """Claim, advance and commit up to ``batch`` cases; returns what happened."""
+        """Claim, advance and commit up to ``batch`` cases; returns what happened.
+
+        The cyclic collector is paused for the batch (engine.heap)."""
+        with collector_paused():
+            return self._run_batch(batch)
+
+    def _run_batch(self, batch: int) -> BatchReport:
         started = time.perf_counter()
         now = self.clock.now()
         with Session(self.engine) as session, session.begin():
