@@ -1,20 +1,25 @@
 """What there is to do now: runnable cases, due timers, due outbox messages.
 
 The worker loops and the advance flow poll these between batches and while they linger,
-so each is one index probe through a statement built once: a runnable case whose lease
-is free (claims move a leased case's ``next_run_at`` to its lease's end, so the probe's
-index range holds no leased case: engine.store.claims), the first pending timer due, the
-first pending message due.
+so each is one index probe: a runnable case whose lease is free (claims move a leased
+case's ``next_run_at`` to its lease's end, so the probe's index range holds no leased
+case: engine.store.claims), the first pending timer due, the first pending message due.
+
+A probe's SQL is compiled once per dialect and runs on a pooled driver connection: through
+a SQLAlchemy Connection (its events, a transaction, a result object) a probe cost ~95 µs of
+CPU, more than the SELECT itself by twenty times, and an idle worker polls every 20 ms. On
+SQLite the bare SELECT runs outside any transaction, so it never takes the write lock.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, exists, or_, select
 
 from engine.runtime.registry import Runtime
-from engine.store.db import READ_ONLY
+from engine.store.bulk import driver_converter
 from engine.store.models import CaseRow, OutboxRow, TimerRow
 
 __all__ = ["has_due_outbox", "has_due_timers", "has_runnable"]
@@ -30,9 +35,31 @@ _DUE_OUTBOX = select(exists().where(and_(_OUTBOX.status == "pending",
                                          _OUTBOX.next_attempt_at <= _NOW)))
 
 
+@lru_cache(maxsize=32)
+def _compiled(stmt: Any, dialect: Any) -> tuple[str, dict[str, Any], tuple[str, ...] | None, Any]:
+    """``stmt``'s SQL on ``dialect``, its parameters but ``now``, the order of its positional
+    parameters (None: the driver takes them by name) and the converter of ``now``."""
+    compiled = stmt.compile(dialect=dialect)
+    params = {k: v for k, v in compiled.construct_params({"now": None}).items() if k != "now"}
+    order = tuple(compiled.positiontup) if dialect.positional else None
+    return compiled.string, params, order, driver_converter(_CASES.next_run_at, dialect.name)
+
+
 def _any(engine: Engine, stmt: Any, now: Any) -> bool:
-    with engine.execution_options(**{READ_ONLY: True}).connect() as conn:
-        return conn.execute(stmt, {"now": now}).scalar() is True
+    sql, fixed, order, convert = _compiled(stmt, engine.dialect)
+    values = {**fixed, "now": convert(now)}
+    params: Any = values if order is None else tuple(values[name] for name in order)
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        try:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+    finally:
+        raw.close()  # back to the pool, rolled back (PostgreSQL opened a transaction)
+    return bool(row[0])
 
 
 def has_runnable(rt: Runtime) -> bool:

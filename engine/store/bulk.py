@@ -30,7 +30,7 @@ from sqlalchemy import JSON, Boolean, Table
 
 from engine.store.models import UtcDateTime
 
-__all__ = ["Bulk", "dumps", "json_read", "loads", "rows_in"]
+__all__ = ["Bulk", "driver_converter", "dumps", "json_read", "loads", "rows_in"]
 
 def _default(value: object) -> object:
     if type(value) is MappingProxyType:  # frozen_map: the commonest by far
@@ -98,6 +98,11 @@ def _sqlite_bool(value: Any) -> int | None:
 
 def _same(value: Any) -> Any:
     return value
+
+
+def driver_converter(column: Any, dialect: str) -> Callable[[Any], Any]:
+    """The function that turns a Python value of ``column`` into its driver value."""
+    return _converter(column, dialect)
 
 
 def _converter(column: Any, dialect: str) -> Callable[[Any], Any]:
