@@ -59,7 +59,7 @@ def populate(url: str, n: int, seed: int = 7) -> float:
     base.metadata.create_all(engine)
     tables = base.metadata.tables
     rnd = random.Random(seed)
-    cases, audit, tasks, attempts, incidents = [], [], [], [], []
+    cases, states, audit, tasks, attempts, incidents = [], [], [], [], [], []
     for i in range(n):
         cid = f"C{i:07d}"
         created = START + timedelta(seconds=rnd.randrange(90 * 86400))
@@ -79,8 +79,9 @@ def populate(url: str, n: int, seed: int = 7) -> float:
                       "status": "resolved" if ended else "open", "level": level,
                       "priority": rnd.choice(("low", "normal", "normal", "high")),
                       "tier": rnd.choice(("standard", "standard", "gold")), "channel": rnd.choice(CHANNELS),
-                      "customer_id": f"K{rnd.randrange(n // 3 + 1)}", "state": state, "created_at": created,
+                      "customer_id": f"K{rnd.randrange(n // 3 + 1)}", "created_at": created,
                       "updated_at": created, "ended_at": ended})
+        states.append({"case_id": cid, "state": state})
         seq = 0
 
         def step(at: datetime, *entries: tuple[str, dict[str, object], str | None]) -> None:
@@ -115,6 +116,7 @@ def populate(url: str, n: int, seed: int = 7) -> float:
         conn.execute(tables["sop_versions"].insert(), [{"hash": "h", "sop_id": "x", "version": "1.0.0",
                                                         "source": "", "created_at": START}])
         conn.execute(tables["cases"].insert(), cases)
+        conn.execute(tables["case_states"].insert(), states)
         conn.execute(tables["audit_records"].insert(), audit)
         conn.execute(tables["human_tasks"].insert(), tasks)
         conn.execute(tables["kb_elevel_attempts"].insert(), attempts)

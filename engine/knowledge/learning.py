@@ -103,7 +103,8 @@ def sync_task_outcomes(session: Session) -> int:
     cats = _sop_categories(session) if "sop_versions" in tables else {}
     rows = session.execute(text(
         "SELECT t.id, t.case_id, t.level, t.knowledge, t.completed_by, t.completed_at, "
-        "c.sop_hash, c.sop_id, c.state FROM human_tasks t JOIN cases c ON c.id = t.case_id "
+        "c.sop_hash, c.sop_id, s.state FROM human_tasks t JOIN cases c ON c.id = t.case_id "
+        "LEFT JOIN case_states s ON s.case_id = c.id "
         "WHERE t.status = 'completed' AND t.knowledge IS NOT NULL")).all()
     added = 0
     for task_id, case_id, level, knowledge, actor, at, sop_hash, sop_id, state in rows:
@@ -266,7 +267,8 @@ def case_category(session: Session, case_id: str | None) -> str | None:
     """The category of a case in the case store (case data, else its SOP); None if unknown."""
     if not case_id or "cases" not in set(inspect(session.connection()).get_table_names()):
         return None
-    row = session.execute(text("SELECT state, sop_hash, sop_id FROM cases WHERE id = :id"),
+    row = session.execute(text("SELECT s.state, c.sop_hash, c.sop_id FROM cases c LEFT JOIN "
+                               "case_states s ON s.case_id = c.id WHERE c.id = :id"),
                           {"id": case_id}).first()
     if row is None:
         return None
@@ -298,8 +300,9 @@ def iter_case_resolutions(session: Session, *, since: datetime | None = None,
         cats = _sop_categories(session)
         worked = _deepest_task_levels(session) if "human_tasks" in tables else {}
         rows = session.execute(text(
-            "SELECT id, sop_hash, level, ended_at, state, sop_id FROM cases "
-            "WHERE status IN ('resolved', 'closed') AND ended_at IS NOT NULL")).all()
+            "SELECT c.id, c.sop_hash, c.level, c.ended_at, s.state, c.sop_id FROM cases c "
+            "LEFT JOIN case_states s ON s.case_id = c.id "
+            "WHERE c.status IN ('resolved', 'closed') AND c.ended_at IS NOT NULL")).all()
         for case_id, sop_hash, _level, ended_at, state, sop_id in rows:
             at = _as_datetime(ended_at)
             if at is None or (since and at < since) or (until and at >= until):

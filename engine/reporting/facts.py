@@ -137,7 +137,7 @@ def load_facts(engine: Any, *, since: datetime | None = None, until: datetime | 
     ``reopened``, ``signal`` or ``task_created`` after ``case_ended``) or when the same customer
     opened a new case of the same SOP within ``reopen_window_days`` of its end.
     """
-    from engine.store.models import AuditRow, CaseRow, HumanTaskRow, IncidentRow
+    from engine.store.models import AuditRow, CaseRow, CaseStateRow, HumanTaskRow, IncidentRow
     from engine.store.models_knowledge import ElevelAttemptRow, KnowledgeOutcomeRow
 
     # only the parts of the state the KPIs need: the database extracts them (no full-state parse)
@@ -145,8 +145,10 @@ def load_facts(engine: Any, *, since: datetime | None = None, until: datetime | 
     stmt = select(CaseRow.id, CaseRow.sop_id, CaseRow.channel, CaseRow.level, CaseRow.priority,
                   CaseRow.tier, CaseRow.status, CaseRow.outcome, CaseRow.customer_id,
                   _raw(CaseRow.created_at, lite), _raw(CaseRow.ended_at, lite), CaseRow.parent_case_id,
-                  CaseRow.state["clocks"],
-                  *(CaseRow.state[("data", key)].as_string() for key in CATEGORY_KEYS + ("product",)))
+                  CaseStateRow.state["clocks"],
+                  *(CaseStateRow.state[("data", key)].as_string()
+                    for key in CATEGORY_KEYS + ("product",))
+                  ).outerjoin(CaseStateRow, CaseStateRow.case_id == CaseRow.id)
     if since is not None:
         stmt = stmt.where(CaseRow.created_at >= since)
     if until is not None:

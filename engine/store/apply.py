@@ -33,6 +33,7 @@ from engine.store.models import (
     AuditRecordRow,
     CaseEventRow,
     CaseRow,
+    CaseStateRow,
     EventStatus,
     HumanTaskRow,
     IncidentRow,
@@ -55,6 +56,7 @@ TASKS = HumanTaskRow.__table__
 TIMERS = TimerRow.__table__
 OUTBOX = OutboxRow.__table__
 INCIDENTS = IncidentRow.__table__
+STATES = CaseStateRow.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +140,7 @@ class _Rows:
         #: the format SQLAlchemy's DateTime stores)
         self.now_bind: Any = sqlite_time(now) if dialect == "sqlite" else now
         self.now_iso = now.isoformat()  # the audit entries' ``at``, as the hash covers it
+        self.state_text = _statements(dialect)["states"].convert[1]  # the state's JSON text
         self.event_updates: list[tuple[Any, ...]] = []  # _EVENT_UPDATE order
         self.event_inserts: list[tuple[Any, ...]] = []  # _EVENT_COLUMNS order
         self.audit: list[tuple[Any, ...]] = []
@@ -149,6 +152,7 @@ class _Rows:
         self.incidents: list[dict[str, Any]] = []
         #: case updates grouped by the metadata columns they change (see _case_update)
         self.case_updates: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        self.states: list[tuple[str, Any]] = []  # (case id, state JSON), driver values
         self.new_cases: list[dict[str, Any]] = []
         self.ended: list[str] = []
         self.parent_events: list[tuple[Any, ...]] = []
@@ -261,8 +265,9 @@ def _collect_case(rows: _Rows, adv: CaseAdvance, codec: Any) -> None:
         changed += [("outcome", st.outcome), ("ended_at", rows.now if st.status.ended else None)]
     key = tuple(c for c, _ in changed)
     rows.case_updates.setdefault(key, []).append((
-        adv.state_json, st.seq, rows.now, rows.now, audit_seq, audit_hash, *(v for _, v in changed),
+        st.seq, rows.now, rows.now, audit_seq, audit_hash, *(v for _, v in changed),
         adv.case_id, adv.expected_version))
+    rows.states.append((adv.case_id, rows.state_text(adv.state_json)))
 
 
 _EVENT_COLUMNS = ("case_id", "seq", "kind", "event", "status", "error", "actor", "recorded_at",
@@ -280,7 +285,8 @@ _AUDIT_COLUMNS = ("case_id", "seq", "first_seq", "event_seq", "at", "sop_version
 #: when they change, which spares SQLite the index maintenance (a third of an update's
 #: cost). ``next_run_at`` comes back from the lease's end (engine.store.claims) to the
 #: commit's instant: a case still runnable after its commit has an input queued, due now.
-_CASE_ALWAYS = ("state", "seq", "updated_at", "next_run_at", "audit_seq", "audit_hash")
+#: The state itself goes to case_states (engine.store.models.CaseStateRow).
+_CASE_ALWAYS = ("seq", "updated_at", "next_run_at", "audit_seq", "audit_hash")
 _CASE_META = ("status", "level", "priority", "tier", "channel", "customer_id")
 
 
@@ -322,6 +328,8 @@ def _statements(dialect: str) -> Mapping[str, Any]:
                          f"AND status = '{TimerStatus.PENDING}'"),
         "outbox": Bulk(OUTBOX, _OUTBOX_COLUMNS, dialect),
         "audit": Bulk(AUDIT, _AUDIT_COLUMNS, dialect),
+        # a case's first commit inserts its state, every later one replaces it
+        "states": Bulk(STATES, ("case_id", "state"), dialect),
     }
 
 
@@ -353,6 +361,8 @@ def _write(session: Session, rows: _Rows) -> None:
             conn.execute(_END_TASKS, ended)
     for changed, updates in rows.case_updates.items():
         _write_cases(conn, updates, _case_update(rows.dialect, changed))
+    st["states"].insert(conn, rows.states, converted=True,
+                        suffix=" ON CONFLICT (case_id) DO UPDATE SET state = excluded.state")
     if rows.parents:
         wake_cases(conn, rows.parents, rows.now)
 

@@ -64,7 +64,7 @@ def json_read(value: Any) -> Any:
 def rows_in(conn: Any, sql: str, ids: Sequence[Any], *, chunk: int = 500) -> Iterator[Any]:
     """The driver rows of ``sql`` for ``ids``, ``chunk`` ids per statement. ``sql`` holds
     ``{ids}`` where the ``IN`` list's placeholders go, e.g.
-    ``SELECT id, state FROM cases WHERE id IN ({ids})``."""
+    ``SELECT case_id, state FROM case_states WHERE case_id IN ({ids})``."""
     mark = "?" if conn.dialect.name == "sqlite" else "%s"
     for start in range(0, len(ids), chunk):
         part = tuple(ids[start:start + chunk])

@@ -95,7 +95,7 @@ def case_rows(cases: Sequence[NewCase], now: datetime) -> tuple[list[dict[str, A
             "id": cid, "sop_id": c.sop_id, "sop_hash": c.sop_hash, "sop_version": c.sop_version,
             "status": "open", "level": None, "priority": c.priority or "normal",
             "tier": c.tier or "standard", "channel": c.channel, "customer_id": c.customer_id,
-            "state": None, "seq": 0, "version": 1, "runnable": True, "next_run_at": now,
+            "seq": 0, "version": 1, "runnable": True, "next_run_at": now,
             "parent_case_id": c.parent_case_id, "parent_call_id": c.parent_call_id,
             "audit_seq": 0, "audit_hash": "", "created_at": now, "updated_at": now,
         })
@@ -105,7 +105,7 @@ def case_rows(cases: Sequence[NewCase], now: datetime) -> tuple[list[dict[str, A
 
 
 _CASE_COLUMNS = ("id", "sop_id", "sop_hash", "sop_version", "status", "level", "priority", "tier",
-                 "channel", "customer_id", "state", "seq", "version", "runnable", "next_run_at",
+                 "channel", "customer_id", "seq", "version", "runnable", "next_run_at",
                  "parent_case_id", "parent_call_id", "audit_seq", "audit_hash", "created_at",
                  "updated_at")
 _EVENT_COLUMNS = ("case_id", "seq", "kind", "event", "status", "actor", "recorded_at")

@@ -100,17 +100,16 @@ def _is_pg(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-_CLAIM_RETURNING = ("id", "sop_id", "sop_hash", "sop_version", "state", "version", "seq",
+#: the claimed cases' columns, in ClaimedCase's order but ``state`` (in case_states)
+_CLAIM_RETURNING = ("id", "sop_id", "sop_hash", "sop_version", "version", "seq",
                     "priority", "tier", "channel", "customer_id", "parent_case_id",
                     "parent_call_id", "audit_seq", "audit_hash", "status", "level")
-_STATE = _CLAIM_RETURNING.index("state")
 
 
 @lru_cache(maxsize=8)
-def _claim_sql(dialect: str, with_state: bool = True) -> str:
+def _claim_sql(dialect: str) -> str:
     p, true = ("?", "1") if dialect == "sqlite" else ("%s", "true")
     lock = " FOR UPDATE SKIP LOCKED" if dialect == "postgresql" else ""  # (SQLite: BEGIN IMMEDIATE)
-    returning = [c for c in _CLAIM_RETURNING if with_state or c != "state"]
     # next_run_at moves to the lease's end: the claim's index range (runnable, next_run_at
     # <= now) no longer holds leased cases, so neither this scan nor has_runnable walks
     # past the batches other workers hold; a case whose worker died is due when its lease ends
@@ -118,7 +117,7 @@ def _claim_sql(dialect: str, with_state: bool = True) -> str:
             f"version = version + 1 "
             f"WHERE id IN (SELECT id FROM cases WHERE runnable = {true} AND next_run_at <= {p} "
             f"AND (lease_until IS NULL OR lease_until < {p}) ORDER BY next_run_at "
-            f"LIMIT {p}{lock}) RETURNING {', '.join(returning)}")
+            f"LIMIT {p}{lock}) RETURNING {', '.join(_CLAIM_RETURNING)}")
 
 
 def claim_runnable_cases(
@@ -129,28 +128,22 @@ def claim_runnable_cases(
 
     The claim bumps each case's ``version``; the batch commit writes a case only if that
     version is still current, so a worker whose lease expired cannot overwrite the work
-    of the worker that took the case over. One statement through the driver (the claimed
-    states are parsed once, by orjson); PostgreSQL skips rows other workers hold.
+    of the worker that took the case over. One statement through the driver; PostgreSQL
+    skips rows other workers hold.
 
     ``with_state=False`` leaves the states out (``state`` is None): the caller reads them
-    with ``with_states`` after its transaction, outside the SQLite write lock.
+    with ``with_states`` after its transaction, outside the SQLite write lock; otherwise
+    they are read here, in the claim's transaction.
     """
     conn = session.connection()
     dialect = conn.dialect.name
     time = sqlite_time if dialect == "sqlite" else _same
     until = time(now + timedelta(seconds=lease_s))
-    rows = conn.exec_driver_sql(_claim_sql(dialect, with_state), (
+    rows = conn.exec_driver_sql(_claim_sql(dialect), (
         worker, until, until, time(now), time(now), limit)).all()
-    claimed = []
-    for row in rows:
-        values = list(row)
-        if not with_state:
-            values.insert(_STATE, None)
-        else:
-            values[_STATE] = json_read(values[_STATE])
-        claimed.append(_make_claimed(*values))
+    claimed = [_make_claimed(*row[:4], None, *row[4:]) for row in rows]
     claimed.sort(key=lambda x: x.id)
-    return claimed
+    return with_states(session, claimed) if with_state and claimed else claimed
 
 
 def with_states(session: Session, claimed: Sequence[ClaimedCase]) -> list[ClaimedCase]:
@@ -158,7 +151,7 @@ def with_states(session: Session, claimed: Sequence[ClaimedCase]) -> list[Claime
     read in ``session`` -- a read-only one is enough: the lease keeps other workers from
     writing these cases."""
     states = {cid: json_read(state) for cid, state in rows_in(
-        session.connection(), "SELECT id, state FROM cases WHERE id IN ({ids})",
+        session.connection(), "SELECT case_id, state FROM case_states WHERE case_id IN ({ids})",
         [c.id for c in claimed])}
     return [_evolve_claimed(c, state=states.get(c.id)) for c in claimed]
 

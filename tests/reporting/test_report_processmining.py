@@ -102,7 +102,7 @@ def _plant(db: Path, case_id: str, template: str, nodes: list[list[str]]) -> Non
         assert tpl is not None
         t = utc(2026, 11, 23, 10)
         s.add(CaseRow(id=case_id, sop_id=template, sop_hash=tpl.sop_hash, sop_version=tpl.sop_version,
-                      status="resolved", level="e", channel="web", state=None, created_at=t, updated_at=t,
+                      status="resolved", level="e", channel="web", created_at=t, updated_at=t,
                       ended_at=t + timedelta(hours=1)))
         s.flush()  # the case row first: audit rows reference it
         for i, step in enumerate(nodes, start=1):  # one record (a step) per path entry

@@ -1,10 +1,13 @@
 """``careflow db upgrade`` on a database that already holds cases: the four-eyes revision
 adds its columns and keeps every existing task as it was; the audit-records revision turns
 each per-entry audit row into a record of its own whose hash still verifies, and shows the
-entries through the ``audit_log`` view as before (SQLite file and PostgreSQL)."""
+entries through the ``audit_log`` view as before; the case-states revision moves every
+case's state into ``case_states`` unchanged, and its downgrade moves them back (SQLite
+file and PostgreSQL)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +19,10 @@ from engine.store import audit, migrate
 from engine.store.db import make_engine
 
 INITIAL = "6c83843f96a8"
+BEFORE_CASE_STATES = "d41a7c3e9b20"
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+STATE = {"case_id": "C1", "seq": 3, "data": {"amount": 12.5, "ü": [1, None]}}
+STATE_TEXT = json.dumps(STATE)
 
 
 def _old_database_with_a_task(url: str) -> None:
@@ -31,9 +37,11 @@ def _old_database_with_a_task(url: str) -> None:
                 "VALUES ('h', 'refund', '1.0.0', 'kind: sop', :now)"), {"now": NOW})
             conn.execute(sa.text(
                 "INSERT INTO cases (id, sop_id, sop_hash, sop_version, status, priority, tier, "
-                "seq, version, runnable, audit_seq, audit_hash, created_at, updated_at) VALUES "
-                "('C1', 'refund', 'h', '1.0.0', 'open', 'normal', 'standard', 0, 1, false, 0, "
-                "'', :now, :now)"), {"now": NOW})
+                "seq, version, runnable, audit_seq, audit_hash, created_at, updated_at, state) "
+                "VALUES ('C1', 'refund', 'h', '1.0.0', 'open', 'normal', 'standard', 0, 1, "
+                "false, 0, '', :now, :now, :state), ('C2', 'refund', 'h', '1.0.0', 'open', "
+                "'normal', 'standard', 0, 1, true, 0, '', :now, :now, NULL)"),
+                {"now": NOW, "state": STATE_TEXT})
             conn.execute(sa.text(
                 "INSERT INTO human_tasks (id, case_id, node, level, title, skills, status, "
                 "outcomes, version, created_at, completed_by, outcome) VALUES ('K1', 'C1', "
@@ -51,7 +59,8 @@ def _old_database_with_a_task(url: str) -> None:
                     {"seq": seq, "now": NOW, "kind": kind, "detail": audit.canonical_json(detail),
                      "prev": prev, "hash": digest})
                 prev = digest
-            conn.execute(sa.text("UPDATE cases SET audit_seq = 2, audit_hash = :h"), {"h": prev})
+            conn.execute(sa.text("UPDATE cases SET audit_seq = 2, audit_hash = :h WHERE id = 'C1'"),
+                         {"h": prev})
     finally:
         engine.dispose()
 
@@ -68,17 +77,38 @@ def _upgraded(url: str) -> None:
                 "proposed_at, confirmed_by, rejection FROM human_tasks WHERE id = 'K1'")).one()
         from sqlalchemy.orm import Session
 
-        from engine.store.models import AuditRow
+        from engine.store.models import AuditRow, CaseRow
         with Session(engine) as session:
             trail = [(a.seq, a.kind, a.node, a.detail, a.at) for a in session.scalars(
                 sa.select(AuditRow).order_by(AuditRow.seq))]
             problems = list(audit.check_trails(session))
+            states = dict(session.execute(sa.select(CaseRow.id, CaseRow.state)).all())
+        with engine.connect() as conn:
+            moved = conn.execute(sa.text("SELECT count(*) FROM case_states")).scalar()
     finally:
         engine.dispose()
+    assert states == {"C1": STATE, "C2": None} and moved == 1  # no row for a state-less case
     assert tuple(row) == ("completed", "ann", "paid", 2, None, None, None, None, None)
     assert trail == [(1, "case_started", "pay", {"sop": "refund"}, NOW),
                      (2, "task_created", "pay", {"task": "K1", "ü": [1.5, None]}, NOW)]
     assert problems == []
+
+
+def _downgraded_from_case_states(url: str) -> None:
+    """The case-states revision undone: the states are back in ``cases.state``."""
+    from alembic import command
+
+    _upgraded(url)
+    command.downgrade(migrate.alembic_config(url), BEFORE_CASE_STATES)
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            states = dict(conn.execute(sa.text("SELECT id, state FROM cases")).all())
+            tables = sa.inspect(conn).get_table_names()
+    finally:
+        engine.dispose()
+    parse = {k: json.loads(v) if isinstance(v, str) else v for k, v in states.items()}
+    assert parse == {"C1": STATE, "C2": None} and "case_states" not in tables
 
 
 def test_upgrade_keeps_existing_tasks_on_sqlite(tmp_path: Path) -> None:
@@ -91,6 +121,18 @@ def test_upgrade_keeps_existing_tasks_on_postgres() -> None:
         pytest.skip(reason)
     with throwaway_pg_database("careflow_mig_old") as url:
         _upgraded(url)
+
+
+def test_the_case_states_downgrade_puts_every_state_back_on_sqlite(tmp_path: Path) -> None:
+    _downgraded_from_case_states(sqlite_url(tmp_path, "old.db"))
+
+
+def test_the_case_states_downgrade_puts_every_state_back_on_postgres() -> None:
+    reason = pg_reachable()
+    if reason:
+        pytest.skip(reason)
+    with throwaway_pg_database("careflow_mig_down") as url:
+        _downgraded_from_case_states(url)
 
 
 def test_an_old_database_is_refused_with_the_command_that_upgrades_it(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.errors import RunError, TaskConflict
@@ -19,6 +19,7 @@ from engine.store.models import (
     AuditRow,
     CaseEventRow,
     CaseRow,
+    CaseStateRow,
     HumanTaskRow,
     OutboxRow,
     SopVersionRow,
@@ -94,7 +95,7 @@ def test_a_claim_without_states_reads_them_afterwards_without_the_write_lock(db,
     now = clock.now()
     ids = _start(db, now)
     with Session(db) as s, s.begin():  # give one case a state to read back
-        s.execute(update(CaseRow).where(CaseRow.id == "C1").values(state={"seq": 7, "x": [1]}))
+        s.add(CaseStateRow(case_id="C1", state={"seq": 7, "x": [1]}))
     with Session(db) as s, s.begin():
         leased = claims.claim_runnable_cases(s, "w1", 10, 30, now, with_state=False)
     assert sorted(c.id for c in leased) == ids and all(c.state is None for c in leased)
