@@ -3,6 +3,7 @@ tasks with optimistic locking, the outbox key, the audit hash chain (SQLite file
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -208,6 +209,49 @@ def test_commands_become_rows_in_one_transaction(db, clock) -> None:  # noqa: AN
         assert s.get(CaseRow, "C0").audit_hash == records[-1].hash
 
 
+def test_an_ended_case_leaves_no_pending_timer_or_open_task_and_touches_no_other_case(
+        db, clock) -> None:  # noqa: ANN001
+    """The store's sweep at a case's end, behind the interpreter's own cancellations; on
+    SQLite it searches the ended cases' timers by case (not every pending timer)."""
+    now = clock.now()
+    _start(db, now, 2)
+    with Session(db) as s, s.begin():
+        got = {c.id: c for c in claims.claim_runnable_cases(s, "w", 10, 30, now)}
+        pending = cases.pending_events(s, ["C0", "C1"])
+    def left(c: str) -> tuple[object, ...]:  # a task and a timer the case still has
+        return (t.CreateTask(f"{c}:1:1", "verify", "L1", "Verify", outcomes=("ok",)),
+                t.ScheduleTimer(f"{c}:1:2", "timeout", now + timedelta(hours=4), node="verify"))
+
+    with Session(db) as s, s.begin():
+        commit_advances(s, [_advance(got[c], pending[c], left(c)) for c in ("C0", "C1")], "w",
+                        now, _Codec)
+    with Session(db) as s, s.begin():
+        (c0,) = claims.claim_runnable_cases(s, "w", 10, 30, now, with_state=False) or [None]
+    assert c0 is None  # nothing runnable: end C0 through a new lease
+    with Session(db) as s, s.begin():
+        cases.post_events(s, [("C0", "Signal", {"type": "Signal"}, "customer")], now=now)
+        (c0,) = claims.claim_runnable_cases(s, "w", 10, 30, now)
+        pending = cases.pending_events(s, ["C0"])
+    ended = _advance(c0, pending["C0"], (t.CaseEnded("done", "resolved", "L1"),))
+    ended = dataclasses.replace(ended, state=dataclasses.replace(
+        ended.state, status=t.CaseStatus.RESOLVED, outcome="done"))
+    with Session(db) as s, s.begin():
+        commit_advances(s, [ended], "w", now, _Codec)
+    with Session(db) as s:
+        assert {tm.id: tm.status for tm in s.scalars(select(TimerRow))} == {
+            "C0:1:2": "cancelled", "C1:1:2": "pending"}
+        assert {tk.id: tk.status for tk in s.scalars(select(HumanTaskRow))} == {
+            "C0:1:1": "cancelled", "C1:1:1": "open"}
+    if db.dialect.name == "sqlite":
+        from engine.store.apply import _statements
+
+        with db.connect() as conn:
+            plan = [r[3] for r in conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + _statements("sqlite")["end_timers"].format(ids="?, ?"),
+                ("C0", "C1"))]
+        assert plan == ["SEARCH timers USING INDEX ix_timers_case_id (case_id=?)"]
+
+
 def test_tampering_with_the_audit_trail_breaks_the_chain(db, clock) -> None:  # noqa: ANN001
     now = clock.now()
     _start(db, now, 1)
@@ -304,8 +348,6 @@ def test_outbox_rows_are_deduplicated_by_idempotency_key(db, clock) -> None:  # 
 
 
 def test_a_commit_writes_exactly_the_metadata_that_changed(db, clock) -> None:  # noqa: ANN001
-    import dataclasses
-
     now = clock.now()
     _start(db, now, 2)
     with Session(db) as s, s.begin():
