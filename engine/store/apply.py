@@ -154,6 +154,41 @@ class _Rows:
         self.ended: list[str] = []
         self.parent_events: list[tuple[Any, ...]] = []
         self.parents: set[str] = set()
+        self._driver: _DriverRows | None = None
+
+    def driver_rows(self) -> _DriverRows:
+        """The rows as the driver takes them (converted once: by ``prepare_commit``, before
+        the write lock, or on first use)."""
+        if self._driver is None:
+            st = _statements(self.dialect)
+            row_ev, row_upd = st["events"].row, st["event_update"][0].row
+            row_task, row_timer, row_out = st["tasks"].row, st["timers"].row, st["outbox"].row
+            self._driver = _DriverRows(
+                event_updates=[row_upd(r) for r in self.event_updates],
+                events=[row_ev(r) for r in (*self.event_inserts, *self.parent_events)],
+                tasks=[row_task(r) for r in self.task_inserts.values()],
+                timers=[row_timer(r) for r in self.timer_inserts.values()],
+                outbox=[row_out(r) for r in self.outbox],
+                case_updates={changed: _driver(_case_update(self.dialect, changed)[0], updates)
+                              for changed, updates in self.case_updates.items()})
+        return self._driver
+
+
+def _driver(bulk: Bulk, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    row = bulk.row
+    return [row(r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class _DriverRows:
+    """A batch's rows in driver values, per statement (see ``_Rows.driver_rows``)."""
+
+    event_updates: list[tuple[Any, ...]]
+    events: list[tuple[Any, ...]]
+    tasks: list[tuple[Any, ...]]
+    timers: list[tuple[Any, ...]]
+    outbox: list[tuple[Any, ...]]
+    case_updates: dict[tuple[str, ...], list[tuple[Any, ...]]]
 
 
 def _collect_events(rows: _Rows, adv: CaseAdvance) -> None:
@@ -342,19 +377,20 @@ def _write(session: Session, rows: _Rows) -> None:
     st = _statements(rows.dialect)
     if rows.new_cases:
         conn.execute(CASES.insert(), rows.new_cases)
-    if rows.event_updates:
-        bulk, sql = st["event_update"]
-        conn.exec_driver_sql(sql, [bulk.row(r) for r in rows.event_updates])
-    st["events"].insert(conn, rows.event_inserts + rows.parent_events)
+    driver = rows.driver_rows()
+    if driver.event_updates:
+        conn.exec_driver_sql(st["event_update"][1], driver.event_updates)
+    st["events"].insert(conn, driver.events, converted=True)
     if rows.audit:
         st["audit"].insert(conn, rows.audit, converted=True)
-    st["tasks"].insert(conn, list(rows.task_inserts.values()))
+    st["tasks"].insert(conn, driver.tasks, converted=True)
     if rows.task_cancels:
         conn.exec_driver_sql(st["task_cancel"], rows.task_cancels)
-    st["timers"].insert(conn, list(rows.timer_inserts.values()))
+    st["timers"].insert(conn, driver.timers, converted=True)
     if rows.timer_cancels:
         conn.exec_driver_sql(st["timer_cancel"], rows.timer_cancels)
-    st["outbox"].insert(conn, rows.outbox, suffix=" ON CONFLICT (idempotency_key) DO NOTHING")
+    st["outbox"].insert(conn, driver.outbox, converted=True,
+                        suffix=" ON CONFLICT (idempotency_key) DO NOTHING")
     if rows.incidents:
         conn.execute(INCIDENTS.insert(), rows.incidents)
     if rows.ended:
@@ -364,19 +400,18 @@ def _write(session: Session, rows: _Rows) -> None:
             conn.exec_driver_sql(st["end_timers"].format(ids=", ".join([mark] * len(ended))),
                                  tuple(ended))
             conn.execute(_END_TASKS, {"ids": ended})
-    for changed, updates in rows.case_updates.items():
-        _write_cases(conn, updates, _case_update(rows.dialect, changed))
+    for changed, updates in driver.case_updates.items():
+        _write_cases(conn, updates, _case_update(rows.dialect, changed)[1])
     st["states"].insert(conn, rows.states, converted=True,
                         suffix=" ON CONFLICT (case_id) DO UPDATE SET state = excluded.state")
     if rows.parents:
         wake_cases(conn, rows.parents, rows.now)
 
 
-def _write_cases(conn: Any, updates: list[tuple[Any, ...]], statement: tuple[Bulk, str]) -> None:
+def _write_cases(conn: Any, updates: list[tuple[Any, ...]], sql: str) -> None:
     if not updates:
         return
-    bulk, sql = statement
-    result = conn.exec_driver_sql(sql, [bulk.row(r) for r in updates])
+    result = conn.exec_driver_sql(sql, updates)
     if result.rowcount != len(updates):  # the fence makes this unreachable
         from engine.errors import StoreError
 
@@ -407,6 +442,7 @@ def prepare_commit(advances: Sequence[CaseAdvance], dialect: str, now: datetime,
     rows = _Rows(now, dialect)
     for adv in advances:
         _collect_case(rows, adv, codec)
+    rows.driver_rows()
     return PreparedCommit(tuple(advances), rows, dialect, now)
 
 

@@ -132,8 +132,7 @@ class Bulk:
         self.columns = tuple(columns)
         self.dialect = dialect
         self.convert = tuple(_converter(table.c[c], dialect) for c in self.columns)
-        #: the columns that need a conversion, with it (most values pass as they are)
-        self._converted = tuple((i, f) for i, f in enumerate(self.convert) if f is not _same)
+        self._row = _row_function(self.convert)
 
     def mark(self, column: str) -> str:
         if self.dialect == "sqlite":
@@ -142,13 +141,13 @@ class Bulk:
 
     def row(self, values: Sequence[Any]) -> tuple[Any, ...]:
         """``values`` (Python values, in column order) as driver values."""
-        out = list(values)
-        if len(out) != len(self.columns):
-            raise ValueError(f"{self.table.name}: {len(out)} values for {len(self.columns)} "
-                             f"columns ({', '.join(self.columns)})")
-        for i, convert in self._converted:
-            out[i] = convert(out[i])
-        return tuple(out)  # (SQLAlchemy's exec_driver_sql takes tuples or mappings)
+        try:
+            return self._row(*values)
+        except TypeError:
+            if len(values) == len(self.columns):
+                raise
+            raise ValueError(f"{self.table.name}: {len(values)} values for {len(self.columns)} "
+                             f"columns ({', '.join(self.columns)})") from None
 
     def insert_sql(self, suffix: str = "") -> str:
         marks = ", ".join(self.mark(c) for c in self.columns)
@@ -161,6 +160,17 @@ class Bulk:
         if rows:
             data = rows if converted else [self.row(r) for r in rows]
             conn.exec_driver_sql(self.insert_sql(suffix), list(data))
+
+
+def _row_function(converters: Sequence[Callable[[Any], Any]]) -> Callable[..., tuple[Any, ...]]:
+    """``(v0, v1, ...) -> (v0, c1(v1), ...)``: one tuple display, a call only for the
+    columns that need a conversion (a batch converts tens of thousands of rows)."""
+    names = [f"v{i}" for i in range(len(converters))]
+    items = [name if f is _same else f"c{i}({name})" for i, (name, f) in
+             enumerate(zip(names, converters, strict=True))]
+    namespace = {f"c{i}": f for i, f in enumerate(converters) if f is not _same}
+    exec(f"def row({', '.join(names)}):\n    return ({', '.join(items)},)\n", namespace)  # noqa: S102
+    return namespace["row"]
 
 
 @lru_cache(maxsize=256)
