@@ -65,7 +65,7 @@ def advance_batch(runtime_key: str, batch: int = 500, max_batches: int = 1,
     more CPU than a batch's claim).
 
     ``linger_s`` > 0 (long-lived workers): when the queue is drained the run waits up to
-    that long for new runnable cases (polling every 20 ms) before it ends, so work that
+    that long for new runnable cases (polling every 5 ms) before it ends, so work that
     arrives in bursts does not pay a new flow run's start-up each time (against a busy
     Prefect server that start-up took from 0.1 s to over 2 s).
 
@@ -112,7 +112,7 @@ def advance_batch(runtime_key: str, batch: int = 500, max_batches: int = 1,
 _EMPTY_CLAIMS = 3
 
 
-def _work_arrives(rt: Any, within_s: float, poll_s: float = 0.02) -> bool:
+def _work_arrives(rt: Any, within_s: float, poll_s: float = 0.005) -> bool:
     """True as soon as a case is runnable, polling up to ``within_s`` seconds (wall time)."""
     deadline = time.monotonic() + within_s
     while True:
