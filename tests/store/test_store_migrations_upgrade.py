@@ -8,6 +8,7 @@ file and PostgreSQL)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -111,28 +112,25 @@ def _downgraded_from_case_states(url: str) -> None:
     assert parse == {"C1": STATE, "C2": None} and "case_states" not in tables
 
 
-def test_upgrade_keeps_existing_tasks_on_sqlite(tmp_path: Path) -> None:
-    _upgraded(sqlite_url(tmp_path, "old.db"))
-
-
-def test_upgrade_keeps_existing_tasks_on_postgres() -> None:
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database: a SQLite file, then a throwaway PostgreSQL database."""
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path, "old.db")
+        return
     reason = pg_reachable()
     if reason:
         pytest.skip(reason)
     with throwaway_pg_database("careflow_mig_old") as url:
-        _upgraded(url)
+        yield url
 
 
-def test_the_case_states_downgrade_puts_every_state_back_on_sqlite(tmp_path: Path) -> None:
-    _downgraded_from_case_states(sqlite_url(tmp_path, "old.db"))
+def test_upgrade_keeps_existing_tasks(empty_url: str) -> None:
+    _upgraded(empty_url)
 
 
-def test_the_case_states_downgrade_puts_every_state_back_on_postgres() -> None:
-    reason = pg_reachable()
-    if reason:
-        pytest.skip(reason)
-    with throwaway_pg_database("careflow_mig_down") as url:
-        _downgraded_from_case_states(url)
+def test_the_case_states_downgrade_puts_every_state_back(empty_url: str) -> None:
+    _downgraded_from_case_states(empty_url)
 
 
 def test_an_old_database_is_refused_with_the_command_that_upgrades_it(tmp_path: Path) -> None:
