@@ -21,12 +21,12 @@ from typing import Any
 
 from functools import lru_cache
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.interpreter import types as t
 from engine.store.audit import chain_record
-from engine.store.bulk import Bulk, sqlite_time
+from engine.store.bulk import Bulk, execute_in, sqlite_time
 from engine.store.cases import wake_cases
 from engine.store.tasks import UNFINISHED
 from engine.store.models import (
@@ -114,9 +114,6 @@ class CommitResult:
 _IDS = bindparam("ids", expanding=True)
 _FENCE = select(CASES.c.id, CASES.c.version).where(CASES.c.id.in_(_IDS),
                                                    CASES.c.lease_owner == bindparam("worker"))
-_END_TASKS = (update(TASKS).where(and_(TASKS.c.case_id.in_(_IDS), TASKS.c.status.in_(UNFINISHED)))
-              .values(status=TaskStatus.CANCELLED, cancel_reason="case ended",
-                      version=TASKS.c.version + 1))
 
 
 def _fence(session: Session, advances: Sequence[CaseAdvance], worker: str) -> set[str]:
@@ -137,7 +134,6 @@ class _Rows:
         #: the format SQLAlchemy's DateTime stores)
         self.now_bind: Any = sqlite_time(now) if dialect == "sqlite" else now
         self.now_iso = now.isoformat()  # the audit entries' ``at``, as the hash covers it
-        self.state_text = _statements(dialect)["states"].convert[1]  # the state's JSON text
         self.event_updates: list[tuple[Any, ...]] = []  # _EVENT_UPDATE order
         self.event_inserts: list[tuple[Any, ...]] = []  # _EVENT_COLUMNS order
         self.audit: list[tuple[Any, ...]] = []
@@ -149,7 +145,7 @@ class _Rows:
         self.incidents: list[dict[str, Any]] = []
         #: case updates grouped by the metadata columns they change (see _case_update)
         self.case_updates: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-        self.states: list[tuple[str, Any]] = []  # (case id, state JSON), driver values
+        self.states: list[tuple[str, Any]] = []  # (case id, state JSON)
         self.new_cases: list[dict[str, Any]] = []
         self.ended: list[str] = []
         self.parent_events: list[tuple[Any, ...]] = []
@@ -163,12 +159,14 @@ class _Rows:
             st = _statements(self.dialect)
             row_ev, row_upd = st["events"].row, st["event_update"][0].row
             row_task, row_timer, row_out = st["tasks"].row, st["timers"].row, st["outbox"].row
+            row_state = st["states"].row
             self._driver = _DriverRows(
                 event_updates=[row_upd(r) for r in self.event_updates],
                 events=[row_ev(r) for r in (*self.event_inserts, *self.parent_events)],
                 tasks=[row_task(r) for r in self.task_inserts.values()],
                 timers=[row_timer(r) for r in self.timer_inserts.values()],
                 outbox=[row_out(r) for r in self.outbox],
+                states=[row_state(r) for r in self.states],
                 case_updates={changed: _driver(_case_update(self.dialect, changed)[0], updates)
                               for changed, updates in self.case_updates.items()})
         return self._driver
@@ -188,6 +186,7 @@ class _DriverRows:
     tasks: list[tuple[Any, ...]]
     timers: list[tuple[Any, ...]]
     outbox: list[tuple[Any, ...]]
+    states: list[tuple[Any, ...]]
     case_updates: dict[tuple[str, ...], list[tuple[Any, ...]]]
 
 
@@ -299,7 +298,7 @@ def _collect_case(rows: _Rows, adv: CaseAdvance, codec: Any) -> None:
     rows.case_updates.setdefault(key, []).append((
         st.seq, rows.now, rows.now, audit_seq, audit_hash, *(v for _, v in changed),
         adv.case_id, adv.expected_version))
-    rows.states.append((adv.case_id, rows.state_text(adv.state_json)))
+    rows.states.append((adv.case_id, adv.state_json))
 
 
 _EVENT_COLUMNS = ("case_id", "seq", "kind", "event", "status", "error", "actor", "recorded_at",
@@ -368,6 +367,10 @@ def _statements(dialect: str) -> Mapping[str, Any]:
         "end_timers": (f"UPDATE timers{' INDEXED BY ix_timers_case_id' if p == '?' else ''} "
                        f"SET status = '{TimerStatus.CANCELLED}' WHERE case_id IN ({{ids}}) "
                        f"AND status = '{TimerStatus.PENDING}'"),
+        # what the interpreter left open of an ended case (it cancels its own tasks)
+        "end_tasks": (f"UPDATE human_tasks SET status = '{TaskStatus.CANCELLED}', "
+                      f"cancel_reason = 'case ended', version = version + 1 "
+                      f"WHERE case_id IN ({{ids}}) AND status IN ({_UNFINISHED})"),
     }
 
 
@@ -394,15 +397,11 @@ def _write(session: Session, rows: _Rows) -> None:
     if rows.incidents:
         conn.execute(INCIDENTS.insert(), rows.incidents)
     if rows.ended:
-        mark = "?" if rows.dialect == "sqlite" else "%s"
-        for start in range(0, len(rows.ended), 500):
-            ended = rows.ended[start:start + 500]
-            conn.exec_driver_sql(st["end_timers"].format(ids=", ".join([mark] * len(ended))),
-                                 tuple(ended))
-            conn.execute(_END_TASKS, {"ids": ended})
+        execute_in(conn, st["end_timers"], rows.ended)
+        execute_in(conn, st["end_tasks"], rows.ended)
     for changed, updates in driver.case_updates.items():
         _write_cases(conn, updates, _case_update(rows.dialect, changed)[1])
-    st["states"].insert(conn, rows.states, converted=True,
+    st["states"].insert(conn, driver.states, converted=True,
                         suffix=" ON CONFLICT (case_id) DO UPDATE SET state = excluded.state")
     if rows.parents:
         wake_cases(conn, rows.parents, rows.now)

@@ -30,7 +30,7 @@ from sqlalchemy import JSON, Boolean, Table
 
 from engine.store.models import UtcDateTime
 
-__all__ = ["Bulk", "driver_converter", "dumps", "json_read", "loads", "rows_in"]
+__all__ = ["Bulk", "driver_converter", "dumps", "execute_in", "json_read", "loads", "rows_in"]
 
 def _default(value: object) -> object:
     if type(value) is MappingProxyType:  # frozen_map: the commonest by far
@@ -61,14 +61,27 @@ def json_read(value: Any) -> Any:
     return loads(value) if type(value) is str else value
 
 
-def rows_in(conn: Any, sql: str, ids: Sequence[Any], *, chunk: int = 500) -> Iterator[Any]:
-    """The driver rows of ``sql`` for ``ids``, ``chunk`` ids per statement. ``sql`` holds
-    ``{ids}`` where the ``IN`` list's placeholders go, e.g.
-    ``SELECT case_id, state FROM case_states WHERE case_id IN ({ids})``."""
+def _in_chunks(conn: Any, sql: str, ids: Sequence[Any], chunk: int) -> Iterator[Any]:
+    """The driver results of ``sql`` for ``ids``, ``chunk`` ids per statement; ``sql`` holds
+    ``{ids}`` where the ``IN`` list's placeholders go."""
     mark = "?" if conn.dialect.name == "sqlite" else "%s"
     for start in range(0, len(ids), chunk):
         part = tuple(ids[start:start + chunk])
-        yield from conn.exec_driver_sql(sql.format(ids=", ".join([mark] * len(part))), part)
+        yield conn.exec_driver_sql(sql.format(ids=", ".join([mark] * len(part))), part)
+
+
+def rows_in(conn: Any, sql: str, ids: Sequence[Any], *, chunk: int = 500) -> Iterator[Any]:
+    """The driver rows of ``sql`` for ``ids``, ``chunk`` ids per statement, e.g.
+    ``SELECT case_id, state FROM case_states WHERE case_id IN ({ids})``."""
+    for result in _in_chunks(conn, sql, ids, chunk):
+        yield from result
+
+
+def execute_in(conn: Any, sql: str, ids: Sequence[Any], *, chunk: int = 500) -> None:
+    """Run the statement ``sql`` (no rows back) for ``ids``, ``chunk`` ids per statement,
+    e.g. ``UPDATE timers SET status = 'cancelled' WHERE case_id IN ({ids})``."""
+    for _ in _in_chunks(conn, sql, ids, chunk):
+        pass
 
 
 @lru_cache(maxsize=4096)
