@@ -97,9 +97,7 @@ def read_case_facts(session: Session, case_id: str) -> CaseFacts:
     tables = set(inspect(session.connection()).get_table_names())
     if "cases" not in tables:
         raise KnowledgeError(f"no case store in this database: cannot read case {case_id!r}")
-    row = session.execute(text("SELECT s.state, c.sop_hash, c.sop_id FROM cases c LEFT JOIN "
-                               "case_states s ON s.case_id = c.id WHERE c.id = :id"),
-                          {"id": case_id}).first()
+    row = learning.case_state_row(session, case_id)
     if row is None:
         raise KnowledgeError(f"no such case {case_id!r}", hint="see 'careflow case list'")
     state = _json(row[0]) or {}

@@ -263,13 +263,19 @@ def sop_category(session: Session, sop_hash: str) -> str | None:
     return _category_of_source(source)
 
 
+def case_state_row(session: Session, case_id: str) -> Any:
+    """(state as the driver returns it, SOP hash, SOP id) of a case in the case store; None
+    when there is no such case (a case not started yet has no state: None)."""
+    return session.execute(text("SELECT s.state, c.sop_hash, c.sop_id FROM cases c LEFT JOIN "
+                                "case_states s ON s.case_id = c.id WHERE c.id = :id"),
+                           {"id": case_id}).first()
+
+
 def case_category(session: Session, case_id: str | None) -> str | None:
     """The category of a case in the case store (case data, else its SOP); None if unknown."""
     if not case_id or "cases" not in set(inspect(session.connection()).get_table_names()):
         return None
-    row = session.execute(text("SELECT s.state, c.sop_hash, c.sop_id FROM cases c LEFT JOIN "
-                               "case_states s ON s.case_id = c.id WHERE c.id = :id"),
-                          {"id": case_id}).first()
+    row = case_state_row(session, case_id)
     if row is None:
         return None
     return _category(row[0], sop_category(session, row[1]), row[2])
