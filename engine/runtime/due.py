@@ -22,7 +22,7 @@ from engine.runtime.registry import Runtime
 from engine.store.bulk import driver_converter
 from engine.store.models import CaseRow, OutboxRow, TimerRow
 
-__all__ = ["has_due_outbox", "has_due_timers", "has_runnable"]
+__all__ = ["has_due_outbox", "has_due_timers", "has_runnable", "has_work"]
 
 _CASES, _TIMERS, _OUTBOX = CaseRow.__table__.c, TimerRow.__table__.c, OutboxRow.__table__.c
 _NOW = bindparam("now", type_=CaseRow.__table__.c.next_run_at.type)
@@ -65,6 +65,12 @@ def _any(engine: Engine, stmt: Any, now: Any) -> bool:
 def has_runnable(rt: Runtime) -> bool:
     """A case is runnable now and no worker holds it."""
     return _any(rt.engine, _RUNNABLE, rt.clock.now())
+
+
+def has_work(rt: Runtime) -> bool:
+    """There are cases to advance: some this runtime's advancer holds (claimed ahead by its
+    last batch), or a runnable case no worker holds."""
+    return rt.advancer.holds_cases or has_runnable(rt)
 
 
 def has_due_timers(rt: Runtime) -> bool:

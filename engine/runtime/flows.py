@@ -23,7 +23,7 @@ from prefect.cache_policies import NO_CACHE
 
 from engine.runtime import outbox as ob
 from engine.runtime.advance import BatchReport
-from engine.runtime.due import has_due_outbox, has_due_timers, has_runnable
+from engine.runtime.due import has_due_outbox, has_due_timers, has_work
 from engine.runtime.registry import runtime_for
 from engine.runtime.timers import fire_due
 
@@ -59,8 +59,9 @@ def advance_batch(runtime_key: str, batch: int = 500, max_batches: int = 1,
                   linger_s: float = 0.0, max_s: float = 0.0,
                   yield_after_s: float = 0.0) -> dict[str, Any]:
     """Claim up to ``batch`` runnable cases, advance them in-process, commit once; repeat
-    while cases stay runnable, up to ``max_batches`` batches (each its own transaction),
-    so a busy worker pays Prefect's per-run cost once per several batches. The run leaves
+    while cases stay runnable, up to ``max_batches`` batches (each its own transaction,
+    which also leases the next batch when the run goes on: engine.runtime.advance), so a
+    busy worker pays Prefect's per-run cost once per several batches. The run leaves
     one artifact with a row per batch (an API call per batch cost the Prefect server
     more CPU than a batch's claim).
 
@@ -81,7 +82,9 @@ def advance_batch(runtime_key: str, batch: int = 500, max_batches: int = 1,
     started = time.monotonic()
     deadline = started + max_s if max_s > 0 else None
     while len(reports) < max(1, max_batches):
-        report = rt.advancer.run_batch(batch)
+        last = len(reports) + 1 >= max_batches or (
+            deadline is not None and time.monotonic() >= deadline)
+        report = rt.advancer.run_batch(batch, claim_next=not last)
         if not report.claimed:
             empty += 1
             if linger_s > 0 and empty <= _EMPTY_CLAIMS and _work_arrives(rt, linger_s):
@@ -100,7 +103,8 @@ def advance_batch(runtime_key: str, batch: int = 500, max_batches: int = 1,
             break  # long enough: the next run goes on
         if worked >= yield_after_s and (has_due_timers(rt) or has_due_outbox(rt)):
             break  # timers and messages are served between runs
-        if report.claimed < batch and not (linger_s > 0 and _work_arrives(rt, linger_s)):
+        if (report.claimed < batch and not rt.advancer.holds_cases
+                and not (linger_s > 0 and _work_arrives(rt, linger_s))):
             break  # the queue is drained (what arrives later goes to the next run)
     if reports and rt.artifacts:
         _artifact(reports, "careflow-batch")
@@ -113,10 +117,11 @@ _EMPTY_CLAIMS = 3
 
 
 def _work_arrives(rt: Any, within_s: float, poll_s: float = 0.005) -> bool:
-    """True as soon as a case is runnable, polling up to ``within_s`` seconds (wall time)."""
+    """True as soon as there are cases to advance, polling up to ``within_s`` seconds (wall
+    time)."""
     deadline = time.monotonic() + within_s
     while True:
-        if has_runnable(rt):
+        if has_work(rt):
             return True
         if time.monotonic() >= deadline:
             return False

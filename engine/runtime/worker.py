@@ -37,7 +37,7 @@ from engine.clock import Clock, SystemClock
 from engine.runtime import outbox as ob
 from engine.runtime.actions import ActionRunner
 from engine.runtime.advance import Advancer
-from engine.runtime.due import has_due_outbox, has_due_timers, has_runnable
+from engine.runtime.due import has_due_outbox, has_due_timers, has_work
 from engine.runtime.registry import Runtime, register_runtime, unregister_runtime
 from engine.runtime.sops import DEFAULT_SOP_DIR, SopProvider
 from engine.runtime.timers import fire_due
@@ -203,7 +203,7 @@ def _steps(rt: Runtime, use_prefect: bool, batch: int,
         return {"fired": r.fired}
 
     def advance() -> dict[str, Any]:
-        r = rt.advancer.run_batch(batch)
+        r = rt.advancer.run_batch(batch, claim_next=True)  # run_pass goes on while has_work
         return {"claimed": r.claimed, "committed": r.committed, "events": r.events,
                 "batches": 1 if r.claimed else 0}
 
@@ -227,7 +227,7 @@ def run_pass(rt: Runtime, *, use_prefect: bool = True, batch: int = 500,
     if has_due_timers(rt):
         rep.timers_fired += int(timers().get("fired", 0))
         rep.flow_runs += 1
-    while has_runnable(rt):
+    while has_work(rt):
         out = advance()
         rep.flow_runs += 1
         if not out.get("claimed"):
@@ -252,7 +252,7 @@ def run_until_idle(engine: Engine | str | None = None, clock: Clock | None = Non
     rep = IdleReport()
     ctx = prefect_settings() if use_prefect else contextlib.nullcontext()
     try:
-        with ctx:
+        with ctx, _releasing(rt):  # (held cases: max_rounds reached, or an error)
             _freeze_startup_heap()
             for _ in range(max_rounds):
                 before = (rep.batches, rep.timers_fired, rep.sent, rep.failed)
@@ -264,6 +264,15 @@ def run_until_idle(engine: Engine | str | None = None, clock: Clock | None = Non
         if runtime is None:
             unregister_runtime(rt.key)
     return rep
+
+
+@contextlib.contextmanager
+def _releasing(rt: Runtime) -> Iterator[None]:
+    """Give back the cases the advancer still holds (claimed ahead) when the block ends."""
+    try:
+        yield
+    finally:
+        rt.advancer.release_held()
 
 
 def worker_loop(rt: Runtime, *, once: bool = False, batch: int = 500, poll_s: float = 1.0,
@@ -278,7 +287,7 @@ def worker_loop(rt: Runtime, *, once: bool = False, batch: int = 500, poll_s: fl
     total = IdleReport()
     stop = stop or threading.Event()
     ctx = prefect_settings() if use_prefect else contextlib.nullcontext()
-    with ctx:
+    with ctx, _releasing(rt):
         _freeze_startup_heap()
         while not stop.is_set():
             rep = run_pass(rt, use_prefect=use_prefect, batch=batch,

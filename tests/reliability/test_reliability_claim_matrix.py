@@ -26,7 +26,7 @@ from engine.interpreter import types as t
 from engine.runtime import ops
 from engine.runtime.actions import ActionRunner
 from engine.runtime.registry import unregister_runtime
-from engine.runtime.due import has_runnable
+from engine.runtime.due import has_work
 from engine.runtime.worker import make_runtime
 from engine.store import cases as case_store
 from engine.store.models import CaseEventRow, CaseRow
@@ -61,23 +61,26 @@ def _runtimes(engine, n: int, log: list) -> list:  # noqa: ANN001
 
 
 def _drain(rts: list, batch: int, stop: threading.Event | None = None) -> dict[str, int]:
-    """Run every runtime in its own thread until nothing is runnable (and ``stop`` is set)."""
+    """Run every runtime in its own thread until nothing is runnable or held (and ``stop``
+    is set)."""
     committed: dict[str, int] = {}
     errors: list[BaseException] = []
 
-    def work(rt) -> None:  # noqa: ANN001
+    def work(rt, ahead: bool) -> None:  # noqa: ANN001
         try:
             done = 0
             while True:
-                rep = rt.advancer.run_batch(batch)
+                rep = rt.advancer.run_batch(batch, claim_next=ahead)
                 done += rep.committed
-                if not rep.claimed and not has_runnable(rt) and (stop is None or stop.is_set()):
+                if not rep.claimed and not has_work(rt) and (stop is None or stop.is_set()):
                     break
             committed[rt.worker] = done
         except BaseException as exc:  # noqa: BLE001 -- reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(rt,)) for rt in rts]
+    # every other worker leases its next batch in the commit of the one before (as a flow
+    # run that goes on does): both ways of claiming race each other
+    threads = [threading.Thread(target=work, args=(rt, i % 2 == 0)) for i, rt in enumerate(rts)]
     for th in threads:
         th.start()
     for th in threads:

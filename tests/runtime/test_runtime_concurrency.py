@@ -19,7 +19,7 @@ from engine.interpreter import codec
 from engine.interpreter import types as t
 from engine.runtime.registry import unregister_runtime
 from engine.runtime.timers import fire_due
-from engine.runtime.due import has_runnable
+from engine.runtime.due import has_work
 from engine.runtime.worker import make_runtime, run_until_idle
 from engine.store import cases as case_store
 from engine.store import tasks as task_store
@@ -106,9 +106,9 @@ def _worker_process(url: str, sop_dir: str, name: str, out: multiprocessing.Queu
     rt = make_runtime(url, SimulatedClock(T0), sops=SopProvider(sop_dir), worker=name)
     done = 0
     while True:
-        report = rt.advancer.run_batch(25)
+        report = rt.advancer.run_batch(25, claim_next=True)  # (as a flow run that goes on)
         done += report.committed
-        if not report.claimed and not has_runnable(rt):
+        if not report.claimed and not has_work(rt):
             break
     out.put((name, done))
     rt.engine.dispose()

@@ -125,8 +125,10 @@ def test_an_advance_run_yields_to_due_timers_and_to_its_time_budget(rt, clock) -
         ops.start_case(rt, "password_reset", LOCKED)
     out = flows.advance_batch(rt.key, 2, 10)
     assert (out["batches"], out["claimed"]) == (1, 2)  # a timer is due: the run ends
+    assert rt.advancer.holds_cases  # holding the next batch, leased in its commit: ...
     out = flows.advance_batch(rt.key, 2, 2, yield_after_s=60.0)  # not yet: it goes on
-    assert (out["batches"], out["claimed"]) == (2, 4) and has_due_timers(rt)
+    assert (out["batches"], out["claimed"]) == (2, 4) and has_due_timers(rt)  # ... run first
+    assert not rt.advancer.holds_cases  # (its last batch leased nothing ahead)
     flows.fire_due_timers(rt.key)
     out = flows.advance_batch(rt.key, 1, 10, max_s=1e-9)  # the budget is spent at once
     assert out["batches"] == 1
