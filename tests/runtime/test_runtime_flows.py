@@ -98,6 +98,25 @@ def test_prefect_records_the_batches_and_their_artifact(rt) -> None:  # noqa: AN
     assert any(a["key"] == "careflow-batch" and "claimed" in (a["data"] or "") for a in artifacts)
 
 
+def test_the_flow_runs_of_a_worker_share_one_prefect_client() -> None:
+    """prefect_settings holds one API client for its block (the session's here): a flow
+    run does not build its own (a TLS context from the CA bundle and a version check)."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.context import SyncClientContext
+
+    seen = []
+
+    @flow(name="careflow-test-client", persist_result=False)
+    def probe() -> None:
+        seen.append(get_client(sync_client=True))
+
+    probe()
+    probe()
+    held = SyncClientContext.get()
+    assert held is not None and seen == [held.client, held.client]
+
+
 def test_one_advance_flow_run_commits_several_batches_while_cases_stay_runnable(rt) -> None:  # noqa: ANN001
     from engine.runtime import flows
 
