@@ -199,25 +199,36 @@ _BUSY_SQL = (
     "OR EXISTS (SELECT 1 FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?)")
 
 
-def _busy(engine: Any, now: datetime) -> bool:
-    """Anything left for the workers: a runnable case (a claimed case stays runnable until
-    its batch commits), a due timer or message. Each test walks an index, and the SELECT
-    runs on a pooled driver connection outside any transaction (no write lock), as the
-    workers' own probes do (engine.runtime.due): through a SQLAlchemy connection a poll
-    cost ~180 µs of the driver's CPU, the SELECT itself a few."""
-    from engine.store.bulk import sqlite_time
-
-    at = sqlite_time(now)
+def _driver_rows(engine: Any, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """The rows of a read-only ``sql`` on a pooled driver connection, outside any
+    transaction (no write lock), as the workers' own probes run (engine.runtime.due):
+    the driver's bookkeeping then costs it little of the two cores the workers share."""
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
         try:
-            cursor.execute(_BUSY_SQL, (at, at))
-            return bool(cursor.fetchone()[0])
+            cursor.execute(sql, params)
+            return cursor.fetchall()
         finally:
             cursor.close()
     finally:
         raw.close()
+
+
+def _busy(engine: Any, now: datetime) -> bool:
+    """Anything left for the workers: a runnable case (a claimed case stays runnable until
+    its batch commits), a due timer or message. Each test walks an index (through a
+    SQLAlchemy connection a poll cost ~180 µs of the driver's CPU, the SELECT itself a few)."""
+    from engine.store.bulk import sqlite_time
+
+    at = sqlite_time(now)
+    return bool(_driver_rows(engine, _BUSY_SQL, (at, at))[0][0])
+
+
+#: each open case with its open task, if it has one (the task: the L1 or L2 work item)
+_WAITING_SQL = ("SELECT c.id, t.id, t.node FROM cases c LEFT OUTER JOIN human_tasks t "
+                "ON t.case_id = c.id AND t.status IN ('open', 'claimed') "
+                "WHERE c.status = 'open' ORDER BY c.id")
 
 
 START = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -266,7 +277,7 @@ def run_careflow(n: int, batch: int, workdir: Path, workers: int = 0,
         counts["rounds"] += 1
         if pool is not None:
             while _busy(engine, clock.now()):
-                time.sleep(0.02)
+                time.sleep(0.005)
             return
         rep = run_until_idle(runtime=rt, use_prefect=True, batch=batch)
         counts["flow_runs"] += rep.flow_runs
@@ -274,12 +285,7 @@ def run_careflow(n: int, batch: int, workdir: Path, workers: int = 0,
 
     def deliver() -> None:
         """Ask the store what each open case waits for and deliver it (500 per transaction)."""
-        with Session(engine) as s:  # each open case with its open task, if it has one
-            waiting = s.execute(
-                select(CaseRow.id, HumanTaskRow.id, HumanTaskRow.node)
-                .outerjoin(HumanTaskRow, (HumanTaskRow.case_id == CaseRow.id)
-                           & HumanTaskRow.status.in_(("open", "claimed")))
-                .where(CaseRow.status == "open").order_by(CaseRow.id)).all()
+        waiting = _driver_rows(engine, _WAITING_SQL)
         open_ids = [w[0] for w in waiting]
         tasks = {w[0]: _Waiting(w[1], w[2]) for w in waiting if w[1] is not None}
         for start in range(0, len(open_ids), 500):
