@@ -275,11 +275,17 @@ def run_until_idle(engine: Engine | str | None = None, clock: Clock | None = Non
 
 @contextlib.contextmanager
 def _releasing(rt: Runtime) -> Iterator[None]:
-    """Give back the cases the advancer still holds (claimed ahead) when the block ends."""
+    """Give back the cases the advancer still holds (claimed ahead) when the block ends.
+
+    When the block ends with an error, a release that fails too (the database is gone) is
+    not raised over it: the leases end by themselves."""
     try:
         yield
-    finally:
-        rt.advancer.release_held()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            rt.advancer.release_held()
+        raise
+    rt.advancer.release_held()
 
 
 def worker_loop(rt: Runtime, *, once: bool = False, batch: int = 500, poll_s: float = 1.0,

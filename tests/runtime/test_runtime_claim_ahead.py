@@ -118,6 +118,23 @@ def test_a_worker_asked_to_stop_gives_back_what_it_holds(pair) -> None:  # noqa:
     assert b.advancer.run_batch(30).committed == 20
 
 
+def test_a_worker_loop_that_fails_gives_back_what_it_holds_and_raises_its_error(
+        pair, monkeypatch) -> None:  # noqa: ANN001
+    from engine.runtime import worker
+
+    a, b, _ = pair
+    a.advancer.run_batch(10, claim_next=True)
+
+    def broken_pass(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("the SOP provider failed")
+
+    monkeypatch.setattr(worker, "run_pass", broken_pass)
+    with pytest.raises(RuntimeError, match="SOP provider failed"):
+        worker_loop(a, use_prefect=False)
+    assert not a.advancer.holds_cases and not _held_by(a.engine, "wa")
+    assert b.advancer.run_batch(30).committed == 20
+
+
 def test_a_worker_whose_held_leases_ended_is_fenced_out(pair, clock) -> None:  # noqa: ANN001
     """A worker stalls holding cases past their lease (as a dead one would): another takes
     them over; the stalled one's late batch writes nothing and each case advances once."""
