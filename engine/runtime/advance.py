@@ -148,6 +148,7 @@ class Advancer:
             return self._run_batch(batch, claim_next)
 
     def _claim(self, batch: int, now: datetime) -> list[ClaimedCase]:
+        """The cases held from the last batch's commit, else up to ``batch`` claimed now."""
         held, self._held = self._held, []
         if held:
             return held
