@@ -199,30 +199,15 @@ _BUSY_SQL = (
     "OR EXISTS (SELECT 1 FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?)")
 
 
-def _driver_rows(engine: Any, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """The rows of a read-only ``sql`` on a pooled driver connection, outside any
-    transaction (no write lock), as the workers' own probes run (engine.runtime.due):
-    the driver's bookkeeping then costs it little of the two cores the workers share."""
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        try:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
-        finally:
-            cursor.close()
-    finally:
-        raw.close()
-
-
 def _busy(engine: Any, now: datetime) -> bool:
     """Anything left for the workers: a runnable case (a claimed case stays runnable until
     its batch commits), a due timer or message. Each test walks an index (through a
     SQLAlchemy connection a poll cost ~180 µs of the driver's CPU, the SELECT itself a few)."""
     from engine.store.bulk import sqlite_time
+    from engine.store.db import driver_rows
 
     at = sqlite_time(now)
-    return bool(_driver_rows(engine, _BUSY_SQL, (at, at))[0][0])
+    return bool(driver_rows(engine, _BUSY_SQL, (at, at))[0][0])
 
 
 #: each open case with its open task, if it has one (the task: the L1 or L2 work item)
@@ -251,7 +236,7 @@ def run_careflow(n: int, batch: int, workdir: Path, workers: int = 0,
     from engine.store import cases as case_store
     from engine.store import tasks as task_store
     from engine.store.all_models import load_all
-    from engine.store.db import make_engine
+    from engine.store.db import driver_rows, make_engine
     from engine.store.models import CaseRow, HumanTaskRow
 
     db_path = workdir / f"bench_{n}.db"
@@ -285,7 +270,7 @@ def run_careflow(n: int, batch: int, workdir: Path, workers: int = 0,
 
     def deliver() -> None:
         """Ask the store what each open case waits for and deliver it (500 per transaction)."""
-        waiting = _driver_rows(engine, _WAITING_SQL)
+        waiting = driver_rows(engine, _WAITING_SQL)  # on a pooled driver connection, no lock
         open_ids = [w[0] for w in waiting]
         tasks = {w[0]: _Waiting(w[1], w[2]) for w in waiting if w[1] is not None}
         for start in range(0, len(open_ids), 500):

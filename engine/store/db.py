@@ -33,6 +33,7 @@ from engine.store import bulk
 __all__ = [
     "DEFAULT_URL",
     "ENV_URL",
+    "driver_rows",
     "is_postgres",
     "is_sqlite",
     "make_engine",
@@ -197,6 +198,23 @@ def make_engine(url: str | None = None, *, sqlite_synchronous: str = "FULL",
         resolved = resolved.set(drivername="postgresql+psycopg")
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(resolved, **kwargs)
+
+
+def driver_rows(engine: Engine, sql: str, params: Any = ()) -> list[Any]:
+    """The rows of the read-only ``sql`` (driver placeholders and values) on a pooled driver
+    connection: no SQLAlchemy Connection, transaction or result object around it, which cost
+    ~95 µs of CPU per query, more than a probe's SELECT itself by twenty times. On SQLite the
+    SELECT runs outside any transaction, so it never takes the write lock."""
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        try:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+    finally:
+        raw.close()  # back to the pool, rolled back (PostgreSQL opened a transaction)
 
 
 def sessions(engine: Engine) -> sessionmaker[Session]:
