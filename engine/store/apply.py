@@ -157,22 +157,20 @@ class _Rows:
         the write lock, or on first use)."""
         if self._driver is None:
             st = _statements(self.dialect)
-            row_ev, row_upd = st["events"].row, st["event_update"][0].row
-            row_task, row_timer, row_out = st["tasks"].row, st["timers"].row, st["outbox"].row
-            row_state = st["states"].row
             self._driver = _DriverRows(
-                event_updates=[row_upd(r) for r in self.event_updates],
-                events=[row_ev(r) for r in (*self.event_inserts, *self.parent_events)],
-                tasks=[row_task(r) for r in self.task_inserts.values()],
-                timers=[row_timer(r) for r in self.timer_inserts.values()],
-                outbox=[row_out(r) for r in self.outbox],
-                states=[row_state(r) for r in self.states],
+                event_updates=_driver(st["event_update"][0], self.event_updates),
+                events=_driver(st["events"], (*self.event_inserts, *self.parent_events)),
+                tasks=_driver(st["tasks"], self.task_inserts.values()),
+                timers=_driver(st["timers"], self.timer_inserts.values()),
+                outbox=_driver(st["outbox"], self.outbox),
+                states=_driver(st["states"], self.states),
                 case_updates={changed: _driver(_case_update(self.dialect, changed)[0], updates)
                               for changed, updates in self.case_updates.items()})
         return self._driver
 
 
-def _driver(bulk: Bulk, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+def _driver(bulk: Bulk, rows: Iterable[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    """``rows`` (Python values in ``bulk``'s column order) as driver values."""
     row = bulk.row
     return [row(r) for r in rows]
 
